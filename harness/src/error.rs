@@ -1,0 +1,175 @@
+//! One error type for the whole simulated cloud, with messages in the course's
+//! words: each says what went wrong and what it means for the caller.
+
+use std::fmt;
+
+/// Everything a simulated component can refuse or fail with.
+///
+/// ```
+/// let err = harness::Error::Conflict {
+///     store: "carts".into(),
+///     key: "alice/cart-1".into(),
+///     expected: "v3".into(),
+///     actual: "v4".into(),
+/// };
+/// assert!(err.to_string().contains("expected v3"));
+/// assert!(err.is_conflict());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A fault injected at a named fault point.
+    Injected {
+        /// The fault point, such as `kv.carts.batch`.
+        point: String,
+        /// True when the operation took effect before the error was raised
+        /// (the caller cannot tell this from a failure before the effect).
+        effect_applied: bool,
+    },
+    /// An optimistic-concurrency check failed: somebody else wrote first.
+    Conflict {
+        /// The store.
+        store: String,
+        /// The key, as `partition/id`.
+        key: String,
+        /// What the writer expected: `v3`, `absent` or `any`.
+        expected: String,
+        /// What the store holds: `v4` or `absent`.
+        actual: String,
+    },
+    /// A message, item or blob exceeds its component's size limit.
+    TooLarge {
+        /// What was too large: `message SubmitOrder`, `item carts/alice/cart-1` …
+        what: String,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A queue, topic, endpoint or store name that nobody declared.
+    Unknown {
+        /// `queue`, `endpoint`, `topic` …
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names that do exist.
+        known: Vec<String>,
+    },
+    /// The key, blob or resource does not exist.
+    NotFound {
+        /// The store or service.
+        store: String,
+        /// The key asked for.
+        key: String,
+    },
+    /// A message body or stored item does not have the expected shape.
+    BadBody {
+        /// The message type or item key.
+        message_type: String,
+        /// What serde said.
+        reason: String,
+    },
+    /// The lease on a delivery ran out before it was acknowledged: the
+    /// message has been (or will be) handed to another worker.
+    LeaseExpired {
+        /// The queue.
+        queue: String,
+        /// The message, as its trace label.
+        message: String,
+    },
+    /// An error from SQLite.
+    Sql(String),
+    /// An error from the HTTP layer, the file system, or anything else.
+    Other(String),
+}
+
+impl Error {
+    /// True for an optimistic-concurrency conflict: reload and try again.
+    ///
+    /// ```
+    /// assert!(!harness::Error::Other("x".into()).is_conflict());
+    /// ```
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
+    }
+
+    /// True for a fault the simulation injected (as opposed to a refusal).
+    ///
+    /// ```
+    /// let err = harness::Error::Injected { point: "broker.orders.send".into(), effect_applied: false };
+    /// assert!(err.is_injected());
+    /// ```
+    pub fn is_injected(&self) -> bool {
+        matches!(self, Error::Injected { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Injected {
+                point,
+                effect_applied: true,
+            } => write!(
+                f,
+                "simulated failure at {point} after the operation took effect \
+                 (the change happened, but the caller was told it failed)"
+            ),
+            Error::Injected {
+                point,
+                effect_applied: false,
+            } => write!(
+                f,
+                "simulated failure at {point} before the operation took effect (nothing changed)"
+            ),
+            Error::Conflict {
+                store,
+                key,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "version conflict on {store}/{key}: the write expected {expected} but the store \
+                 holds {actual} (someone else wrote it since you read it; reload and decide again)"
+            ),
+            Error::TooLarge { what, size, limit } => write!(
+                f,
+                "{what} is {size} bytes, over the limit of {limit} bytes \
+                 (store large payloads elsewhere and send a reference)"
+            ),
+            Error::Unknown { kind, name, known } => {
+                write!(f, "unknown {kind} `{name}`")?;
+                if known.is_empty() {
+                    write!(f, " (none is declared)")
+                } else {
+                    write!(f, " (known: {})", known.join(", "))
+                }
+            }
+            Error::NotFound { store, key } => write!(f, "{store}/{key} does not exist"),
+            Error::BadBody {
+                message_type,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "{message_type} does not have the expected shape: {reason}"
+                )
+            }
+            Error::LeaseExpired { queue, message } => write!(
+                f,
+                "the lease on {message} from queue {queue} expired before it was acknowledged: \
+                 the broker has handed it to another worker"
+            ),
+            Error::Sql(reason) => write!(f, "SQL error: {reason}"),
+            Error::Other(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Error {
+        Error::Sql(err.to_string())
+    }
+}

@@ -1,0 +1,547 @@
+//! The handle to one simulated run: its clock, seeded randomness, fault plan,
+//! trace, and the chooser that decides every "which one next?" question.
+//!
+//! Components hold a clone of the [`Sim`] they were built with, so that one
+//! seed governs everything in a run and one trace records all of it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::fault::{ExploredFaults, RuleAction};
+use crate::trace::{Event, EventKind, MessageRef, Trace};
+use crate::{Envelope, Fault, FaultPoint, FaultRule, MessageId, RandomFaults, SimTime};
+
+/// The environment variable that overrides a test's seed, so that the replay
+/// command printed with a failure reproduces it.
+pub const SEED_VARIABLE: &str = "HARNESS_SEED";
+
+/// One decision the chooser made: among `options` possibilities (0-based),
+/// it `picked` one. The explorer enumerates these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// What was decided, e.g. `deliver from orders or billing`.
+    pub label: String,
+    /// How many possibilities there were.
+    pub options: u32,
+    /// Which one was taken.
+    pub picked: u32,
+}
+
+/// Called at every fault point before anything else: the world's scheduler
+/// uses it to let another worker run first.
+pub type SchedulerHook = Arc<dyn Fn(&FaultPoint) + Send + Sync>;
+
+enum Chooser {
+    /// Choices come from the seeded random generator.
+    Seeded,
+    /// Choices follow a script (from the explorer); past its end, option 0.
+    Scripted { script: Vec<u32>, next: usize },
+}
+
+struct State {
+    seed: u64,
+    now: SimTime,
+    rng: fastrand::Rng,
+    chooser: Chooser,
+    choices: Vec<Choice>,
+    rules: Vec<FaultRule>,
+    random: Vec<RandomFaults>,
+    explored: Vec<ExploredFaults>,
+    trace: Trace,
+    next_seq: u64,
+    actor: String,
+    labels: HashMap<MessageId, String>,
+    scheduler: Option<SchedulerHook>,
+}
+
+/// One simulated run. Cheap to clone: every clone is the same run.
+///
+/// ```
+/// use harness::Sim;
+/// use std::time::Duration;
+///
+/// let sim = Sim::new(42);
+/// assert_eq!(sim.seed(), 42);
+/// sim.advance(Duration::from_secs(31));
+/// assert_eq!(sim.now().as_millis(), 31_000);
+/// // Same seed, same "random" ids: runs replay exactly.
+/// assert_eq!(Sim::new(42).new_message_id(), Sim::new(42).new_message_id());
+/// ```
+#[derive(Clone)]
+pub struct Sim {
+    state: Arc<Mutex<State>>,
+}
+
+impl Sim {
+    /// A run governed by `seed`, starting at time zero with no faults.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// assert_eq!(sim.now(), harness::SimTime::ZERO);
+    /// ```
+    pub fn new(seed: u64) -> Sim {
+        Sim::with_chooser(seed, Chooser::Seeded)
+    }
+
+    /// A run whose seed is `default_seed`, unless the `HARNESS_SEED`
+    /// environment variable gives another one (that is how a printed replay
+    /// command reproduces a failure).
+    ///
+    /// ```
+    /// let sim = harness::Sim::from_env_or(7);
+    /// ```
+    pub fn from_env_or(default_seed: u64) -> Sim {
+        let seed = std::env::var(SEED_VARIABLE)
+            .ok()
+            .and_then(|text| parse_seed(&text))
+            .unwrap_or(default_seed);
+        Sim::new(seed)
+    }
+
+    /// A run whose choices follow `script` (then option 0), as the explorer
+    /// replays a schedule. Randomness other than choices still comes from `seed`.
+    ///
+    /// ```
+    /// let sim = harness::Sim::scripted(1, vec![2]);
+    /// assert_eq!(sim.choose("which", 3), 2);
+    /// assert_eq!(sim.choose("which", 3), 0);
+    /// ```
+    pub fn scripted(seed: u64, script: Vec<u32>) -> Sim {
+        Sim::with_chooser(seed, Chooser::Scripted { script, next: 0 })
+    }
+
+    fn with_chooser(seed: u64, chooser: Chooser) -> Sim {
+        let state = State {
+            seed,
+            now: SimTime::ZERO,
+            rng: fastrand::Rng::with_seed(seed),
+            chooser,
+            choices: Vec::new(),
+            rules: Vec::new(),
+            random: Vec::new(),
+            explored: Vec::new(),
+            trace: Trace::with_limit(Trace::DEFAULT_LIMIT),
+            next_seq: 1,
+            actor: "test".to_string(),
+            labels: HashMap::new(),
+            scheduler: None,
+        };
+        Sim {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock (a failing assertion inside a hook)
+        // must not hide the original failure behind a poisoned-lock panic.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The seed of this run.
+    ///
+    /// ```
+    /// assert_eq!(harness::Sim::new(9).seed(), 9);
+    /// ```
+    pub fn seed(&self) -> u64 {
+        self.lock().seed
+    }
+
+    // ----- time -----
+
+    /// The current simulated time.
+    ///
+    /// ```
+    /// assert_eq!(harness::Sim::new(1).now().as_millis(), 0);
+    /// ```
+    pub fn now(&self) -> SimTime {
+        self.lock().now
+    }
+
+    /// Moves simulated time forward; nothing sleeps.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// sim.advance(std::time::Duration::from_millis(250));
+    /// assert_eq!(sim.now().as_millis(), 250);
+    /// ```
+    pub fn advance(&self, duration: Duration) {
+        let mut state = self.lock();
+        state.now = state.now + duration;
+    }
+
+    // ----- randomness and choices -----
+
+    /// A fresh message id from the seeded generator.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// assert_ne!(sim.new_message_id(), sim.new_message_id());
+    /// ```
+    pub fn new_message_id(&self) -> MessageId {
+        MessageId::from_uuid(self.new_uuid())
+    }
+
+    /// A fresh random (v4) UUID from the seeded generator.
+    ///
+    /// ```
+    /// let uuid = harness::Sim::new(1).new_uuid();
+    /// assert_eq!(uuid.get_version_num(), 4);
+    /// ```
+    pub fn new_uuid(&self) -> Uuid {
+        let mut bytes = [0u8; 16];
+        let mut state = self.lock();
+        bytes.iter_mut().for_each(|byte| *byte = state.rng.u8(..));
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
+    /// A number in `0..bound` from the seeded generator.
+    ///
+    /// ```
+    /// assert!(harness::Sim::new(1).random_below(10) < 10);
+    /// ```
+    pub fn random_below(&self, bound: u64) -> u64 {
+        self.lock().rng.u64(..bound.max(1))
+    }
+
+    /// Decides among `options` possibilities (answers `0..options`): at random
+    /// from the seed, or as the explorer's script says. Every decision is
+    /// logged in [`Sim::choices`].
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(3);
+    /// let picked = sim.choose("which queue delivers next", 2);
+    /// assert!(picked < 2);
+    /// assert_eq!(sim.choices().len(), 1);
+    /// ```
+    pub fn choose(&self, label: &str, options: u32) -> u32 {
+        if options <= 1 {
+            return 0;
+        }
+        let mut state = self.lock();
+        let picked = match &mut state.chooser {
+            Chooser::Seeded => None,
+            Chooser::Scripted { script, next } => {
+                let picked = script.get(*next).copied().unwrap_or(0).min(options - 1);
+                *next += 1;
+                Some(picked)
+            }
+        };
+        let picked = picked.unwrap_or_else(|| state.rng.u32(..options));
+        state.choices.push(Choice {
+            label: label.to_string(),
+            options,
+            picked,
+        });
+        picked
+    }
+
+    /// Every decision made so far, in order.
+    ///
+    /// ```
+    /// assert!(harness::Sim::new(1).choices().is_empty());
+    /// ```
+    pub fn choices(&self) -> Vec<Choice> {
+        self.lock().choices.clone()
+    }
+
+    // ----- faults -----
+
+    /// Adds a scripted fault rule.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// sim.inject(harness::FaultRule::at("kv.carts.batch").fail_after());
+    /// ```
+    pub fn inject(&self, rule: FaultRule) {
+        self.lock().rules.push(rule);
+    }
+
+    /// Adds a seeded random fault profile.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// sim.inject_random(harness::RandomFaults::new().with("broker.**", harness::Fault::Duplicate, 0.5));
+    /// ```
+    pub fn inject_random(&self, profile: RandomFaults) {
+        self.lock().random.push(profile);
+    }
+
+    /// Lets the chooser decide, at every point matching `pattern`, whether
+    /// one of `faults` strikes, at most `budget` times in the run. The
+    /// explorer uses this to try every crash point.
+    ///
+    /// ```
+    /// use harness::{Fault, FaultPoint, Sim};
+    /// let sim = Sim::scripted(1, vec![1]);
+    /// sim.explore_faults("kv.**", &[Fault::FailBefore], 1);
+    /// let point = FaultPoint::new("kv", "carts", "put");
+    /// assert_eq!(sim.fault_at(&point), Some(Fault::FailBefore));
+    /// assert_eq!(sim.fault_at(&point), None); // the budget is spent
+    /// ```
+    pub fn explore_faults(&self, pattern: &str, faults: &[Fault], budget: u32) {
+        self.lock().explored.push(ExploredFaults {
+            pattern: pattern.to_string(),
+            faults: faults.to_vec(),
+            budget,
+        });
+    }
+
+    /// Installs the scheduler hook, called at every fault point first.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// sim.set_scheduler(std::sync::Arc::new(|_point: &harness::FaultPoint| {}));
+    /// ```
+    pub fn set_scheduler(&self, hook: SchedulerHook) {
+        self.lock().scheduler = Some(hook);
+    }
+
+    /// Removes the scheduler hook.
+    ///
+    /// ```
+    /// harness::Sim::new(1).clear_scheduler();
+    /// ```
+    pub fn clear_scheduler(&self) {
+        self.lock().scheduler = None;
+    }
+
+    /// Every component calls this at each operation, before doing anything:
+    /// it lets the scheduler interleave other work, runs scripted
+    /// interleavings, and returns the fault that strikes here, if any (and
+    /// records it in the trace).
+    ///
+    /// ```
+    /// use harness::{Fault, FaultPoint, FaultRule, Sim};
+    /// let sim = Sim::new(1);
+    /// sim.inject(FaultRule::at("broker.orders.send").nth(2).duplicate());
+    /// let send = FaultPoint::new("broker", "orders", "send");
+    /// assert_eq!(sim.fault_at(&send), None);
+    /// assert_eq!(sim.fault_at(&send), Some(Fault::Duplicate));
+    /// ```
+    pub fn fault_at(&self, point: &FaultPoint) -> Option<Fault> {
+        let scheduler = self.lock().scheduler.clone();
+        if let Some(hook) = scheduler {
+            hook(point);
+        }
+        let (fault, interleavings) = self.scripted_fault(point);
+        // Interleavings run without the lock: they call back into the components.
+        for interleave in interleavings {
+            interleave();
+        }
+        let fault = fault
+            .or_else(|| self.explored_fault(point))
+            .or_else(|| self.random_fault(point));
+        if let Some(fault) = fault {
+            self.record(EventKind::FaultInjected {
+                point: point.name.clone(),
+                fault: fault.to_string(),
+            });
+        }
+        fault
+    }
+
+    fn scripted_fault(
+        &self,
+        point: &FaultPoint,
+    ) -> (Option<Fault>, Vec<crate::fault::Interleaving>) {
+        let mut state = self.lock();
+        let mut fault = None;
+        let mut interleavings = Vec::new();
+        for rule in state.rules.iter_mut() {
+            match rule.fire(point) {
+                Some(RuleAction::Inject(found)) => fault = fault.or(Some(found)),
+                Some(RuleAction::Interleave(action)) => interleavings.push(action),
+                None => {}
+            }
+        }
+        (fault, interleavings)
+    }
+
+    fn explored_fault(&self, point: &FaultPoint) -> Option<Fault> {
+        let candidates = {
+            let state = self.lock();
+            let index = state
+                .explored
+                .iter()
+                .position(|entry| entry.budget > 0 && point.matches(&entry.pattern))?;
+            (index, state.explored[index].faults.clone())
+        };
+        let (index, faults) = candidates;
+        let label = format!("fault at {}", point.name);
+        let picked = self.choose(&label, faults.len() as u32 + 1);
+        if picked == 0 {
+            return None;
+        }
+        self.lock().explored[index].budget -= 1;
+        Some(faults[picked as usize - 1])
+    }
+
+    fn random_fault(&self, point: &FaultPoint) -> Option<Fault> {
+        let mut state = self.lock();
+        let State { random, rng, .. } = &mut *state;
+        random
+            .iter()
+            .find_map(|profile| profile.pick(point, || rng.f64()))
+    }
+
+    // ----- trace -----
+
+    /// Says who acts from now on (an endpoint name, a client, `test`); events
+    /// are attributed to it.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// sim.set_actor("orders");
+    /// assert_eq!(sim.actor(), "orders");
+    /// ```
+    pub fn set_actor(&self, actor: &str) {
+        self.lock().actor = actor.to_string();
+    }
+
+    /// Who acts now.
+    ///
+    /// ```
+    /// assert_eq!(harness::Sim::new(1).actor(), "test");
+    /// ```
+    pub fn actor(&self) -> String {
+        self.lock().actor.clone()
+    }
+
+    /// Records an event, attributed to the current actor at the current time.
+    ///
+    /// ```
+    /// use harness::{EventKind, Sim};
+    /// let sim = Sim::new(1);
+    /// sim.record(EventKind::Note { text: "cart submitted".into() });
+    /// assert_eq!(sim.trace().events()[0].seq, 1);
+    /// ```
+    pub fn record(&self, kind: EventKind) {
+        let mut state = self.lock();
+        let event = Event {
+            seq: state.next_seq,
+            at: state.now,
+            actor: state.actor.clone(),
+            kind,
+        };
+        state.next_seq += 1;
+        state.trace.push(event);
+    }
+
+    /// Records a free-text note.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// sim.note("the user clicks Submit twice");
+    /// ```
+    pub fn note(&self, text: &str) {
+        self.record(EventKind::Note {
+            text: text.to_string(),
+        });
+    }
+
+    /// A copy of the trace so far.
+    ///
+    /// ```
+    /// assert!(harness::Sim::new(1).trace().events().is_empty());
+    /// ```
+    pub fn trace(&self) -> Trace {
+        self.lock().trace.clone()
+    }
+
+    /// Keeps at most `limit` events (the newest) from now on.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// sim.set_trace_limit(1);
+    /// sim.note("a");
+    /// sim.note("b");
+    /// assert_eq!(sim.trace().dropped(), 1);
+    /// ```
+    pub fn set_trace_limit(&self, limit: usize) {
+        self.lock().trace.set_limit(limit);
+    }
+
+    /// The short label (`m1`, `m2` …) of a message id in this run's trace.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// let id = harness::MessageId::from_u128(99);
+    /// assert_eq!(sim.label(id), "m1");
+    /// assert_eq!(sim.label(id), "m1");
+    /// ```
+    pub fn label(&self, id: MessageId) -> String {
+        let mut state = self.lock();
+        let next = state.labels.len() + 1;
+        state
+            .labels
+            .entry(id)
+            .or_insert_with(|| format!("m{next}"))
+            .clone()
+    }
+
+    /// The trace's view of a message: label, type and id.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// let m = harness::Envelope::new(harness::MessageId::from_u128(5), "Ping", &());
+    /// assert_eq!(sim.message_ref(&m).to_string(), "Ping(m1)");
+    /// ```
+    pub fn message_ref(&self, message: &Envelope) -> MessageRef {
+        MessageRef {
+            label: self.label(message.id),
+            message_type: message.message_type.clone(),
+            id: message.id,
+        }
+    }
+}
+
+/// Reads a seed written in decimal or as `0x…` hex.
+fn parse_seed(text: &str) -> Option<u64> {
+    let text = text.trim();
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_parse_in_decimal_and_hex() {
+        assert_eq!(parse_seed("42"), Some(42));
+        assert_eq!(parse_seed("0x2a"), Some(42));
+        assert_eq!(parse_seed("nope"), None);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_choices() {
+        let run = |seed| {
+            let sim = Sim::new(seed);
+            (0..20).map(|_| sim.choose("x", 5)).collect::<Vec<_>>()
+        };
+        assert_eq!(run(11), run(11));
+        assert_ne!(run(11), run(12));
+    }
+
+    #[test]
+    fn a_scripted_fault_is_recorded_in_the_trace() {
+        let sim = Sim::new(1);
+        sim.inject(FaultRule::at("kv.carts.batch").fail_after());
+        assert_eq!(
+            sim.fault_at(&FaultPoint::new("kv", "carts", "batch")),
+            Some(Fault::FailAfter)
+        );
+        let trace = sim.trace().to_string();
+        assert!(
+            trace.contains("fault: fail after at kv.carts.batch"),
+            "{trace}"
+        );
+    }
+}
