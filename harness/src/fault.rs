@@ -195,10 +195,8 @@ impl FaultRule {
         if !point.matches(&self.pattern) {
             return None;
         }
-        if let Some(filter) = &self.filter {
-            if !filter(point) {
-                return None;
-            }
+        if self.filter.as_ref().is_some_and(|filter| !filter(point)) {
+            return None;
         }
         self.matched += 1;
         let after_first = self.matched >= self.first;
