@@ -77,6 +77,13 @@ pub enum Error {
         /// The message, as its trace label.
         message: String,
     },
+    /// The world was still busy after its step bound.
+    StillBusy {
+        /// How many steps ran.
+        steps: usize,
+        /// What was still pending, e.g. `2 messages in orders`.
+        pending: String,
+    },
     /// An error from SQLite.
     Sql(String),
     /// An error from the HTTP layer, the file system, or anything else.
@@ -159,6 +166,12 @@ impl fmt::Display for Error {
                 f,
                 "the lease on {message} from queue {queue} expired before it was acknowledged: \
                  the broker has handed it to another worker"
+            ),
+            Error::StillBusy { steps, pending } => write!(
+                f,
+                "still busy after {steps} steps ({pending}): probably a message that fails \
+                 forever and is never dead-lettered, or handlers that keep sending each other \
+                 messages; raise the bound only if the scenario really needs more steps"
             ),
             Error::Sql(reason) => write!(f, "SQL error: {reason}"),
             Error::Other(reason) => f.write_str(reason),

@@ -18,14 +18,21 @@
 //! assert_eq!(carts.len(), 1);
 //! ```
 
+mod broker;
 mod clock;
 mod error;
 mod fault;
 mod kv;
 mod message;
+mod scheduler;
 mod sim;
 mod trace;
+mod world;
 
+pub use broker::{
+    Broker, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_VISIBILITY_TIMEOUT, DeadLetter, Delivery, Finished, SentRecord,
+};
 pub use clock::SimTime;
 pub use error::Error;
 pub use fault::{
@@ -37,3 +44,4 @@ pub use kv::{
 pub use message::{Envelope, MessageId, headers};
 pub use sim::{Choice, SEED_VARIABLE, SchedulerHook, Sim};
 pub use trace::{Event, EventKind, MessageRef, Trace};
+pub use world::{Handler, HandlerContext, HandlerError, World};
