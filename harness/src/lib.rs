@@ -24,6 +24,7 @@ mod fault;
 mod kv;
 mod message;
 mod sim;
+pub mod sql;
 mod trace;
 
 pub use clock::SimTime;
@@ -36,4 +37,5 @@ pub use kv::{
 };
 pub use message::{Envelope, MessageId, headers};
 pub use sim::{Choice, SEED_VARIABLE, SchedulerHook, Sim};
+pub use sql::{SqlStore, Tx};
 pub use trace::{Event, EventKind, MessageRef, Trace};
