@@ -21,6 +21,7 @@
 mod clock;
 mod error;
 mod fault;
+pub mod http;
 mod kv;
 mod message;
 mod sim;
@@ -32,6 +33,7 @@ pub use error::Error;
 pub use fault::{
     Fault, FaultPoint, FaultRule, FaultRuleBuilder, Interleaving, PointFilter, RandomFaults,
 };
+pub use http::{HttpClient, HttpResponse, RunningServer, serve_on_loopback};
 pub use kv::{
     Batch, Condition, Consistency, DEFAULT_MAX_ITEM_BYTES, Document, DocumentStore, Version,
 };
