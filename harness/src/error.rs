@@ -84,6 +84,14 @@ pub enum Error {
         /// What was still pending, e.g. `2 messages in orders`.
         pending: String,
     },
+    /// A create refused because a row with the same primary or unique key
+    /// exists already: how primary-key deduplication recognises a duplicate.
+    DuplicateKey {
+        /// The SQL store.
+        store: String,
+        /// Which key, in SQLite's words, such as `orders.id`.
+        key: String,
+    },
     /// An error from SQLite.
     Sql(String),
     /// An error from the HTTP layer, the file system, or anything else.
@@ -91,13 +99,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// True for an optimistic-concurrency conflict: reload and try again.
+    /// True for an optimistic-concurrency conflict (reload and try again)
+    /// and for a create refused because the key exists already (in a
+    /// document store or as a duplicate primary key in a SQL store).
     ///
     /// ```
     /// assert!(!harness::Error::Other("x".into()).is_conflict());
+    /// let duplicate = harness::Error::DuplicateKey { store: "orders".into(), key: "orders.id".into() };
+    /// assert!(duplicate.is_conflict());
     /// ```
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::Conflict { .. })
+        matches!(self, Error::Conflict { .. } | Error::DuplicateKey { .. })
     }
 
     /// True for a fault the simulation injected (as opposed to a refusal).
@@ -172,6 +184,11 @@ impl fmt::Display for Error {
                 "still busy after {steps} steps ({pending}): probably a message that fails \
                  forever and is never dead-lettered, or handlers that keep sending each other \
                  messages; raise the bound only if the scenario really needs more steps"
+            ),
+            Error::DuplicateKey { store, key } => write!(
+                f,
+                "a row with this key exists already in SQL store {store} ({key} must be unique): \
+                 if the key identifies the work, this is a duplicate and it was done before"
             ),
             Error::Sql(reason) => write!(f, "SQL error: {reason}"),
             Error::Other(reason) => f.write_str(reason),

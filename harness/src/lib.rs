@@ -22,10 +22,12 @@ mod broker;
 mod clock;
 mod error;
 mod fault;
+pub mod http;
 mod kv;
 mod message;
 mod scheduler;
 mod sim;
+pub mod sql;
 mod trace;
 mod world;
 
@@ -38,10 +40,12 @@ pub use error::Error;
 pub use fault::{
     Fault, FaultPoint, FaultRule, FaultRuleBuilder, Interleaving, PointFilter, RandomFaults,
 };
+pub use http::{HttpClient, HttpResponse, RunningServer, serve_on_loopback};
 pub use kv::{
     Batch, Condition, Consistency, DEFAULT_MAX_ITEM_BYTES, Document, DocumentStore, Version,
 };
 pub use message::{Envelope, MessageId, headers};
 pub use sim::{Choice, SEED_VARIABLE, SchedulerHook, Sim};
+pub use sql::{SqlStore, Tx};
 pub use trace::{Event, EventKind, MessageRef, Trace};
 pub use world::{Handler, HandlerContext, HandlerError, World};

@@ -107,6 +107,14 @@ pub enum EventKind {
         expected: String,
         actual: String,
     },
+    /// A SQL statement ran (its text, abbreviated).
+    Statement { store: String, sql: String },
+    /// A blob store stored, read, listed or deleted a blob.
+    Blob {
+        store: String,
+        path: String,
+        action: String,
+    },
     /// A transaction committed.
     Committed { store: String },
     /// A transaction rolled back.
@@ -249,6 +257,12 @@ impl fmt::Display for Event {
                     "write to {store}/{key} refused: expected {expected}, found {actual}"
                 )
             }
+            EventKind::Statement { store, sql } => write!(f, "{store}: {sql}"),
+            EventKind::Blob {
+                store,
+                path,
+                action,
+            } => write!(f, "{action} blob {store}/{path}"),
             EventKind::Committed { store } => write!(f, "committed a transaction on {store}"),
             EventKind::RolledBack { store } => write!(f, "rolled back a transaction on {store}"),
             EventKind::Request {
