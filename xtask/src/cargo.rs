@@ -17,6 +17,14 @@ pub fn cargo(root: &Path) -> Command {
     cmd
 }
 
+/// `cargo test` arguments for an exercise crate: its integration tests only.
+/// An exercise's tests live in `tests/` (identical in all three copies), so the
+/// library is compiled once, without a unit-test harness or doc-tests: a third
+/// less work on every save.
+pub fn exercise_test_args(package: &str) -> Vec<String> {
+    ["-p", package, "--test", "*"].map(String::from).to_vec()
+}
+
 /// How `run_tests` shows cargo's own output while it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Echo {
@@ -46,9 +54,20 @@ impl TestRun {
 
 /// Runs `cargo test <args> --no-fail-fast` once and parses what libtest printed.
 pub fn run_tests(root: &Path, args: &[String], echo: Echo) -> Result<TestRun> {
+    spawn_tests(cargo(root), args, echo)
+}
+
+/// [`run_tests`] in a workspace of its own that shares a build directory.
+pub fn run_tests_in(dir: &Path, target_dir: &Path, args: &[String], echo: Echo) -> Result<TestRun> {
+    let mut cmd = cargo(dir);
+    cmd.env("CARGO_TARGET_DIR", target_dir);
+    spawn_tests(cmd, args, echo)
+}
+
+fn spawn_tests(mut cmd: Command, args: &[String], echo: Echo) -> Result<TestRun> {
     let colour = matches!(echo, Echo::Live { colour: true });
     let start = Instant::now();
-    let mut child = cargo(root)
+    let mut child = cmd
         .arg("test")
         .args(args)
         .arg("--no-fail-fast")
@@ -162,7 +181,8 @@ pub fn is_cargo_status(line: &str) -> bool {
     let indented = line.starts_with("  ");
     (indented && STATUS.iter().any(|s| trimmed.starts_with(s)))
         || trimmed.starts_with("error: test failed, to rerun pass")
-        || (trimmed.starts_with("error: ") && trimmed.contains(" targets failed:"))
+        || (trimmed.starts_with("error: ")
+            && (trimmed.ends_with(" targets failed:") || trimmed.ends_with(" target failed:")))
         || (indented && trimmed.starts_with("`-p ") && trimmed.ends_with('`'))
         || (indented && trimmed.starts_with("`--") && trimmed.ends_with('`'))
 }
@@ -221,10 +241,6 @@ impl TestReport {
 
     pub fn failures(&self) -> impl Iterator<Item = &TestCase> {
         self.tests.iter().filter(|t| t.status == Outcome::Failed)
-    }
-
-    pub fn find(&self, name: &str) -> Option<&TestCase> {
-        self.tests.iter().find(|t| t.name == name)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use crate::cli::HintArgs;
-use crate::course::Course;
+use crate::course::{Course, Exercise};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::ui::{self, paint};
@@ -16,12 +16,18 @@ pub fn run(course: &Course, args: &HintArgs) -> Result<ExitCode> {
         Some(name) => course.resolve(name)?,
         None => super::chosen(course, &progress, None)?,
     };
+    show(course, &mut progress, ex, args.level);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints hint `level` (default: the next unseen one) and records it.
+pub fn show(course: &Course, progress: &mut Progress, ex: &Exercise, level: Option<u8>) {
     if ex.hints.is_empty() {
         anstream::println!("Exercise {} has no hints yet.", ex.label());
-        return Ok(ExitCode::SUCCESS);
+        return;
     }
     let used = progress.entry(&ex.slug).hints_used;
-    let level = usize::from(args.level.unwrap_or(used.saturating_add(1))).clamp(1, ex.hints.len());
+    let level = usize::from(level.unwrap_or(used.saturating_add(1))).clamp(1, ex.hints.len());
     let entry = progress.entry_mut(&ex.slug);
     entry.hints_used = entry.hints_used.max(level as u8);
     if let Err(e) = progress.save(course) {
@@ -60,5 +66,4 @@ pub fn run(course: &Course, args: &HintArgs) -> Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -205,14 +205,15 @@ fn warn_changed_tests(course: &Course, ex: &Exercise, changed: &[PathBuf]) {
         .iter()
         .map(|p| format!("tests/{}", p.display()))
         .collect();
-    ui::warn(format!(
-        "you changed {} of exercise {}: the verdict uses your version. The original is in {}.",
+    anstream::println!(
+        "{}: you changed {} of exercise {}: the verdict uses your version. The original is in {}.",
+        paint(ui::WARN, "warning"),
         names.join(", "),
         ex.label(),
         course
             .rel(&course.dir(ex, Copy::Checkpoint).join("tests"))
             .display()
-    ));
+    );
 }
 
 fn next_step(course: &Course, ex: &Exercise, verdict: Verdict) {
