@@ -164,7 +164,8 @@ fn compiling(line: &str) -> Option<&str> {
 /// cargo's own chatter, which the runner replaces with its summary. Compiler
 /// diagnostics and crash reports are never status lines.
 pub fn is_cargo_status(line: &str) -> bool {
-    const STATUS: [&str; 11] = [
+    const STATUS: [&str; 12] = [
+        "Blocking ",
         "Finished ",
         "Running ",
         "Doc-tests ",

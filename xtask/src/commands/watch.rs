@@ -279,11 +279,13 @@ fn is_relevant(path: &Path, exercise_dir: &Path) -> bool {
 
 fn is_interesting(kind: &EventKind) -> bool {
     use notify::event::{AccessKind, AccessMode};
-    match kind {
-        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        _ => false,
-    }
+    matches!(
+        kind,
+        EventKind::Create(_)
+            | EventKind::Modify(_)
+            | EventKind::Remove(_)
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
 }
 
 fn start_watcher(dir: &Path, poll: bool, tx: Sender<Msg>) -> Result<Box<dyn Watcher>> {

@@ -68,6 +68,9 @@ fn build_once(course: &Course, built: &[&Exercise], tools: &[&str]) -> Result<St
             }
         }
     }
+    if packages.is_empty() {
+        return Ok("nothing to build".to_string());
+    }
     let mut cmd = cargo::cargo(&course.root);
     cmd.args(["build", "--keep-going", "--tests", "--quiet"]);
     for package in &packages {

@@ -55,20 +55,19 @@ fn wrong_idea(patch: &Path) -> String {
 /// Applies `patch` to a fresh copy of the solution and runs its tests.
 /// Ok names the tests that caught it; Err says why the mutant is a problem.
 fn run_mutant(course: &Course, ex: &Exercise, patch: &Path) -> Result<String, String> {
-    let stem = patch.file_stem().unwrap_or_default();
-    let workspace = course
-        .root
-        .join("target/mutants")
-        .join(ex.dir_name())
-        .join(stem);
-    prepare_workspace(course, ex, &workspace)
+    let stem = patch.file_stem().unwrap_or_default().to_string_lossy();
+    let member = format!("{}--{stem}", ex.dir_name());
+    let workspace = course.root.join("target/mutants").join(&member);
+    prepare_workspace(course, ex, &workspace, &member)
         .map_err(|e| format!("could not prepare {}: {e}", workspace.display()))?;
-    apply(patch, &workspace.join("sol"))?;
+    apply(patch, &workspace.join(&member))?;
 
     let mut args = cargo::exercise_test_args(&ex.package(Copy::Solution));
     args.drain(..2); // the copy is the only package of its workspace
-    // Sharing target/ is safe: the copy's package id includes its path, so its
-    // artifacts never overwrite the real solution's.
+    // Sharing target/ is safe because cargo names a path package's artifacts
+    // after its path relative to the workspace root, and each mutant's member
+    // folder has a name of its own: no two mutants, nor the real solution,
+    // write the same files.
     let run = cargo::run_tests_in(&workspace, &course.root.join("target"), &args, Echo::Quiet)
         .map_err(|e| e.to_string())?;
     if run.compile_failed() {
@@ -87,18 +86,23 @@ fn run_mutant(course: &Course, ex: &Exercise, patch: &Path) -> Result<String, St
     Ok(killers.join(", "))
 }
 
-/// `target/mutants/NN-slug/<patch>/`: a one-member workspace whose root manifest
-/// is the kit's (same dependencies, lints and profiles, paths made absolute)
-/// and whose member `sol/` is a copy of the solution.
-fn prepare_workspace(course: &Course, ex: &Exercise, dir: &Path) -> std::io::Result<()> {
+/// `target/mutants/NN-slug--<patch>/`: a one-member workspace whose root
+/// manifest is the kit's (same dependencies, lints and profiles, paths made
+/// absolute) and whose only member is a copy of the solution.
+fn prepare_workspace(
+    course: &Course,
+    ex: &Exercise,
+    dir: &Path,
+    member: &str,
+) -> std::io::Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
     }
-    fsutil::copy_dir(&course.dir(ex, Copy::Solution), &dir.join("sol"))?;
+    fsutil::copy_dir(&course.dir(ex, Copy::Solution), &dir.join(member))?;
     let manifest = std::fs::read_to_string(course.root.join("Cargo.toml"))?;
     std::fs::write(
         dir.join("Cargo.toml"),
-        nested_workspace_manifest(&manifest, &course.root, &["sol"]),
+        nested_workspace_manifest(&manifest, &course.root, &[member]),
     )?;
     let lock = course.root.join("Cargo.lock");
     if lock.is_file() {
