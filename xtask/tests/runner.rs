@@ -391,8 +391,8 @@ fn check_catches_broken_exercises() {
     fx.edit("solutions/02-double/src/lib.rs", "x * 2", "x + 2");
     fx.edit(
         "exercises/02-double/tests/double.rs",
-        "double(3)",
-        "double(3) ",
+        "should be 6",
+        "must be 6",
     );
     let run = fx.run(&["check"]);
     assert_eq!(run.code, 1);
