@@ -23,6 +23,7 @@ mod error;
 mod fault;
 mod kv;
 mod message;
+pub mod report;
 mod sim;
 mod trace;
 
@@ -35,5 +36,6 @@ pub use kv::{
     Batch, Condition, Consistency, DEFAULT_MAX_ITEM_BYTES, Document, DocumentStore, Version,
 };
 pub use message::{Envelope, MessageId, headers};
-pub use sim::{Choice, SEED_VARIABLE, SchedulerHook, Sim};
+pub use report::{Failure, ensure, ensure_eq};
+pub use sim::{Choice, SCRIPT_VARIABLE, SEED_VARIABLE, SchedulerHook, Sim};
 pub use trace::{Event, EventKind, MessageRef, Trace};
