@@ -215,3 +215,27 @@ fn ensure_eq_shows_both_values() {
         "{message}"
     );
 }
+
+#[test]
+fn user_data_is_escaped_in_every_format() {
+    let sim = Sim::new(1);
+    sim.set_actor("eve; <b>#1</b> -->> x: y");
+    sim.note("end\n%% not a comment; #35; \"quoted\" <script>alert('x')</script> & more");
+    let store = DocumentStore::new(&sim, "a:b,c-d");
+    store
+        .put("p<1>", "k&\"2\"", &"value", Condition::Always)
+        .unwrap();
+    let failure = Failure::new(&sim, "<img src=x onerror=alert(1)>").test_name("tests::escaping");
+    insta::assert_snapshot!("escaping_mermaid", failure.mermaid());
+    let drawing = failure.svg();
+    assert!(!drawing.contains("<script>"), "{drawing}");
+    assert!(
+        drawing.contains("eve; &lt;b&gt;#1&lt;/b&gt; --&gt;&gt; x: y"),
+        "{drawing}"
+    );
+    let page = failure.html();
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(!page.contains("<img"), "{page}");
+    assert!(!page.contains("<b>"), "{page}");
+    assert!(page.contains("&lt;script&gt;"), "{page}");
+}
