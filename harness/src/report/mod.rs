@@ -12,10 +12,10 @@
 //! What happened (4 steps):
 //!   orders:
 //!        1  t=0.000s     published ItemAdded(m1) on topic items: copied to billing
-//!   ▶    2  t=0.000s  ⚡ fault at sql.orders.commit: it fails before anything happens
-//!        3  t=0.000s     rolled back a transaction on orders: none of its writes happened
+//!   ▶    2            ⚡ fault at sql.orders.commit: it fails before anything happens
+//!        3               rolled back a transaction on orders: none of its writes happened
 //!   billing:
-//!        4  t=0.000s     received ItemAdded(m1) from queue billing
+//!        4               received ItemAdded(m1) from queue billing
 //!   ▶ the steps the check points at · ⚡ fault
 //!
 //! Seed:    42

@@ -12,8 +12,8 @@ use crate::{Event, EventKind};
 ///   test:
 ///        1  t=0.000s     sent ItemAdded(m1) to queue billing
 ///   billing:
-///        2  t=0.000s     received ItemAdded(m1) from queue billing
-///   ▶    3  t=0.000s  ⚡ fault at kv.orders.put: the write happens, but the caller is told it failed
+///        2               received ItemAdded(m1) from queue billing
+///   ▶    3            ⚡ fault at kv.orders.put: the effect happens, but the caller is told it failed
 ///        … 40 steps …
 /// ```
 pub(crate) fn narrate_steps(shown: &[Shown], dropped: u64) -> String {
