@@ -283,6 +283,11 @@ fn reset_backs_up_then_restores_the_checkpoint() {
             .replace("\"double\"", "\"add_one\"")
     );
 
+    std::fs::remove_dir_all(fx.path("exercises/02-double")).unwrap();
+    let recreated = fx.run(&["reset", "double"]);
+    assert_eq!(recreated.code, 0, "{}", recreated.all());
+    assert!(fx.read("exercises/02-double/src/lib.rs").contains("x + 2"));
+
     let again = fx.run(&["reset", "1"]);
     assert!(
         again.stdout.contains("already at its starting point"),
