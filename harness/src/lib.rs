@@ -21,7 +21,9 @@
 mod broker;
 mod clock;
 mod error;
+mod explorer;
 mod fault;
+mod invariants;
 mod kv;
 mod message;
 mod scheduler;
@@ -35,8 +37,13 @@ pub use broker::{
 };
 pub use clock::SimTime;
 pub use error::Error;
+pub use explorer::{Explorer, Report, Scenario};
 pub use fault::{
     Fault, FaultPoint, FaultRule, FaultRuleBuilder, Interleaving, PointFilter, RandomFaults,
+};
+pub use invariants::{
+    History, Output, Processed, Recording, StateChange, Violation, consistent_output,
+    no_duplicate_effects, no_ghost_messages, no_lost_messages,
 };
 pub use kv::{
     Batch, Condition, Consistency, DEFAULT_MAX_ITEM_BYTES, Document, DocumentStore, Version,
