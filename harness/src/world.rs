@@ -51,7 +51,6 @@
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::scheduler::{Scheduler, Shutdown};
@@ -333,7 +332,6 @@ struct Task {
     endpoint: usize,
     worker: usize,
     actor: String,
-    thread: Option<JoinHandle<()>>,
 }
 
 /// What the world can do next.
@@ -754,14 +752,13 @@ impl World {
         }
         let id = self.next_task;
         self.next_task += 1;
-        let thread = self.scheduler.spawn(id, move || run(job));
+        self.scheduler.spawn(id, move || run(job));
         self.endpoints[index].workers[worker] = true;
         self.tasks.push(Task {
             id,
             endpoint: index,
             worker,
             actor,
-            thread: Some(thread),
         });
         self.resume(self.tasks.len() - 1);
     }
@@ -771,23 +768,15 @@ impl World {
         if !self.scheduler.resume(self.tasks[index].id) {
             return;
         }
-        let mut task = self.tasks.remove(index);
+        let task = self.tasks.remove(index);
         self.endpoints[task.endpoint].workers[task.worker] = false;
-        if let Some(thread) = task.thread.take() {
-            // The task has finished; joining frees its thread at once.
-            let _ = thread.join();
-        }
     }
 }
 
 impl Drop for World {
     fn drop(&mut self) {
+        // Parked handlers unwind; this waits until they have.
         self.scheduler.shut_down();
-        for task in &mut self.tasks {
-            if let Some(thread) = task.thread.take() {
-                let _ = thread.join();
-            }
-        }
         self.sim.clear_scheduler();
     }
 }
