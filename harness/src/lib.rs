@@ -21,8 +21,10 @@
 mod broker;
 mod clock;
 mod error;
+mod explorer;
 mod fault;
 pub mod http;
+mod invariants;
 mod kv;
 mod message;
 pub mod report;
@@ -38,10 +40,15 @@ pub use broker::{
 };
 pub use clock::SimTime;
 pub use error::Error;
+pub use explorer::{Explorer, Report, Scenario};
 pub use fault::{
     Fault, FaultPoint, FaultRule, FaultRuleBuilder, Interleaving, PointFilter, RandomFaults,
 };
 pub use http::{HttpClient, HttpResponse, RunningServer, serve_on_loopback};
+pub use invariants::{
+    History, Output, Processed, Recording, StateChange, Violation, consistent_output,
+    no_duplicate_effects, no_ghost_messages, no_lost_messages,
+};
 pub use kv::{
     Batch, Condition, Consistency, DEFAULT_MAX_ITEM_BYTES, Document, DocumentStore, Version,
 };

@@ -10,10 +10,12 @@
 //! explorer script replays a run exactly.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
+use std::thread;
 
 /// Tells a parked task that its world is gone: it unwinds quietly.
 pub(crate) struct Shutdown;
@@ -29,13 +31,16 @@ struct Baton {
     shutdown: bool,
     /// Tasks that finished since the world last asked.
     finished: Vec<u64>,
+    /// Each live task waits on its own condition variable, so that a hand-over
+    /// wakes exactly one thread.
+    turns: BTreeMap<u64, Arc<Condvar>>,
 }
 
 pub(crate) struct Scheduler {
     /// Tells this scheduler's tasks apart from another world's.
     id: u64,
     baton: Mutex<Baton>,
-    turn: Condvar,
+    world_turn: Condvar,
 }
 
 thread_local! {
@@ -45,6 +50,42 @@ thread_local! {
 
 static NEXT_SCHEDULER: AtomicU64 = AtomicU64::new(1);
 
+type Work = Box<dyn FnOnce() + Send>;
+
+/// Idle worker threads, reused across worlds: the explorer builds a world per
+/// schedule, and starting a thread costs more than a whole schedule's steps.
+static IDLE: Mutex<Vec<Sender<Work>>> = Mutex::new(Vec::new());
+
+/// Runs `work` on an idle pooled thread, or on a new one.
+fn run_pooled(work: Work) {
+    let idle = IDLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .pop();
+    let work = match idle {
+        Some(worker) => match worker.send(work) {
+            Ok(()) => return,
+            Err(mpsc::SendError(work)) => work,
+        },
+        None => work,
+    };
+    let (sender, receiver) = mpsc::channel::<Work>();
+    thread::Builder::new()
+        .name("harness-worker".to_string())
+        .spawn(move || {
+            let mut next = Some(work);
+            while let Some(work) = next.take() {
+                // The work catches its own panics; this keeps the thread alive regardless.
+                let _ = panic::catch_unwind(AssertUnwindSafe(work));
+                IDLE.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(sender.clone());
+                next = receiver.recv().ok();
+            }
+        })
+        .expect("the operating system refused to start a worker thread");
+}
+
 impl Scheduler {
     pub(crate) fn new() -> Arc<Scheduler> {
         Arc::new(Scheduler {
@@ -53,8 +94,9 @@ impl Scheduler {
                 holder: Holder::World,
                 shutdown: false,
                 finished: Vec::new(),
+                turns: BTreeMap::new(),
             }),
-            turn: Condvar::new(),
+            world_turn: Condvar::new(),
         })
     }
 
@@ -64,25 +106,20 @@ impl Scheduler {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Starts `work` as task `task` on a new thread; it waits for its first
-    /// turn (see [`Scheduler::resume`]) before doing anything.
-    pub(crate) fn spawn(
-        self: &Arc<Scheduler>,
-        task: u64,
-        work: impl FnOnce() + Send + 'static,
-    ) -> JoinHandle<()> {
+    /// Starts `work` as task `task` on a worker thread; it waits for its
+    /// first turn (see [`Scheduler::resume`]) before doing anything.
+    pub(crate) fn spawn(self: &Arc<Scheduler>, task: u64, work: impl FnOnce() + Send + 'static) {
+        self.lock().turns.insert(task, Arc::new(Condvar::new()));
         let scheduler = self.clone();
-        thread::Builder::new()
-            .name(format!("harness-worker-{task}"))
-            .spawn(move || {
-                CURRENT.with(|current| current.set(Some((scheduler.id, task))));
-                if scheduler.wait_for_turn(task) {
-                    // A shutdown unwinds out of `work`; nothing else can.
-                    let _ = panic::catch_unwind(AssertUnwindSafe(work));
-                }
-                scheduler.finish(task);
-            })
-            .expect("the operating system refused to start a worker thread")
+        run_pooled(Box::new(move || {
+            CURRENT.with(|current| current.set(Some((scheduler.id, task))));
+            if scheduler.wait_for_turn(task) {
+                // A shutdown unwinds out of `work`; nothing else can.
+                let _ = panic::catch_unwind(AssertUnwindSafe(work));
+            }
+            CURRENT.with(|current| current.set(None));
+            scheduler.finish(task);
+        }));
     }
 
     /// Lets `task` run until it yields or finishes; returns true when it
@@ -90,10 +127,12 @@ impl Scheduler {
     pub(crate) fn resume(&self, task: u64) -> bool {
         let mut baton = self.lock();
         baton.holder = Holder::Task(task);
-        self.turn.notify_all();
+        if let Some(turn) = baton.turns.get(&task) {
+            turn.notify_one();
+        }
         while baton.holder != Holder::World {
             baton = self
-                .turn
+                .world_turn
                 .wait(baton)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
@@ -119,7 +158,7 @@ impl Scheduler {
             return;
         }
         baton.holder = Holder::World;
-        self.turn.notify_all();
+        self.world_turn.notify_one();
         drop(baton);
         if !self.wait_for_turn(task) {
             unwind_on_shutdown();
@@ -137,6 +176,9 @@ impl Scheduler {
     /// Waits until `task` holds the baton (true) or the world shut down (false).
     fn wait_for_turn(&self, task: u64) -> bool {
         let mut baton = self.lock();
+        let Some(turn) = baton.turns.get(&task).cloned() else {
+            return false;
+        };
         loop {
             if baton.shutdown {
                 return false;
@@ -144,8 +186,7 @@ impl Scheduler {
             if baton.holder == Holder::Task(task) {
                 return true;
             }
-            baton = self
-                .turn
+            baton = turn
                 .wait(baton)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
@@ -154,16 +195,27 @@ impl Scheduler {
     fn finish(&self, task: u64) {
         let mut baton = self.lock();
         baton.finished.push(task);
+        baton.turns.remove(&task);
         if baton.holder == Holder::Task(task) {
             baton.holder = Holder::World;
         }
-        self.turn.notify_all();
+        self.world_turn.notify_one();
     }
 
-    /// Wakes every parked task so that it unwinds; called when the world is dropped.
+    /// Wakes every parked task so that it unwinds, and waits until all have
+    /// finished; called when the world is dropped.
     pub(crate) fn shut_down(&self) {
-        self.lock().shutdown = true;
-        self.turn.notify_all();
+        let mut baton = self.lock();
+        baton.shutdown = true;
+        for turn in baton.turns.values() {
+            turn.notify_one();
+        }
+        while !baton.turns.is_empty() {
+            baton = self
+                .world_turn
+                .wait(baton)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
     }
 }
 
@@ -183,23 +235,19 @@ mod tests {
     fn tasks_run_one_at_a_time_in_the_order_the_world_chooses() {
         let scheduler = Scheduler::new();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let mut handles = Vec::new();
         for task in [1, 2] {
             let log = log.clone();
             let me = scheduler.clone();
-            handles.push(scheduler.spawn(task, move || {
+            scheduler.spawn(task, move || {
                 for step in 0..3 {
                     log.lock().unwrap().push((task, step));
                     me.yield_now();
                 }
-            }));
+            });
         }
         // B, A, A, B, A, B, B, A: each resume runs one task to its next yield.
         let order = [2, 1, 1, 2, 1, 2, 2, 1];
         let finished: Vec<bool> = order.iter().map(|&task| scheduler.resume(task)).collect();
-        handles
-            .into_iter()
-            .for_each(|handle| handle.join().unwrap());
         assert_eq!(
             *log.lock().unwrap(),
             [(2, 0), (1, 0), (1, 1), (2, 1), (1, 2), (2, 2)]
@@ -216,15 +264,14 @@ mod tests {
         let me = scheduler.clone();
         let ran_past_the_yield = Arc::new(Mutex::new(false));
         let flag = ran_past_the_yield.clone();
-        let parked = scheduler.spawn(1, move || {
+        scheduler.spawn(1, move || {
             me.yield_now();
             *flag.lock().unwrap() = true;
         });
-        let never_started = scheduler.spawn(2, || panic!("must not run"));
+        scheduler.spawn(2, || panic!("must not run"));
         scheduler.resume(1);
+        // Returns once both tasks have finished.
         scheduler.shut_down();
-        parked.join().unwrap();
-        never_started.join().unwrap();
         assert!(!*ran_past_the_yield.lock().unwrap());
     }
 

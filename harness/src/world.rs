@@ -51,7 +51,6 @@
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::scheduler::{Scheduler, Shutdown};
@@ -187,33 +186,119 @@ pub struct HandlerContext {
 
 impl HandlerContext {
     /// The simulation (clock, ids, chooser, trace).
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// world.add_endpoint("orders", |ctx: &mut HandlerContext, _m: &Envelope| {
+    ///     ctx.sim().note("handling");
+    ///     Ok(())
+    /// });
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// world.run_until_quiet(10).unwrap();
+    /// assert!(sim.trace().to_string().contains("orders: handling"));
+    /// ```
     pub fn sim(&self) -> &Sim {
         &self.sim
     }
 
     /// The message being handled.
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// world.add_endpoint("orders", |ctx: &mut HandlerContext, m: &Envelope| {
+    ///     assert_eq!(ctx.message(), m);
+    ///     Ok(())
+    /// });
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// world.run_until_quiet(10).unwrap();
+    /// ```
     pub fn message(&self) -> &Envelope {
         &self.incoming
     }
 
     /// The name of the endpoint handling it.
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// world.add_endpoint("orders", |ctx: &mut HandlerContext, _m: &Envelope| {
+    ///     assert_eq!(ctx.endpoint(), "orders");
+    ///     Ok(())
+    /// });
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// world.run_until_quiet(10).unwrap();
+    /// ```
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// Which delivery of this copy this is: 1 the first time, 2 on the first
     /// retry …
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// world.add_endpoint("orders", |ctx: &mut HandlerContext, _m: &Envelope| {
+    ///     if ctx.attempt() < 3 {
+    ///         return Err(harness::HandlerError::transient("not yet"));
+    ///     }
+    ///     Ok(())
+    /// });
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// world.run_until_quiet(10).unwrap();
+    /// assert_eq!(broker.finished_log().len(), 1);
+    /// ```
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
 
     /// A fresh message id from the seeded generator.
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// world.add_endpoint("orders", |ctx: &mut HandlerContext, m: &Envelope| {
+    ///     assert_ne!(ctx.new_message_id(), m.id);
+    ///     Ok(())
+    /// });
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// world.run_until_quiet(10).unwrap();
+    /// ```
     pub fn new_message_id(&self) -> MessageId {
         self.sim.new_message_id()
     }
 
     /// Sends `envelope` to `queue` once the handler returns `Ok`. Fails at
     /// once when the queue does not exist.
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// world.add_endpoint("orders", |ctx: &mut HandlerContext, _m: &Envelope| {
+    ///     let bill = Envelope::new(ctx.new_message_id(), "Bill", &());
+    ///     assert!(ctx.send("no-such-queue", bill.clone()).is_err());
+    ///     ctx.send("billing", bill)?;
+    ///     Ok(())
+    /// });
+    /// broker.declare_queue("billing");
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// world.run_until_quiet(10).unwrap();
+    /// assert_eq!(broker.sent_to("billing").unwrap().len(), 1);
+    /// ```
     pub fn send(&mut self, queue: &str, envelope: Envelope) -> Result<(), Error> {
         if !self.broker.has_queue(queue) {
             return Err(self.broker.send(queue, envelope).unwrap_err());
@@ -227,6 +312,21 @@ impl HandlerContext {
     }
 
     /// Publishes `envelope` to `topic` once the handler returns `Ok`.
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// world.add_endpoint("orders", |ctx: &mut HandlerContext, _m: &Envelope| {
+    ///     ctx.publish("ItemAdded", Envelope::new(ctx.new_message_id(), "ItemAdded", &()))?;
+    ///     Err(harness::HandlerError::unrecoverable("crash before returning"))
+    /// });
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// world.run_until_quiet(10).unwrap();
+    /// // The handler failed, so nothing was published.
+    /// assert_eq!(broker.sent_log().len(), 1);
+    /// ```
     pub fn publish(&mut self, topic: &str, envelope: Envelope) -> Result<(), Error> {
         let envelope = self.stamp(envelope);
         self.outgoing.push(Outgoing::Publish {
@@ -237,12 +337,42 @@ impl HandlerContext {
     }
 
     /// Sends `envelope` to `queue` now, whatever the handler does next.
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// world.add_endpoint("orders", |ctx: &mut HandlerContext, _m: &Envelope| {
+    ///     ctx.send_immediately("billing", Envelope::new(ctx.new_message_id(), "Bill", &()))?;
+    ///     Err(harness::HandlerError::unrecoverable("crash after sending"))
+    /// });
+    /// broker.declare_queue("billing");
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// world.run_until_quiet(10).unwrap();
+    /// // Sent although the handler failed.
+    /// assert_eq!(broker.sent_to("billing").unwrap().len(), 1);
+    /// ```
     pub fn send_immediately(&mut self, queue: &str, envelope: Envelope) -> Result<(), Error> {
         let envelope = self.stamp(envelope);
         self.broker.send_from(queue, envelope, Some(self.handling))
     }
 
     /// Publishes `envelope` to `topic` now, whatever the handler does next.
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// world.add_endpoint("orders", |ctx: &mut HandlerContext, _m: &Envelope| {
+    ///     ctx.publish_immediately("ItemAdded", Envelope::new(ctx.new_message_id(), "ItemAdded", &()))?;
+    ///     Err(harness::HandlerError::unrecoverable("crash after publishing"))
+    /// });
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// world.run_until_quiet(10).unwrap();
+    /// assert_eq!(broker.sent_log().len(), 2);
+    /// ```
     pub fn publish_immediately(&mut self, topic: &str, envelope: Envelope) -> Result<(), Error> {
         let envelope = self.stamp(envelope);
         self.broker
@@ -252,6 +382,20 @@ impl HandlerContext {
     /// Makes the handler slow: simulated time moves on by `duration` (and
     /// other workers may run meanwhile). Longer than the queue's visibility
     /// timeout, and the message is handed to another worker.
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// world.add_endpoint("orders", |ctx: &mut HandlerContext, _m: &Envelope| {
+    ///     ctx.take_time(std::time::Duration::from_secs(5));
+    ///     Ok(())
+    /// });
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// world.run_until_quiet(10).unwrap();
+    /// assert_eq!(sim.now().as_millis(), 5_000);
+    /// ```
     pub fn take_time(&mut self, duration: Duration) {
         self.sim.advance(duration);
         self.scheduler.yield_now();
@@ -333,7 +477,6 @@ struct Task {
     endpoint: usize,
     worker: usize,
     actor: String,
-    thread: Option<JoinHandle<()>>,
 }
 
 /// What the world can do next.
@@ -754,14 +897,13 @@ impl World {
         }
         let id = self.next_task;
         self.next_task += 1;
-        let thread = self.scheduler.spawn(id, move || run(job));
+        self.scheduler.spawn(id, move || run(job));
         self.endpoints[index].workers[worker] = true;
         self.tasks.push(Task {
             id,
             endpoint: index,
             worker,
             actor,
-            thread: Some(thread),
         });
         self.resume(self.tasks.len() - 1);
     }
@@ -771,23 +913,15 @@ impl World {
         if !self.scheduler.resume(self.tasks[index].id) {
             return;
         }
-        let mut task = self.tasks.remove(index);
+        let task = self.tasks.remove(index);
         self.endpoints[task.endpoint].workers[task.worker] = false;
-        if let Some(thread) = task.thread.take() {
-            // The task has finished; joining frees its thread at once.
-            let _ = thread.join();
-        }
     }
 }
 
 impl Drop for World {
     fn drop(&mut self) {
+        // Parked handlers unwind; this waits until they have.
         self.scheduler.shut_down();
-        for task in &mut self.tasks {
-            if let Some(thread) = task.thread.take() {
-                let _ = thread.join();
-            }
-        }
         self.sim.clear_scheduler();
     }
 }
