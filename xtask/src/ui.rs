@@ -43,3 +43,12 @@ pub fn cmd(text: impl std::fmt::Display) -> String {
 pub fn separator() -> String {
     paint(DIM, "─".repeat(60))
 }
+
+/// `1 test`, `2 tests`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

@@ -11,6 +11,8 @@ pub mod solution;
 pub mod verify;
 pub mod watch;
 
+use std::process::ExitCode;
+
 use crate::course::{Course, Exercise};
 use crate::error::Result;
 use crate::progress::Progress;
@@ -27,5 +29,14 @@ pub fn chosen<'c>(
             Some(ex) => Ok(ex),
             None => crate::bail!("the course has no exercises yet; nothing to run"),
         },
+    }
+}
+
+/// Exit code 0 for a good verdict, 1 for a bad one (2 is for errors, see main).
+pub fn exit_code(success: bool) -> ExitCode {
+    if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -30,7 +30,7 @@ pub fn run(course: &Course, args: &SlidesArgs) -> Result<ExitCode> {
     };
     if presenterm_available() {
         let status = Command::new("presenterm").arg(deck).status()?;
-        return Ok(super::verify::exit_code(status.success()));
+        return Ok(super::exit_code(status.success()));
     }
     anstream::println!(
         "presenterm is not installed. Install it with {}",

@@ -65,15 +65,7 @@ pub fn run(course: &Course, args: &VerifyArgs) -> Result<ExitCode> {
     } else {
         report(course, ex, &outcome);
     }
-    Ok(exit_code(outcome.verdict == Verdict::Pass))
-}
-
-pub fn exit_code(success: bool) -> ExitCode {
-    if success {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    Ok(super::exit_code(outcome.verdict == Verdict::Pass))
 }
 
 /// Runs the attendee's copy of `ex` through `cargo test` once.
@@ -302,7 +294,7 @@ fn verify_all(course: &Course, progress: &mut Progress, json: bool) -> Result<Ex
     } else if !built.is_empty() {
         anstream::println!("\n{passed}/{} exercises pass", built.len());
     }
-    Ok(exit_code(passed == built.len()))
+    Ok(super::exit_code(passed == built.len()))
 }
 
 fn print_line(ex: &Exercise, outcome: &Outcome) {

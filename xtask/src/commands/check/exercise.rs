@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::cargo::{self, Echo, TestReport};
 use crate::course::{Copy, Course, Exercise};
 use crate::fsutil;
+use crate::ui::plural;
 
 use super::Tally;
 
@@ -54,9 +55,9 @@ pub fn check_course_metadata(course: &Course, tally: &mut Tally) {
     let result = if problems.is_empty() {
         let built = course.exercises.iter().filter(|e| !e.planned).count();
         Ok(format!(
-            "{} exercises ({built} built), {} parts",
-            course.exercises.len(),
-            course.parts.len()
+            "{} ({built} built), {}",
+            plural(course.exercises.len(), "exercise"),
+            plural(course.parts.len(), "part")
         ))
     } else {
         Err(problems.join("\n"))
@@ -152,7 +153,8 @@ fn tests_identical(course: &Course, ex: &Exercise) -> Result<String, String> {
     }
     if problems.is_empty() {
         Ok(format!(
-            "{count} test files, byte-identical in all three copies"
+            "{}, byte-identical in all three copies",
+            plural(count, "test file")
         ))
     } else {
         Err(problems.join("\n"))
@@ -246,8 +248,11 @@ pub fn judge_checkpoint(report: &TestReport, listed: &[String]) -> Result<String
     }
     if problems.is_empty() {
         Ok(format!(
-            "{} listed tests fail by assertion, {} pass",
-            listed.len(),
+            "{} by assertion, {} pass",
+            match listed.len() {
+                1 => "1 listed test fails".to_string(),
+                n => format!("{n} listed tests fail"),
+            },
             report.passed()
         ))
     } else {
@@ -304,7 +309,7 @@ mod tests {
     #[test]
     fn checkpoint_passes_when_exactly_the_listed_tests_fail_by_assertion() {
         let ok = judge_checkpoint(&report(FAILS), &["racing_tabs".into()]);
-        assert_eq!(ok, Ok("1 listed tests fail by assertion, 1 pass".into()));
+        assert_eq!(ok, Ok("1 listed test fails by assertion, 1 pass".into()));
     }
 
     #[test]

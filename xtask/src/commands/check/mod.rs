@@ -54,7 +54,7 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
 
     anstream::println!();
     anstream::println!("{}", tally.closing_line());
-    Ok(super::verify::exit_code(tally.failed() == 0))
+    Ok(super::exit_code(tally.failed() == 0))
 }
 
 /// One build of every package `check` tests, with `--keep-going` so that one
