@@ -76,12 +76,16 @@ impl Report {
     /// ```
     /// harness::Explorer::new(|_sim: &harness::Sim| Ok(())).run().assert_no_violation();
     /// ```
+    #[track_caller]
     pub fn assert_no_violation(&self) {
         if let Some(violation) = &self.counterexample {
-            panic!(
-                "{} of {} schedules break an invariant; the shortest:\n{violation}",
-                self.violations, self.schedules
-            );
+            violation
+                .to_failure()
+                .detail(format!(
+                    "{} of {} schedules break it; this is the shortest",
+                    self.violations, self.schedules
+                ))
+                .panic();
         }
     }
 }

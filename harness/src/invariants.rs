@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::{Broker, Choice, Envelope, MessageId, MessageRef, Sim, Trace, headers};
+use crate::{Broker, Choice, Envelope, Failure, MessageId, MessageRef, Sim, Trace, headers};
 
 /// A message an endpoint finished with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -488,6 +488,44 @@ impl Violation {
                 choices,
             }),
         }
+    }
+}
+
+impl Violation {
+    /// The full report of this violation: the headline, the invariant, the
+    /// narrated steps with the messages involved marked, the seed, the
+    /// command that replays the schedule, and the sequence diagrams.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(4);
+    /// let violation = harness::Violation::new("no ghost messages", "ItemAdded(m1) is a ghost", vec![], &sim);
+    /// let report = violation.to_failure().render();
+    /// assert!(report.contains("invariant broken: no ghost messages"));
+    /// ```
+    pub fn to_failure(&self) -> Failure {
+        let recording = &self.recording;
+        let mut failure = Failure::from_trace(
+            recording.seed,
+            recording.trace.clone(),
+            self.headline.clone(),
+        )
+        .detail(format!("invariant broken: {}", self.invariant))
+        .script(recording.script.clone());
+        for message in &self.messages {
+            failure = failure.highlight_message(&message.label);
+        }
+        failure
+    }
+
+    /// Fails the test with [`Violation::to_failure`]'s report.
+    ///
+    /// ```should_panic
+    /// let sim = harness::Sim::new(4);
+    /// harness::Violation::new("no lost messages", "ItemAdded(m1) was lost", vec![], &sim).panic();
+    /// ```
+    #[track_caller]
+    pub fn panic(&self) -> ! {
+        self.to_failure().panic()
     }
 }
 
