@@ -56,6 +56,7 @@ pub fn run(course: &Course, args: &VerifyArgs) -> Result<ExitCode> {
     };
     if !args.json {
         print_header(course, ex);
+        print_checking();
     }
     let outcome = verify_exercise(course, ex, echo)?;
     progress.current = Some(ex.slug.clone());
@@ -128,6 +129,10 @@ pub fn print_header(course: &Course, ex: &Exercise) {
             )
         )
     );
+}
+
+/// Shown at once, before cargo starts, so a slow build never looks like a hang.
+pub fn print_checking() {
     anstream::println!("{}", paint(ui::DIM, "checking…"));
 }
 

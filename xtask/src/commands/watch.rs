@@ -119,8 +119,9 @@ pub fn run(course: &Course, args: &WatchArgs) -> Result<ExitCode> {
     spawn_key_reader(tx);
 
     let mut state = Debounce::new(DEBOUNCE);
-    let mut verdict = check(course, &mut progress, &ex, &mut state, &rx);
+    let mut verdict = check(course, &mut progress, &ex, &mut state, &rx, false);
     loop {
+        let mut announced = false;
         footer(course, &ex, verdict);
         loop {
             let timeout = state
@@ -134,6 +135,7 @@ pub fn run(course: &Course, args: &WatchArgs) -> Result<ExitCode> {
                 Ok(Msg::Changed(path)) if is_relevant(&path, &course.dir(&ex, Copy::Exercise)) => {
                     if state.changed(Instant::now()) {
                         announce_change(course, &path);
+                        announced = true;
                     }
                 }
                 Ok(Msg::Changed(_)) | Err(RecvTimeoutError::Timeout) => {}
@@ -168,22 +170,29 @@ pub fn run(course: &Course, args: &WatchArgs) -> Result<ExitCode> {
                 break;
             }
         }
-        verdict = check(course, &mut progress, &ex, &mut state, &rx);
+        verdict = check(course, &mut progress, &ex, &mut state, &rx, announced);
     }
 }
 
-/// One or more runs until the verdict is fresh. `state` must be running.
+/// One or more runs until the verdict is fresh. `announced`: the change that
+/// triggered this run was already announced with "checking…".
 fn check(
     course: &Course,
     progress: &mut Progress,
     ex: &Exercise,
     state: &mut Debounce,
     rx: &Receiver<Msg>,
+    mut announced: bool,
 ) -> Option<Verdict> {
     state.start_now();
     loop {
-        anstream::println!("{}", ui::separator());
+        if !announced {
+            anstream::println!("{}", ui::separator());
+        }
         verify::print_header(course, ex);
+        if !announced {
+            verify::print_checking();
+        }
         let outcome = match verify::verify_exercise(
             course,
             ex,
@@ -215,6 +224,7 @@ fn check(
             );
             std::thread::sleep(DEBOUNCE);
             state.start_now();
+            announced = true;
             continue;
         }
         verify::report(course, ex, &outcome);
@@ -241,7 +251,7 @@ fn footer(course: &Course, ex: &Exercise, verdict: Option<Verdict>) {
 
 fn announce_change(course: &Course, path: &Path) {
     anstream::println!(
-        "\n{} {} changed — checking…",
+        "{}\n{} changed — checking…",
         ui::separator(),
         paint(ui::BOLD, course.rel(path).display())
     );
