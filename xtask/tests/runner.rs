@@ -53,6 +53,22 @@ fn verify_shows_failing_tests_first_then_the_summary_and_the_next_step() {
 }
 
 #[test]
+fn verify_all_runs_every_exercise_in_order() {
+    let fx = Fixture::course();
+    fx.solve("02");
+    let run = fx.run(&["verify", "--all"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let out = &run.stdout;
+    let first = out.find("✗ 01 add-one").expect(out);
+    let second = out.find("✓ 02 double").expect(out);
+    assert!(
+        first < second && out.contains("1/2 exercises pass"),
+        "{out}"
+    );
+    assert!(out.contains("first failure: adds_one"), "{out}");
+}
+
+#[test]
 fn verify_json_is_one_object_with_every_test() {
     let fx = Fixture::course();
     let run = fx.run(&["verify", "add-one", "--json"]);
