@@ -18,6 +18,7 @@
 //! assert_eq!(carts.len(), 1);
 //! ```
 
+pub mod blob;
 mod clock;
 mod error;
 mod fault;
@@ -28,6 +29,7 @@ mod sim;
 pub mod sql;
 mod trace;
 
+pub use blob::BlobStore;
 pub use clock::SimTime;
 pub use error::Error;
 pub use fault::{
