@@ -77,6 +77,13 @@ pub enum Error {
         /// The message, as its trace label.
         message: String,
     },
+    /// The world was still busy after its step bound.
+    StillBusy {
+        /// How many steps ran.
+        steps: usize,
+        /// What was still pending, e.g. `2 messages in orders`.
+        pending: String,
+    },
     /// A create refused because a row with the same primary or unique key
     /// exists already: how primary-key deduplication recognises a duplicate.
     DuplicateKey {
@@ -171,6 +178,12 @@ impl fmt::Display for Error {
                 f,
                 "the lease on {message} from queue {queue} expired before it was acknowledged: \
                  the broker has handed it to another worker"
+            ),
+            Error::StillBusy { steps, pending } => write!(
+                f,
+                "still busy after {steps} steps ({pending}): probably a message that fails \
+                 forever and is never dead-lettered, or handlers that keep sending each other \
+                 messages; raise the bound only if the scenario really needs more steps"
             ),
             Error::DuplicateKey { store, key } => write!(
                 f,

@@ -19,17 +19,24 @@
 //! ```
 
 pub mod blob;
+mod broker;
 mod clock;
 mod error;
 mod fault;
 pub mod http;
 mod kv;
 mod message;
+mod scheduler;
 mod sim;
 pub mod sql;
 mod trace;
+mod world;
 
 pub use blob::BlobStore;
+pub use broker::{
+    Broker, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_VISIBILITY_TIMEOUT, DeadLetter, Delivery, Finished, SentRecord,
+};
 pub use clock::SimTime;
 pub use error::Error;
 pub use fault::{
@@ -43,3 +50,4 @@ pub use message::{Envelope, MessageId, headers};
 pub use sim::{Choice, SEED_VARIABLE, SchedulerHook, Sim};
 pub use sql::{SqlStore, Tx};
 pub use trace::{Event, EventKind, MessageRef, Trace};
+pub use world::{Handler, HandlerContext, HandlerError, World};

@@ -138,6 +138,21 @@ impl Envelope {
         }
     }
 
+    /// A copy with another transport id: a logical re-send of the same
+    /// content (the broker sees a different message, the business the same one).
+    ///
+    /// ```
+    /// use harness::{Envelope, MessageId};
+    /// let first = Envelope::new(MessageId::from_u128(1), "AddItem", &"Ruskie");
+    /// let again = first.with_id(MessageId::from_u128(2));
+    /// assert_ne!(first.id, again.id);
+    /// assert_eq!(first.body, again.body);
+    /// ```
+    pub fn with_id(mut self, id: MessageId) -> Envelope {
+        self.id = id;
+        self
+    }
+
     /// The same message with one more header.
     ///
     /// ```

@@ -4,7 +4,7 @@
 //! Components hold a clone of the [`Sim`] they were built with, so that one
 //! seed governs everything in a run and one trace records all of it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -54,6 +54,9 @@ struct State {
     next_seq: u64,
     actor: String,
     labels: HashMap<MessageId, String>,
+    /// Labelled ids, oldest first, so that the label map stays bounded.
+    labelled: VecDeque<MessageId>,
+    next_label: u64,
     scheduler: Option<SchedulerHook>,
 }
 
@@ -127,6 +130,8 @@ impl Sim {
             next_seq: 1,
             actor: "test".to_string(),
             labels: HashMap::new(),
+            labelled: VecDeque::new(),
+            next_label: 1,
             scheduler: None,
         };
         Sim {
@@ -232,15 +237,20 @@ impl Sim {
             }
         };
         let picked = picked.unwrap_or_else(|| state.rng.u32(..options));
-        state.choices.push(Choice {
-            label: label.to_string(),
-            options,
-            picked,
-        });
+        // The log keeps the first choices (the explorer branches on those)
+        // and stays bounded in endless runs.
+        if state.choices.len() < state.trace.limit() {
+            state.choices.push(Choice {
+                label: label.to_string(),
+                options,
+                picked,
+            });
+        }
         picked
     }
 
-    /// Every decision made so far, in order.
+    /// Every decision made so far, in order (at most the trace limit: see
+    /// [`Sim::set_trace_limit`]).
     ///
     /// ```
     /// assert!(harness::Sim::new(1).choices().is_empty());
@@ -453,7 +463,11 @@ impl Sim {
         self.lock().trace.clone()
     }
 
-    /// Keeps at most `limit` events (the newest) from now on.
+    /// Keeps at most `limit` events (the newest) from now on. The same limit
+    /// bounds the other logs of a run, so that memory stays flat in long runs:
+    /// the choice log keeps the first `limit` choices, and the label map the
+    /// newest `limit` message labels (an evicted message gets a new label if it
+    /// shows up again).
     ///
     /// ```
     /// let sim = harness::Sim::new(1);
@@ -463,7 +477,13 @@ impl Sim {
     /// assert_eq!(sim.trace().dropped(), 1);
     /// ```
     pub fn set_trace_limit(&self, limit: usize) {
-        self.lock().trace.set_limit(limit);
+        let mut state = self.lock();
+        state.trace.set_limit(limit);
+        let limit = state.trace.limit();
+        state.choices.truncate(limit);
+        while state.labelled.len() > limit {
+            evict_oldest_label(&mut state);
+        }
     }
 
     /// The short label (`m1`, `m2` …) of a message id in this run's trace.
@@ -476,12 +496,17 @@ impl Sim {
     /// ```
     pub fn label(&self, id: MessageId) -> String {
         let mut state = self.lock();
-        let next = state.labels.len() + 1;
-        state
-            .labels
-            .entry(id)
-            .or_insert_with(|| format!("m{next}"))
-            .clone()
+        if let Some(label) = state.labels.get(&id) {
+            return label.clone();
+        }
+        if state.labelled.len() >= state.trace.limit() {
+            evict_oldest_label(&mut state);
+        }
+        let label = format!("m{}", state.next_label);
+        state.next_label += 1;
+        state.labels.insert(id, label.clone());
+        state.labelled.push_back(id);
+        label
     }
 
     /// The trace's view of a message: label, type and id.
@@ -497,6 +522,12 @@ impl Sim {
             message_type: message.message_type.clone(),
             id: message.id,
         }
+    }
+}
+
+fn evict_oldest_label(state: &mut State) {
+    if let Some(oldest) = state.labelled.pop_front() {
+        state.labels.remove(&oldest);
     }
 }
 
@@ -528,6 +559,21 @@ mod tests {
         };
         assert_eq!(run(11), run(11));
         assert_ne!(run(11), run(12));
+    }
+
+    #[test]
+    fn labels_and_choices_stay_within_the_trace_limit() {
+        let sim = Sim::new(1);
+        sim.set_trace_limit(3);
+        for n in 0..10 {
+            sim.label(MessageId::from_u128(n));
+            sim.choose("x", 2);
+        }
+        assert_eq!(sim.choices().len(), 3);
+        assert_eq!(sim.lock().labels.len(), 3);
+        // The newest labels survive, and numbering never reuses a label.
+        assert_eq!(sim.label(MessageId::from_u128(9)), "m10");
+        assert_eq!(sim.label(MessageId::from_u128(0)), "m11");
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub enum EventKind {
         message: MessageRef,
         reason: String,
     },
+    /// A dead-lettered message was put back on its queue by hand.
+    Replayed { queue: String, message: MessageRef },
     /// The broker refused a message (too large, unknown queue …).
     Rejected {
         queue: String,
@@ -200,6 +202,10 @@ impl fmt::Display for Event {
                     "moved {message} from queue {queue} to the dead-letter queue: {reason}"
                 )
             }
+            EventKind::Replayed { queue, message } => write!(
+                f,
+                "replayed {message} from the dead-letter queue onto queue {queue}"
+            ),
             EventKind::Rejected {
                 queue,
                 message,
@@ -324,6 +330,10 @@ impl Trace {
             self.events.pop_front();
             self.dropped += 1;
         }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
     }
 
     /// The events kept, oldest first.

@@ -1,0 +1,153 @@
+//! `check`: everything authors and CI need to trust the kit, ending with the
+//! line `N passed, N failed` (one count per check).
+//!
+//! It builds once (every checkpoint, solution, the harness and the runner, into
+//! the shared `target/`), then runs each package's tests without rebuilding.
+
+pub mod decks;
+mod exercise;
+mod mutants;
+mod tally;
+
+use std::process::ExitCode;
+
+use crate::cargo::{self, Echo};
+use crate::cli::CheckArgs;
+use crate::course::{Copy, Course, Exercise};
+use crate::error::Result;
+use crate::ui::{self, paint};
+
+pub use decks::decks;
+pub use tally::Tally;
+
+pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
+    let mut tally = Tally::default();
+
+    tally.heading("Course");
+    exercise::check_course_metadata(course, &mut tally);
+    decks::check_references(course, &mut tally);
+    decks::check_snippets(course, &mut tally)?;
+
+    let built: Vec<_> = course.exercises.iter().filter(|e| !e.planned).collect();
+    let tools = tool_packages(course);
+    let build = build_once(course, &built, &tools);
+    if built.is_empty() {
+        anstream::println!(
+            "\n{}",
+            paint(
+                ui::DIM,
+                "No exercises yet: every exercise in course.toml is planned."
+            )
+        );
+    }
+    for ex in built {
+        tally.heading(&format!("Exercise {} — {}", ex.label(), ex.title));
+        exercise::check_exercise(course, ex, &mut tally);
+        if args.mutants {
+            mutants::check_mutants(course, ex, &mut tally);
+        }
+    }
+
+    tally.heading("Tooling");
+    tally.record("build", build);
+    tooling(course, &tools, &mut tally);
+
+    anstream::println!();
+    anstream::println!("{}", tally.closing_line());
+    Ok(super::verify::exit_code(tally.failed() == 0))
+}
+
+/// One build of every package `check` tests, with `--keep-going` so that one
+/// broken crate does not hide the state of the others.
+fn build_once(course: &Course, built: &[&Exercise], tools: &[&str]) -> Result<String, String> {
+    let mut packages: Vec<String> = tools.iter().map(|t| t.to_string()).collect();
+    for ex in built {
+        for copy in [Copy::Checkpoint, Copy::Solution] {
+            if course.dir(ex, copy).is_dir() {
+                packages.push(ex.package(copy));
+            }
+        }
+    }
+    if packages.is_empty() {
+        return Ok("nothing to build".to_string());
+    }
+    let mut cmd = cargo::cargo(&course.root);
+    cmd.args(["build", "--keep-going", "--tests", "--quiet"]);
+    for package in &packages {
+        cmd.args(["-p", package]);
+    }
+    let output = cmd
+        .output()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    if output.status.success() {
+        Ok(format!("{} packages, one shared target/", packages.len()))
+    } else {
+        Err(format!(
+            "the build failed:\n{}",
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        ))
+    }
+}
+
+/// The kit's own crates (a fixture course in a test may have neither).
+fn tool_packages(course: &Course) -> Vec<&'static str> {
+    ["harness", "xtask"]
+        .into_iter()
+        .filter(|p| course.root.join(p).join("Cargo.toml").is_file())
+        .collect()
+}
+
+/// The runner's and the harness's own tests, then lints and formatting.
+fn tooling(course: &Course, tools: &[&str], tally: &mut Tally) {
+    for &package in tools {
+        let args = ["-p".to_string(), package.to_string()];
+        let result = match cargo::run_tests(&course.root, &args, Echo::Quiet) {
+            Err(e) => Err(e.to_string()),
+            Ok(run) if run.compile_failed() => Err(format!(
+                "does not compile:\n{}",
+                run.compiler_output.trim_end()
+            )),
+            Ok(run) if run.exit_ok && run.report.crashed_suites == 0 => Ok(format!(
+                "{}/{} tests pass",
+                run.report.passed(),
+                run.report.total()
+            )),
+            Ok(run) => Err(exercise::failure_list(&run.report, &run.compiler_output)),
+        };
+        tally.record(&format!("{package} tests"), result);
+    }
+    let clippy = [
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    tally.record(
+        "clippy -D warnings",
+        run_quiet(course, &clippy, "no warnings"),
+    );
+    tally.record(
+        "cargo fmt --check",
+        run_quiet(course, &["fmt", "--all", "--check"], "formatted"),
+    );
+}
+
+/// Runs a cargo command; its output becomes the failure detail.
+fn run_quiet(course: &Course, args: &[&str], ok: &str) -> Result<String, String> {
+    let output = cargo::cargo(&course.root)
+        .args(args)
+        .output()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    if output.status.success() {
+        return Ok(ok.to_string());
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Err(text.trim_end().to_string())
+}

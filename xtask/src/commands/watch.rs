@@ -1,0 +1,407 @@
+//! `watch`: re-verify the current exercise on every save.
+//!
+//! Never a stale verdict: a save that lands while a check runs marks the run
+//! dirty, and a dirty run is followed by another. Never a cleared screen: runs
+//! are separated by a rule, so the scrollback keeps every earlier message.
+//! Keys arrive as lines on stdin (no raw terminal mode), so watch also works
+//! without a terminal.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use crate::cargo::Echo;
+use crate::cli::WatchArgs;
+use crate::course::{Copy, Course, Exercise};
+use crate::error::{Context, Result};
+use crate::progress::{Progress, Status};
+use crate::ui::{self, paint};
+
+use super::verify::{self, Verdict};
+
+/// Editors write a file in bursts (truncate, write, rename); wait this long
+/// after the last event before checking.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Debounce plus dirty flag: when to start a run, and whether a finished run
+/// is already stale. Pure, so it is tested without a file system.
+#[derive(Debug)]
+pub struct Debounce {
+    quiet: Duration,
+    last_change: Option<Instant>,
+    running: bool,
+    dirty: bool,
+}
+
+impl Debounce {
+    pub fn new(quiet: Duration) -> Self {
+        Debounce {
+            quiet,
+            last_change: None,
+            running: false,
+            dirty: false,
+        }
+    }
+
+    /// A relevant file changed. Returns true when this starts a new wait, the
+    /// moment to tell the attendee "checking…".
+    pub fn changed(&mut self, now: Instant) -> bool {
+        if self.running {
+            self.dirty = true;
+            return false;
+        }
+        self.last_change.replace(now).is_none()
+    }
+
+    /// When the pending run is due, if one is pending.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.running {
+            None
+        } else {
+            self.last_change.map(|t| t + self.quiet)
+        }
+    }
+
+    /// Starts the pending run if it is due.
+    pub fn start_if_due(&mut self, now: Instant) -> bool {
+        if self.deadline().is_some_and(|d| d <= now) {
+            self.running = true;
+            self.last_change = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Starts a run now (the first run, or one the attendee asked for).
+    pub fn start_now(&mut self) {
+        self.running = true;
+        self.last_change = None;
+    }
+
+    /// The run ended. Returns true when a save landed during it: its verdict may
+    /// be stale, so another run is scheduled.
+    pub fn finished(&mut self, now: Instant) -> bool {
+        self.running = false;
+        let stale = std::mem::take(&mut self.dirty);
+        if stale {
+            self.last_change = Some(now);
+        }
+        stale
+    }
+}
+
+enum Msg {
+    Changed(PathBuf),
+    Key(String),
+    WatchError(String),
+}
+
+pub fn run(course: &Course, args: &WatchArgs) -> Result<ExitCode> {
+    let mut progress = Progress::load(course);
+    let mut ex = super::chosen(course, &progress, args.exercise.as_deref())?.clone();
+    progress.current = Some(ex.slug.clone());
+    if !args.poll && looks_like_wsl_mount(&course.root) {
+        ui::note(
+            "this looks like a Windows drive under WSL, where file-change events do not arrive: if saves are not noticed, use `cargo xtask watch --poll`",
+        );
+    }
+    let (tx, rx) = mpsc::channel();
+    let _watcher = start_watcher(
+        &course.root.join(Copy::Exercise.folder()),
+        args.poll,
+        tx.clone(),
+    )?;
+    spawn_key_reader(tx);
+
+    let mut state = Debounce::new(DEBOUNCE);
+    let mut verdict = check(course, &mut progress, &ex, &mut state, &rx);
+    loop {
+        footer(course, &ex, verdict);
+        loop {
+            let timeout = state
+                .deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            let msg = match timeout {
+                Some(t) => rx.recv_timeout(t),
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match msg {
+                Ok(Msg::Changed(path)) if is_relevant(&path, &course.dir(&ex, Copy::Exercise)) => {
+                    if state.changed(Instant::now()) {
+                        announce_change(course, &path);
+                    }
+                }
+                Ok(Msg::Changed(_)) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Msg::WatchError(e)) => ui::warn(format!("file watcher: {e}")),
+                Ok(Msg::Key(key)) => match key.trim() {
+                    "q" | "quit" => return Ok(ExitCode::SUCCESS),
+                    "h" => super::hint::show(course, &mut progress, &ex, None),
+                    "l" => {
+                        super::list::run(course)?;
+                    }
+                    "n" => match next(course, &progress, &ex) {
+                        Ok(next) => {
+                            ex = next.clone();
+                            progress.current = Some(ex.slug.clone());
+                            state.start_now();
+                            break;
+                        }
+                        Err(why) => anstream::println!("{why}"),
+                    },
+                    "" | "r" => {
+                        state.start_now();
+                        break;
+                    }
+                    other => {
+                        anstream::println!("unknown key `{other}`: n, h, l, r or q, then Enter")
+                    }
+                },
+                // Stdin and watcher are gone: nothing can happen any more.
+                Err(RecvTimeoutError::Disconnected) => return Ok(ExitCode::SUCCESS),
+            }
+            if state.start_if_due(Instant::now()) {
+                break;
+            }
+        }
+        verdict = check(course, &mut progress, &ex, &mut state, &rx);
+    }
+}
+
+/// One or more runs until the verdict is fresh. `state` must be running.
+fn check(
+    course: &Course,
+    progress: &mut Progress,
+    ex: &Exercise,
+    state: &mut Debounce,
+    rx: &Receiver<Msg>,
+) -> Option<Verdict> {
+    state.start_now();
+    loop {
+        anstream::println!("{}", ui::separator());
+        verify::print_header(course, ex);
+        let outcome = match verify::verify_exercise(
+            course,
+            ex,
+            Echo::Live {
+                colour: ui::stdout_has_colour(),
+            },
+        ) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                ui::warn(e);
+                state.finished(Instant::now());
+                return None;
+            }
+        };
+        // Saves that arrived while cargo ran make this verdict possibly stale.
+        let exercise_dir = course.dir(ex, Copy::Exercise);
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Changed(path) = msg
+                && is_relevant(&path, &exercise_dir)
+            {
+                state.changed(Instant::now());
+            }
+        }
+        verify::record(course, progress, ex, &outcome);
+        if state.finished(Instant::now()) {
+            anstream::println!(
+                "{}",
+                paint(ui::WARN, "a file changed during the check: checking again…")
+            );
+            std::thread::sleep(DEBOUNCE);
+            state.start_now();
+            continue;
+        }
+        verify::report(course, ex, &outcome);
+        return Some(outcome.verdict);
+    }
+}
+
+fn footer(course: &Course, ex: &Exercise, verdict: Option<Verdict>) {
+    let next = match (verdict, course.next_after(ex)) {
+        (Some(Verdict::Pass), Some(next)) => format!(" · n next ({})", next.label()),
+        _ => String::new(),
+    };
+    anstream::println!(
+        "{}",
+        paint(
+            ui::DIM,
+            format!(
+                "watching {} — save to re-check · keys + Enter: h hint · l list · r re-run{next} · q quit",
+                course.rel(&course.dir(ex, Copy::Exercise)).display()
+            )
+        )
+    );
+}
+
+fn announce_change(course: &Course, path: &Path) {
+    anstream::println!(
+        "\n{} {} changed — checking…",
+        ui::separator(),
+        paint(ui::BOLD, course.rel(path).display())
+    );
+}
+
+/// The exercise `n` moves to: only once the current one is done.
+fn next<'c>(
+    course: &'c Course,
+    progress: &Progress,
+    ex: &Exercise,
+) -> Result<&'c Exercise, String> {
+    if progress.entry(&ex.slug).status != Status::Done {
+        return Err(format!(
+            "Exercise {} does not pass yet; finish it first.",
+            ex.label()
+        ));
+    }
+    course
+        .next_after(ex)
+        .ok_or_else(|| "That was the last exercise. Well done!".to_string())
+}
+
+/// Source and manifest changes of the watched exercise; editor swap files,
+/// backups and build output do not trigger a run.
+fn is_relevant(path: &Path, exercise_dir: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(exercise_dir) else {
+        return false;
+    };
+    if rel.starts_with("target") {
+        return false;
+    }
+    path.extension().is_some_and(|e| e == "rs")
+        || path.file_name().is_some_and(|n| n == "Cargo.toml")
+}
+
+fn is_interesting(kind: &EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    matches!(
+        kind,
+        EventKind::Create(_)
+            | EventKind::Modify(_)
+            | EventKind::Remove(_)
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
+}
+
+fn start_watcher(dir: &Path, poll: bool, tx: Sender<Msg>) -> Result<Box<dyn Watcher>> {
+    let handler = move |event: notify::Result<notify::Event>| {
+        let msgs = match event {
+            Ok(event) if is_interesting(&event.kind) => {
+                event.paths.into_iter().map(Msg::Changed).collect()
+            }
+            Ok(_) => Vec::new(),
+            Err(e) => vec![Msg::WatchError(e.to_string())],
+        };
+        for msg in msgs {
+            let _ = tx.send(msg);
+        }
+    };
+    let mut watcher: Box<dyn Watcher> = if poll {
+        let config = notify::Config::default().with_poll_interval(POLL_INTERVAL);
+        Box::new(
+            notify::PollWatcher::new(handler, config)
+                .context(|| "starting the poll watcher".into())?,
+        )
+    } else {
+        Box::new(
+            notify::recommended_watcher(handler).context(|| "starting the file watcher".into())?,
+        )
+    };
+    watcher
+        .watch(dir, RecursiveMode::Recursive)
+        .context(|| format!("watching {}", dir.display()))?;
+    Ok(watcher)
+}
+
+/// Reads key lines from stdin until it closes (it may never open: no TTY is fine).
+fn spawn_key_reader(tx: Sender<Msg>) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(Msg::Key(line)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// WSL's `/mnt/c` (a Windows drive) delivers no inotify events.
+fn looks_like_wsl_mount(root: &Path) -> bool {
+    let wsl = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|r| r.to_ascii_lowercase().contains("microsoft"))
+        .unwrap_or(false);
+    wsl && root.starts_with("/mnt/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Q: Duration = Duration::from_millis(150);
+
+    fn ms(base: Instant, n: u64) -> Instant {
+        base + Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_burst_of_saves_gives_one_checking_line_and_one_run() {
+        let t = Instant::now();
+        let mut d = Debounce::new(Q);
+        assert!(d.changed(ms(t, 0)), "first save shows checking… at once");
+        assert!(!d.changed(ms(t, 40)));
+        assert!(!d.changed(ms(t, 90)));
+        assert!(
+            !d.start_if_due(ms(t, 200)),
+            "still within the quiet period of the last save"
+        );
+        assert_eq!(d.deadline(), Some(ms(t, 240)));
+        assert!(d.start_if_due(ms(t, 240)));
+        assert!(!d.start_if_due(ms(t, 500)), "one run per burst");
+        assert!(
+            !d.finished(ms(t, 900)),
+            "no save during the run: the verdict is fresh"
+        );
+        assert_eq!(d.deadline(), None);
+    }
+
+    #[test]
+    fn a_save_during_a_run_triggers_another_run() {
+        let t = Instant::now();
+        let mut d = Debounce::new(Q);
+        d.changed(ms(t, 0));
+        assert!(d.start_if_due(ms(t, 150)));
+        assert!(
+            !d.changed(ms(t, 400)),
+            "no new checking… line while running"
+        );
+        assert_eq!(d.deadline(), None, "no second run while one is in flight");
+        assert!(d.finished(ms(t, 900)), "the verdict is stale");
+        assert!(d.start_if_due(ms(t, 1050)));
+        assert!(!d.finished(ms(t, 1500)));
+    }
+
+    #[test]
+    fn only_sources_of_the_watched_exercise_are_relevant() {
+        let dir = Path::new("/w/exercises/01-a");
+        assert!(is_relevant(Path::new("/w/exercises/01-a/src/lib.rs"), dir));
+        assert!(is_relevant(Path::new("/w/exercises/01-a/Cargo.toml"), dir));
+        assert!(!is_relevant(
+            Path::new("/w/exercises/01-a/src/.lib.rs.swp"),
+            dir
+        ));
+        assert!(!is_relevant(
+            Path::new("/w/exercises/01-a/src/lib.rs~"),
+            dir
+        ));
+        assert!(!is_relevant(Path::new("/w/exercises/02-b/src/lib.rs"), dir));
+        assert!(!is_relevant(
+            Path::new("/w/exercises/01-a/target/x.rs"),
+            dir
+        ));
+    }
+}
