@@ -18,6 +18,7 @@
 //! assert_eq!(carts.len(), 1);
 //! ```
 
+pub mod blob;
 mod broker;
 mod clock;
 mod error;
@@ -34,6 +35,7 @@ pub mod sql;
 mod trace;
 mod world;
 
+pub use blob::BlobStore;
 pub use broker::{
     Broker, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_VISIBILITY_TIMEOUT, DeadLetter, Delivery, Finished, SentRecord,

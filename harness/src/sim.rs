@@ -343,6 +343,20 @@ impl Sim {
         self.lock().scheduler = None;
     }
 
+    /// Whether a scheduler hook is installed: workers then take turns at
+    /// fault points, so a component must never wait for another worker
+    /// (that worker is parked until this one yields).
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// assert!(!sim.has_scheduler());
+    /// sim.set_scheduler(std::sync::Arc::new(|_point: &harness::FaultPoint| {}));
+    /// assert!(sim.has_scheduler());
+    /// ```
+    pub fn has_scheduler(&self) -> bool {
+        self.lock().scheduler.is_some()
+    }
+
     /// Every component calls this at each operation, before doing anything:
     /// it lets the scheduler interleave other work, runs scripted
     /// interleavings, and returns the fault that strikes here, if any (and

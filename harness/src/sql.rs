@@ -43,14 +43,18 @@
 //!   the caller gets an error; fail after: the transaction **is committed**
 //!   and the caller still gets an error (the lost acknowledgement).
 //!
-//! SQLite runs one write transaction at a time. If code tries to use a store
-//! while a transaction on it is open on the same thread (using the store
-//! instead of `tx` inside the closure, or an interleaving at a statement
-//! point), it gets an error saying the database is locked, as a second
-//! SQLite connection would. Interleave at `sql.<name>.begin` instead.
+//! SQLite runs one write transaction at a time. Code that uses a store while
+//! a transaction on it is open gets an error saying the database is locked,
+//! as a second SQLite connection that does not wait would: on the same
+//! thread (using the store instead of `tx` inside the closure, or an
+//! interleaving at a statement point — interleave at `sql.<name>.begin`
+//! instead), and, when the world's scheduler runs workers in turns, in
+//! another worker whose turn came while the first one's transaction was
+//! open. Without a scheduler (real threads, as in a demo server), a second
+//! thread waits for the transaction to finish.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::{self, ThreadId};
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -175,7 +179,25 @@ impl SqlStore {
                 self.name, self.name
             )));
         }
-        let connection = lock_ignoring_poison(&self.shared.connection);
+        let connection = if self.sim.has_scheduler() {
+            // Workers take turns: one holding the connection is parked until
+            // this one yields, so waiting for it would wait forever. Answer
+            // as SQLite does when it will not wait: the database is locked.
+            match self.shared.connection.try_lock() {
+                Ok(connection) => connection,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::Sql(format!(
+                        "database is locked: another worker's transaction on SQL store {} is \
+                         still open (SQLite runs one write transaction at a time); the work can \
+                         be retried once it has finished",
+                        self.name
+                    )));
+                }
+            }
+        } else {
+            lock_ignoring_poison(&self.shared.connection)
+        };
         *lock_ignoring_poison(&self.shared.holder) = Some(me);
         Ok(Held {
             connection,
@@ -815,6 +837,38 @@ mod tests {
         // The write transaction starts after the other worker's insert.
         let err = db.transaction(|tx| insert_order(tx, "o-1")).unwrap_err();
         assert!(err.is_conflict());
+    }
+
+    #[test]
+    fn under_a_scheduler_another_worker_finds_the_database_locked_instead_of_waiting() {
+        use std::sync::mpsc;
+        let sim = Sim::new(1);
+        sim.set_scheduler(Arc::new(|_point: &FaultPoint| {}));
+        let db = shop(&sim);
+        let (inside, entered) = mpsc::channel();
+        let (finish, finished) = mpsc::channel::<()>();
+        let worker = {
+            let db = db.clone();
+            thread::spawn(move || {
+                db.transaction(|tx| {
+                    insert_order(tx, "o-1")?;
+                    inside.send(()).unwrap();
+                    // Parked mid-transaction, as a worker waiting for its turn.
+                    finished.recv().unwrap();
+                    Ok(())
+                })
+            })
+        };
+        entered.recv().unwrap();
+        let err = db.transaction(|tx| insert_order(tx, "o-2")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("database is locked: another worker's"),
+            "{err}"
+        );
+        finish.send(()).unwrap();
+        worker.join().unwrap().unwrap();
+        assert_eq!(count(&db), 1);
     }
 
     #[test]
