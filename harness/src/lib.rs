@@ -25,6 +25,7 @@ mod fault;
 pub mod http;
 mod kv;
 mod message;
+pub mod report;
 mod scheduler;
 mod sim;
 pub mod sql;
@@ -45,7 +46,8 @@ pub use kv::{
     Batch, Condition, Consistency, DEFAULT_MAX_ITEM_BYTES, Document, DocumentStore, Version,
 };
 pub use message::{Envelope, MessageId, headers};
-pub use sim::{Choice, SEED_VARIABLE, SchedulerHook, Sim};
+pub use report::{Failure, ensure, ensure_eq};
+pub use sim::{Choice, SCRIPT_VARIABLE, SEED_VARIABLE, SchedulerHook, Sim};
 pub use sql::{SqlStore, Tx};
 pub use trace::{Event, EventKind, MessageRef, Trace};
 pub use world::{Handler, HandlerContext, HandlerError, World};

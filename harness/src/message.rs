@@ -144,7 +144,7 @@ impl Envelope {
     /// ```
     /// use harness::{Envelope, MessageId};
     /// let first = Envelope::new(MessageId::from_u128(1), "AddItem", &"Ruskie");
-    /// let again = first.with_id(MessageId::from_u128(2));
+    /// let again = first.clone().with_id(MessageId::from_u128(2));
     /// assert_ne!(first.id, again.id);
     /// assert_eq!(first.body, again.body);
     /// ```

@@ -18,6 +18,10 @@ use crate::{Envelope, Fault, FaultPoint, FaultRule, MessageId, RandomFaults, Sim
 /// command printed with a failure reproduces it.
 pub const SEED_VARIABLE: &str = "HARNESS_SEED";
 
+/// The environment variable that makes [`Sim::from_env_or`] follow an
+/// explorer's schedule (`1,0,2`), so that a counterexample replays exactly.
+pub const SCRIPT_VARIABLE: &str = "HARNESS_SCRIPT";
+
 /// One decision the chooser made: among `options` possibilities (0-based),
 /// it `picked` one. The explorer enumerates these.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,17 +95,31 @@ impl Sim {
 
     /// A run whose seed is `default_seed`, unless the `HARNESS_SEED`
     /// environment variable gives another one (that is how a printed replay
-    /// command reproduces a failure).
+    /// command reproduces a failure). When `HARNESS_SCRIPT` is set too
+    /// (`1,0,2`), the run follows that explorer schedule, as
+    /// [`Sim::scripted`] does.
     ///
     /// ```
     /// let sim = harness::Sim::from_env_or(7);
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `HARNESS_SCRIPT` is not a comma-separated list of numbers.
     pub fn from_env_or(default_seed: u64) -> Sim {
         let seed = std::env::var(SEED_VARIABLE)
             .ok()
             .and_then(|text| parse_seed(&text))
             .unwrap_or(default_seed);
-        Sim::new(seed)
+        match std::env::var(SCRIPT_VARIABLE) {
+            Ok(text) => match parse_script(&text) {
+                Some(script) => Sim::scripted(seed, script),
+                None => panic!(
+                    "{SCRIPT_VARIABLE}={text:?} is not a schedule: write the choices as numbers separated by commas, like {SCRIPT_VARIABLE}=1,0,2"
+                ),
+            },
+            Err(_) => Sim::new(seed),
+        }
     }
 
     /// A run whose choices follow `script` (then option 0), as the explorer
@@ -145,6 +163,11 @@ impl Sim {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether this run's choices follow a script (an explorer schedule).
+    pub(crate) fn is_scripted(&self) -> bool {
+        matches!(self.lock().chooser, Chooser::Scripted { .. })
     }
 
     /// The seed of this run.
@@ -540,9 +563,34 @@ fn parse_seed(text: &str) -> Option<u64> {
     }
 }
 
+/// Reads a schedule written as `1,0,2` (spaces allowed; empty means "always 0").
+fn parse_script(text: &str) -> Option<Vec<u32>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.split(',')
+        .map(|pick| pick.trim().parse().ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scripts_parse_as_comma_separated_choices() {
+        assert_eq!(parse_script("1,0,2"), Some(vec![1, 0, 2]));
+        assert_eq!(parse_script(" 3 , 1 "), Some(vec![3, 1]));
+        assert_eq!(parse_script(""), Some(vec![]));
+        assert_eq!(parse_script("1,x"), None);
+    }
+
+    #[test]
+    fn a_scripted_run_knows_it_is_scripted() {
+        assert!(Sim::scripted(1, vec![1]).is_scripted());
+        assert!(!Sim::new(1).is_scripted());
+    }
 
     #[test]
     fn seeds_parse_in_decimal_and_hex() {

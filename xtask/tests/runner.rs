@@ -283,6 +283,11 @@ fn reset_backs_up_then_restores_the_checkpoint() {
             .replace("\"double\"", "\"add_one\"")
     );
 
+    std::fs::remove_dir_all(fx.path("exercises/02-double")).unwrap();
+    let recreated = fx.run(&["reset", "double"]);
+    assert_eq!(recreated.code, 0, "{}", recreated.all());
+    assert!(fx.read("exercises/02-double/src/lib.rs").contains("x + 2"));
+
     let again = fx.run(&["reset", "1"]);
     assert!(
         again.stdout.contains("already at its starting point"),
@@ -391,8 +396,8 @@ fn check_catches_broken_exercises() {
     fx.edit("solutions/02-double/src/lib.rs", "x * 2", "x + 2");
     fx.edit(
         "exercises/02-double/tests/double.rs",
-        "double(3)",
-        "double(3) ",
+        "should be 6",
+        "must be 6",
     );
     let run = fx.run(&["check"]);
     assert_eq!(run.code, 1);

@@ -17,13 +17,13 @@ pub fn run_reset(course: &Course, args: &ResetArgs) -> Result<ExitCode> {
     if args.all {
         return reset_all(course, args.yes);
     }
-    let ex = course.resolve_built(args.exercise.as_deref().unwrap_or_default())?;
+    let ex = restorable(course, args.exercise.as_deref().unwrap_or_default())?;
     restore_announced(course, ex)?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn run_checkpoint(course: &Course, name: &str) -> Result<ExitCode> {
-    let ex = course.resolve_built(name)?;
+    let ex = restorable(course, name)?;
     restore_announced(course, ex)?;
     let mut progress = Progress::load(course);
     let mut skipped = Vec::new();
@@ -50,6 +50,16 @@ pub fn run_checkpoint(course: &Course, name: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An exercise that can be restored: written (not planned), even if the
+/// attendee deleted its folder.
+fn restorable<'c>(course: &'c Course, name: &str) -> Result<&'c Exercise> {
+    let ex = course.resolve(name)?;
+    if ex.planned {
+        course.ensure_built(ex)?;
+    }
+    Ok(ex)
+}
+
 /// Restores one exercise and says what happened, including where the backup is.
 fn restore_announced(course: &Course, ex: &Exercise) -> Result<()> {
     match restore(course, ex, None)? {
@@ -59,17 +69,19 @@ fn restore_announced(course: &Course, ex: &Exercise) -> Result<()> {
                 ex.label()
             )
         }
-        Restored::BackedUpTo(backup) => {
+        Restored::Restored { backup } => {
             anstream::println!(
                 "{} Exercise {} restored from {}.",
                 paint(ui::GOOD, ui::PASS_MARK),
                 ex.label(),
                 course.rel(&course.dir(ex, Copy::Checkpoint)).display()
             );
-            anstream::println!(
-                "Your previous files are in {}",
-                paint(ui::BOLD, course.rel(&backup).display())
-            );
+            if let Some(backup) = backup {
+                anstream::println!(
+                    "Your previous files are in {}",
+                    paint(ui::BOLD, course.rel(&backup).display())
+                );
+            }
         }
     }
     Ok(())
@@ -77,7 +89,10 @@ fn restore_announced(course: &Course, ex: &Exercise) -> Result<()> {
 
 pub enum Restored {
     AlreadyPristine,
-    BackedUpTo(PathBuf),
+    /// `backup` is None when there was no folder to back up.
+    Restored {
+        backup: Option<PathBuf>,
+    },
 }
 
 /// Makes `exercises/NN` equal to `checkpoints/NN` (with the exercise's package
@@ -97,18 +112,21 @@ fn restore(course: &Course, ex: &Exercise, backup_into: Option<&Path>) -> Result
         return Ok(Restored::AlreadyPristine);
     }
     let backup = match backup_into {
+        _ if !mine.is_dir() => None,
         Some(dir) => {
             let dest = dir.join(ex.dir_name());
             fsutil::copy_dir(&mine, &dest).context(|| format!("backing up {}", mine.display()))?;
-            dest
+            Some(dest)
         }
-        None => fsutil::backup(&course.root, &mine, &ex.dir_name())?,
+        None => Some(fsutil::backup(&course.root, &mine, &ex.dir_name())?),
     };
-    fsutil::clear_dir(&mine).context(|| format!("clearing {}", mine.display()))?;
+    if mine.is_dir() {
+        fsutil::clear_dir(&mine).context(|| format!("clearing {}", mine.display()))?;
+    }
     fsutil::copy_dir(&checkpoint, &mine).context(|| format!("copying {}", checkpoint.display()))?;
     let manifest = std::fs::read_to_string(checkpoint.join("Cargo.toml"))?;
     std::fs::write(mine.join("Cargo.toml"), exercise_manifest(&manifest, ex))?;
-    Ok(Restored::BackedUpTo(backup))
+    Ok(Restored::Restored { backup })
 }
 
 /// Files in which the attendee's copy differs from the checkpoint. `Cargo.toml`
@@ -132,7 +150,7 @@ pub fn differences_from_checkpoint(course: &Course, ex: &Exercise) -> Result<Vec
 }
 
 fn reset_all(course: &Course, yes: bool) -> Result<ExitCode> {
-    let built: Vec<&Exercise> = course.built().collect();
+    let built: Vec<&Exercise> = course.exercises.iter().filter(|e| !e.planned).collect();
     if built.is_empty() {
         anstream::println!("The course has no exercises yet: nothing to reset.");
         return Ok(ExitCode::SUCCESS);
@@ -148,7 +166,7 @@ fn reset_all(course: &Course, yes: bool) -> Result<ExitCode> {
     let backup = fsutil::fresh_backup_dir(&course.root, "all")?;
     let mut restored = 0;
     for ex in &built {
-        if let Restored::BackedUpTo(_) = restore(course, ex, Some(&backup))? {
+        if let Restored::Restored { .. } = restore(course, ex, Some(&backup))? {
             restored += 1;
         }
     }

@@ -43,9 +43,13 @@ pub struct Reference {
 pub fn references(text: &str) -> Vec<Reference> {
     let mut found = Vec::new();
     for (index, line) in text.lines().enumerate() {
-        let words: Vec<&str> = line.split_whitespace().map(clean_word).collect();
+        let raw: Vec<&str> = line.split_whitespace().collect();
+        let words: Vec<&str> = raw.iter().map(|w| clean_word(w)).collect();
         for (i, word) in words.iter().enumerate() {
+            // A command's argument follows it within the same code span: a
+            // command word that closes a span (`cargo xtask replay`) has none.
             let next = words[i + 1..].iter().find(|w| !w.starts_with('-'));
+            let next = next.filter(|_| !raw[i].ends_with('`') && !raw[i].ends_with("`,"));
             let name = if EXERCISE_COMMANDS.contains(word) && is_command_context(&words, i) {
                 next.filter(|w| is_number(w) || is_slug_like(w))
                     .map(|w| w.to_string())
@@ -340,7 +344,7 @@ mod tests {
     fn finds_exercise_references_in_prose_and_commands() {
         let text = "Run `cargo xtask verify 3` now.\n\
                     Then `cargo xtask verify --json async-submit`, or verify retry-and-dedup.\n\
-                    In exercise 05, and Exercise 12's tests.\n\
+                    In exercise 05, and Exercise 12's tests; `cargo xtask replay` (re-run one).\n\
                     Use `cargo xtask verify N` and verify the result; `cargo xtask hint 7`.";
         let got: Vec<(usize, String)> = references(text)
             .into_iter()

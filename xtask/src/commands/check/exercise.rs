@@ -266,13 +266,19 @@ pub fn failure_list(report: &TestReport, compiler_output: &str) -> String {
         report.passed(),
         report.total()
     )];
-    for t in report.failures() {
+    // A table row, not a log: the first failures say enough, and
+    // `cargo test -p <package>` shows them all.
+    const SHOWN: usize = 10;
+    for t in report.failures().take(SHOWN) {
         let message = t.message.as_deref().unwrap_or("");
         let first = message
             .lines()
             .find(|l| !l.starts_with("thread '"))
             .unwrap_or("");
         lines.push(format!("{}: {first}", t.name));
+    }
+    if report.failed() > SHOWN {
+        lines.push(format!("… and {} more", report.failed() - SHOWN));
     }
     if report.crashed_suites > 0 {
         lines.push(format!(
