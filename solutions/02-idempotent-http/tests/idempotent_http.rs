@@ -4,14 +4,14 @@
 use std::sync::{Arc, Mutex};
 
 use harness::http::{HttpClient, HttpResponse, serve_on_loopback};
-use harness::{Error, FaultPoint, FaultRule, Sim};
+use harness::{Error, Failure, FaultPoint, FaultRule, Sim};
 use idempotent_http::Shop;
 use idempotent_http::client::ShopClient;
 use idempotent_http::http::{MAX_BODY_BYTES, router};
 use serde_json::{Value, json};
 
-/// The default seed; `HARNESS_SEED=<n>` replaces it (see the replay line
-/// printed with a failure).
+/// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
+/// printed with a failure sets it).
 const SEED: u64 = 2;
 
 /// A fresh shop, a raw HTTP client for it, and the shop's app.
@@ -31,16 +31,10 @@ fn olas_cart(sim: &Sim, app: &ShopClient) -> String {
     cart_id
 }
 
-/// A failure message: what went wrong in the course's words, then how to
-/// replay the run and what happened in it.
+/// A failure report: what went wrong in the course's words, the steps of
+/// the run, the seed, the replay command and a sequence diagram on disk.
 fn explain(sim: &Sim, test: &str, what: &str) -> String {
-    let seed = sim.seed();
-    let package = env!("CARGO_PKG_NAME");
-    format!(
-        "{what}\n\nseed: {seed}\nreplay: HARNESS_SEED={seed} cargo test -p {package} \
-         --test idempotent_http -- --exact {test}\n\nwhat happened:\n{}",
-        sim.trace()
-    )
+    Failure::new(sim, what).test_name(test).finish()
 }
 
 /// The `error` message of a JSON error body, if the body is one.
