@@ -3,11 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use harness::{FaultPoint, FaultRule, Sim};
+use harness::{Failure, FaultPoint, FaultRule, Sim};
 use submit_once::{Shop, SubmitError};
 
-/// The default seed; `HARNESS_SEED=<n>` replaces it (see the replay line
-/// printed with a failure).
+/// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
+/// printed with a failure sets it).
 const SEED: u64 = 1;
 
 /// Ola's cart with two pierogi in it, in a fresh shop.
@@ -27,16 +27,10 @@ fn is_write(point: &FaultPoint) -> bool {
         .any(|operation| point.name.ends_with(&format!(".{operation}")))
 }
 
-/// A failure message: what went wrong in the course's words, then how to
-/// replay the run and what happened in it.
+/// A failure report: what went wrong in the course's words, the steps of
+/// the run, the seed, the replay command and a sequence diagram on disk.
 fn explain(sim: &Sim, test: &str, what: &str) -> String {
-    let seed = sim.seed();
-    let package = env!("CARGO_PKG_NAME");
-    format!(
-        "{what}\n\nseed: {seed}\nreplay: HARNESS_SEED={seed} cargo test -p {package} \
-         --test submit_once -- --exact {test}\n\nwhat happened:\n{}",
-        sim.trace()
-    )
+    Failure::new(sim, what).test_name(test).finish()
 }
 
 fn order_count(shop: &Shop) -> usize {
