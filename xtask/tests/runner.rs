@@ -342,7 +342,14 @@ fn reset_all_asks_first() {
     );
     assert!(fx.read("exercises/02-double/src/lib.rs").contains("x + 2"));
     assert!(!fx.path(".progress.toml").exists());
-    assert_eq!(fx.run(&["reset", "--all", "--yes"]).code, 0);
+    let quiet = fx.run(&["reset", "--all", "--yes"]);
+    assert_eq!(quiet.code, 0);
+    assert!(
+        !quiet.stdout.contains(".backups"),
+        "nothing to back up: {}",
+        quiet.stdout
+    );
+    fx.backup("-all"); // still exactly one backup folder
 }
 
 #[test]

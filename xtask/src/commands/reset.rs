@@ -180,10 +180,15 @@ fn reset_all(course: &Course, yes: bool) -> Result<ExitCode> {
         paint(ui::GOOD, ui::PASS_MARK),
         built.len()
     );
-    anstream::println!(
-        "Your previous files are in {}",
-        paint(ui::BOLD, course.rel(&backup).display())
-    );
+    if fsutil::files(&backup)?.is_empty() {
+        // Nothing was changed or recorded: an empty backup would only confuse.
+        std::fs::remove_dir(&backup)?;
+    } else {
+        anstream::println!(
+            "Your previous files are in {}",
+            paint(ui::BOLD, course.rel(&backup).display())
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
