@@ -46,7 +46,11 @@ if grep -q 'planned = false' "$kit/course.toml" && [ -d "$kit/exercises" ] && ls
   dir=$(ls "$kit/exercises" | grep '^01-' | head -1)
   plain=$(time_cmd "$runs" cargo test -p "ex$dir")
   verify=$(time_cmd "$runs" cargo xtask verify 1)
+  binary=$(time_cmd "$runs" "$xtask" verify 1)
+  alias_list=$(time_cmd "$runs" cargo xtask list)
+  binary_list=$(time_cmd "$runs" "$xtask" list)
   echo "kit $dir: cargo test -p: $plain | cargo xtask verify 1: $verify | runner overhead: $((verify - plain))"
+  echo "  of which the cargo xtask alias (cargo run): cargo xtask list $alias_list vs xtask list $binary_list; xtask verify 1 without the alias: $binary"
 fi
 
 echo "== (b) watch: save → \"checking…\" → verdict (ms), fixture exercise 01"
