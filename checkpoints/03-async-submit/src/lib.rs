@@ -35,10 +35,7 @@ pub struct Cart {
     pub lines: Vec<Line>,
     /// Where to bring the order, once the customer submitted the cart.
     pub deliver_to: String,
-    /// True once the shop decided to order this cart: from then on the
-    /// cart cannot change, and `SubmitOrder` is sent until it got out.
-    pub accepted: bool,
-    /// True once `SubmitOrder` was sent: the cart is done.
+    /// True once the cart was submitted: it must not become another order.
     pub submitted: bool,
 }
 
@@ -181,11 +178,8 @@ impl Shop {
             return Err(not_found(cart_id));
         };
         let mut cart = found.value;
-        // Once accepted, the cart is what `SubmitOrder` says: every copy of
-        // the message, sent now or later, must carry the same items.
-        if cart.accepted {
-            return Ok(Outcome::Frozen);
-        }
+        // EXERCISE: once the shop accepted the cart for ordering, it must
+        // not change (answer `Outcome::Frozen`).
         // The same line id again is a retry, or a mistake if the item differs.
         if let Some(existing) = cart.lines.iter().find(|old| old.id == line.id) {
             if existing.name == line.name {
@@ -201,7 +195,7 @@ impl Shop {
 
     /// The customer clicks "Submit": send `SubmitOrder` to the Orders
     /// service. If `record` is given, it is stored under
-    /// `key-<idempotency key>` once the message got out.
+    /// `key-<idempotency key>` with the cart.
     pub fn submit(
         &self,
         cart_id: &str,
@@ -215,20 +209,13 @@ impl Shop {
         if cart.submitted {
             return Err(SubmitError::AlreadySubmitted);
         }
-        let mut version = found.version;
-        // Step 1: decide, durably, before anything leaves. From now on the
-        // cart is frozen, and a retry knows it must send.
-        if !cart.accepted {
-            cart.accepted = true;
-            cart.deliver_to = deliver_to.to_string();
-            version = self.save(cart_id, &cart, version, None)?;
-        }
-        // Step 2: send. If this fails the cart stays accepted: stuck until
-        // a retry sends again, but never wrong.
-        self.send_submit_order(cart_id, &cart)?;
-        // Step 3: done. If this write fails, a retry sends a second copy.
+        // EXERCISE: if the send fails, the cart is marked submitted already:
+        // a retry is refused (or replayed) and SubmitOrder never goes out.
+        // Sending first is no better. Make it: accepted → send → submitted.
         cart.submitted = true;
-        self.save(cart_id, &cart, version, record)?;
+        cart.deliver_to = deliver_to.to_string();
+        self.save(cart_id, &cart, found.version, record)?;
+        self.send_submit_order(cart_id, &cart)?;
         Ok(())
     }
 

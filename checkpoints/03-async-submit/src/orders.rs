@@ -5,7 +5,9 @@
 //! It does not deduplicate yet: two copies of `SubmitOrder` make two orders.
 //! That is exercise 04.
 
-use harness::{Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim, World};
+use harness::{
+    Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim, World,
+};
 
 use crate::{ORDERS_QUEUE, Order, SubmitOrder};
 
@@ -53,6 +55,9 @@ impl Orders {
     /// Every order made from the cart.
     pub fn of_cart(&self, cart_id: &str) -> Result<Vec<Order>, Error> {
         let found = self.store.list::<Order>(cart_id)?;
-        Ok(found.into_iter().map(|(_, document)| document.value).collect())
+        Ok(found
+            .into_iter()
+            .map(|(_, document)| document.value)
+            .collect())
     }
 }
