@@ -540,15 +540,39 @@ fn wait_for(lines: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>
 
 #[test]
 fn watch_rechecks_on_save_and_moves_on_only_when_asked() {
+    watch_session(&[]);
+}
+
+#[test]
+fn watch_polls_where_file_events_do_not_arrive() {
+    watch_session(&["--poll"]);
+}
+
+/// A watch that outlives a failed test would hold the test's output open.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A whole watch session: first verdict, a save that fixes the exercise, `n`
+/// to move on, `q` to quit.
+fn watch_session(flags: &[&str]) {
     let fx = Fixture::course();
-    let mut child = fx
-        .command(&["watch"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut args = vec!["watch"];
+    args.extend_from_slice(flags);
+    let mut child = KillOnDrop(
+        fx.command(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             if tx.send(line.unwrap()).is_err() {
@@ -565,11 +589,11 @@ fn watch_rechecks_on_save_and_moves_on_only_when_asked() {
     wait_for(&rx, "2/2 tests pass", &mut seen);
     wait_for(&rx, "n next (02 double)", &mut seen);
 
-    let mut stdin = child.stdin.take().unwrap();
+    let mut stdin = child.0.stdin.take().unwrap();
     stdin.write_all(b"n\n").unwrap();
     wait_for(&rx, "Exercise 02 double", &mut seen);
     wait_for(&rx, "0/1 tests pass", &mut seen);
     stdin.write_all(b"q\n").unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
     assert!(fx.read(".progress.toml").contains("current = \"double\""));
 }

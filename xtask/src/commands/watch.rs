@@ -6,6 +6,7 @@
 //! Keys arrive as lines on stdin (no raw terminal mode), so watch also works
 //! without a terminal.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -103,7 +104,7 @@ enum Msg {
 
 pub fn run(course: &Course, args: &WatchArgs) -> Result<ExitCode> {
     let mut progress = Progress::load(course);
-    let mut ex = super::chosen(course, &progress, args.exercise.as_deref())?.clone();
+    let ex = super::chosen(course, &progress, args.exercise.as_deref())?.clone();
     progress.current = Some(ex.slug.clone());
     if !args.poll && looks_like_wsl_mount(&course.root) {
         ui::note(
@@ -117,118 +118,151 @@ pub fn run(course: &Course, args: &WatchArgs) -> Result<ExitCode> {
         tx.clone(),
     )?;
     spawn_key_reader(tx);
-
-    let mut state = Debounce::new(DEBOUNCE);
-    let mut verdict = check(course, &mut progress, &ex, &mut state, &rx, false);
-    loop {
-        let mut announced = false;
-        footer(course, &ex, verdict);
-        loop {
-            let timeout = state
-                .deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
-            let msg = match timeout {
-                Some(t) => rx.recv_timeout(t),
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match msg {
-                Ok(Msg::Changed(path)) if is_relevant(&path, &course.dir(&ex, Copy::Exercise)) => {
-                    if state.changed(Instant::now()) {
-                        announce_change(course, &path);
-                        announced = true;
-                    }
-                }
-                Ok(Msg::Changed(_)) | Err(RecvTimeoutError::Timeout) => {}
-                Ok(Msg::WatchError(e)) => ui::warn(format!("file watcher: {e}")),
-                Ok(Msg::Key(key)) => match key.trim() {
-                    "q" | "quit" => return Ok(ExitCode::SUCCESS),
-                    "h" => super::hint::show(course, &mut progress, &ex, None),
-                    "l" => {
-                        super::list::run(course)?;
-                    }
-                    "n" => match next(course, &progress, &ex) {
-                        Ok(next) => {
-                            ex = next.clone();
-                            progress.current = Some(ex.slug.clone());
-                            state.start_now();
-                            break;
-                        }
-                        Err(why) => anstream::println!("{why}"),
-                    },
-                    "" | "r" => {
-                        state.start_now();
-                        break;
-                    }
-                    other => {
-                        anstream::println!("unknown key `{other}`: n, h, l, r or q, then Enter")
-                    }
-                },
-                // Stdin and watcher are gone: nothing can happen any more.
-                Err(RecvTimeoutError::Disconnected) => return Ok(ExitCode::SUCCESS),
-            }
-            if state.start_if_due(Instant::now()) {
-                break;
-            }
-        }
-        verdict = check(course, &mut progress, &ex, &mut state, &rx, announced);
-    }
+    let mut session = Session {
+        course,
+        progress,
+        ex,
+        state: Debounce::new(DEBOUNCE),
+        rx,
+        keys: VecDeque::new(),
+    };
+    session.run()
 }
 
-/// One or more runs until the verdict is fresh. `announced`: the change that
-/// triggered this run was already announced with "checking…".
-fn check(
-    course: &Course,
-    progress: &mut Progress,
-    ex: &Exercise,
-    state: &mut Debounce,
-    rx: &Receiver<Msg>,
-    mut announced: bool,
-) -> Option<Verdict> {
-    state.start_now();
-    loop {
-        if !announced {
-            anstream::println!("{}", ui::separator());
+/// What goes to the next key: the loop continues, a run starts, or watch ends.
+enum Next {
+    Wait,
+    Run,
+    Quit,
+}
+
+struct Session<'c> {
+    course: &'c Course,
+    progress: Progress,
+    ex: Exercise,
+    state: Debounce,
+    rx: Receiver<Msg>,
+    /// Keys typed while a check ran: handled once it is done, never dropped.
+    keys: VecDeque<String>,
+}
+
+impl Session<'_> {
+    fn run(&mut self) -> Result<ExitCode> {
+        let mut verdict = self.check(false);
+        loop {
+            let mut announced = false;
+            footer(self.course, &self.ex, verdict);
+            loop {
+                match self.next_msg() {
+                    Ok(Msg::Changed(path)) if self.is_relevant(&path) => {
+                        if self.state.changed(Instant::now()) {
+                            announce_change(self.course, &path);
+                            announced = true;
+                        }
+                    }
+                    Ok(Msg::Changed(_)) | Err(RecvTimeoutError::Timeout) => {}
+                    Ok(Msg::WatchError(e)) => ui::warn(format!("file watcher: {e}")),
+                    Ok(Msg::Key(key)) => match self.key(key.trim())? {
+                        Next::Wait => {}
+                        Next::Run => break,
+                        Next::Quit => return Ok(ExitCode::SUCCESS),
+                    },
+                    // Stdin and watcher are gone: nothing can happen any more.
+                    Err(RecvTimeoutError::Disconnected) => return Ok(ExitCode::SUCCESS),
+                }
+                if self.state.start_if_due(Instant::now()) {
+                    break;
+                }
+            }
+            verdict = self.check(announced);
         }
-        verify::print_header(course, ex);
-        if !announced {
-            verify::print_checking();
+    }
+
+    /// Queued keys first, then whatever arrives before the pending run is due.
+    fn next_msg(&mut self) -> Result<Msg, RecvTimeoutError> {
+        if let Some(key) = self.keys.pop_front() {
+            return Ok(Msg::Key(key));
         }
-        let outcome = match verify::verify_exercise(
-            course,
-            ex,
-            Echo::Live {
-                colour: ui::stdout_has_colour(),
+        match self.state.deadline() {
+            Some(d) => self
+                .rx
+                .recv_timeout(d.saturating_duration_since(Instant::now())),
+            None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        }
+    }
+
+    fn key(&mut self, key: &str) -> Result<Next> {
+        match key {
+            "q" | "quit" => return Ok(Next::Quit),
+            "h" => super::hint::show(self.course, &mut self.progress, &self.ex, None),
+            "l" => {
+                super::list::run(self.course)?;
+            }
+            "n" => match next(self.course, &self.progress, &self.ex) {
+                Ok(next) => {
+                    self.ex = next.clone();
+                    self.progress.current = Some(self.ex.slug.clone());
+                    return Ok(Next::Run);
+                }
+                Err(why) => anstream::println!("{why}"),
             },
-        ) {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                ui::warn(e);
-                state.finished(Instant::now());
-                return None;
-            }
-        };
-        // Saves that arrived while cargo ran make this verdict possibly stale.
-        let exercise_dir = course.dir(ex, Copy::Exercise);
-        while let Ok(msg) = rx.try_recv() {
-            if let Msg::Changed(path) = msg
-                && is_relevant(&path, &exercise_dir)
-            {
-                state.changed(Instant::now());
-            }
+            "" | "r" => return Ok(Next::Run),
+            other => anstream::println!("unknown key `{other}`: n, h, l, r or q, then Enter"),
         }
-        verify::record(course, progress, ex, &outcome);
-        if state.finished(Instant::now()) {
-            anstream::println!(
-                "{}",
-                paint(ui::WARN, "a file changed during the check: checking again…")
-            );
-            std::thread::sleep(DEBOUNCE);
-            state.start_now();
-            announced = true;
-            continue;
+        Ok(Next::Wait)
+    }
+
+    fn is_relevant(&self, path: &Path) -> bool {
+        is_relevant(path, &self.course.dir(&self.ex, Copy::Exercise))
+    }
+
+    /// One or more runs until the verdict is fresh. `announced`: the change
+    /// that triggered this run was already announced with "checking…".
+    fn check(&mut self, mut announced: bool) -> Option<Verdict> {
+        let (course, ex) = (self.course, self.ex.clone());
+        self.state.start_now();
+        loop {
+            if !announced {
+                anstream::println!("{}", ui::separator());
+            }
+            verify::print_header(course, &ex);
+            if !announced {
+                verify::print_checking();
+            }
+            let colour = ui::stdout_has_colour();
+            let outcome = match verify::verify_exercise(course, &ex, Echo::Live { colour }) {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    ui::warn(e);
+                    self.state.finished(Instant::now());
+                    return None;
+                }
+            };
+            // Saves that arrived while cargo ran make this verdict possibly stale.
+            while let Ok(msg) = self.rx.try_recv() {
+                match msg {
+                    Msg::Changed(path) if self.is_relevant(&path) => {
+                        self.state.changed(Instant::now());
+                    }
+                    Msg::Changed(_) => {}
+                    Msg::Key(key) => self.keys.push_back(key),
+                    Msg::WatchError(e) => ui::warn(format!("file watcher: {e}")),
+                }
+            }
+            verify::record(course, &mut self.progress, &ex, &outcome);
+            if self.state.finished(Instant::now()) {
+                anstream::println!(
+                    "{}",
+                    paint(ui::WARN, "a file changed during the check: checking again…")
+                );
+                std::thread::sleep(DEBOUNCE);
+                self.state.start_now();
+                announced = true;
+                continue;
+            }
+            verify::report(course, &ex, &outcome);
+            return Some(outcome.verdict);
         }
-        verify::report(course, ex, &outcome);
-        return Some(outcome.verdict);
     }
 }
 
@@ -312,7 +346,11 @@ fn start_watcher(dir: &Path, poll: bool, tx: Sender<Msg>) -> Result<Box<dyn Watc
         }
     };
     let mut watcher: Box<dyn Watcher> = if poll {
-        let config = notify::Config::default().with_poll_interval(POLL_INTERVAL);
+        // Compare contents too: the poll watcher keeps modification times in
+        // whole seconds, so two saves within one second would look like one.
+        let config = notify::Config::default()
+            .with_poll_interval(POLL_INTERVAL)
+            .with_compare_contents(true);
         Box::new(
             notify::PollWatcher::new(handler, config)
                 .context(|| "starting the poll watcher".into())?,
