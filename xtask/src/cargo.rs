@@ -18,9 +18,8 @@ pub fn cargo(root: &Path) -> Command {
 }
 
 /// `cargo test` arguments for an exercise crate: its integration tests only.
-/// An exercise's tests live in `tests/` (identical in all three copies), so the
-/// library is compiled once, without a unit-test harness or doc-tests: a third
-/// less work on every save.
+/// An exercise's tests live in `tests/` (identical in all three copies), so a
+/// save compiles the library once: no unit-test build of it, no doc-tests.
 pub fn exercise_test_args(package: &str) -> Vec<String> {
     ["-p", package, "--test", "*"].map(String::from).to_vec()
 }
@@ -103,14 +102,14 @@ fn spawn_tests(mut cmd: Command, args: &[String], echo: Echo) -> Result<TestRun>
 /// if asked, and returns the rest without colour codes.
 fn relay_stderr(stderr: impl BufRead, echo: Echo) -> String {
     let mut kept = String::new();
-    let mut progress = Progress::default();
+    let mut indicator = BuildIndicator::default();
     for line in stderr.split(b'\n') {
         let Ok(line) = line else { break };
         let line = String::from_utf8_lossy(&line);
         let plain = anstream::adapter::strip_str(&line).to_string();
         if let Some(crate_name) = compiling(&plain) {
             if let Echo::Live { colour: true } = echo {
-                progress.show(crate_name);
+                indicator.show(crate_name);
             }
             continue;
         }
@@ -118,25 +117,25 @@ fn relay_stderr(stderr: impl BufRead, echo: Echo) -> String {
             continue;
         }
         if let Echo::Live { .. } = echo {
-            progress.clear();
+            indicator.clear();
             anstream::println!("{line}");
         }
         kept.push_str(&plain);
         kept.push('\n');
     }
-    progress.clear();
+    indicator.clear();
     kept
 }
 
 /// A one-line "building…" indicator, rewritten in place on a terminal, so a
 /// first build shows life without flooding the screen.
 #[derive(Default)]
-struct Progress {
+struct BuildIndicator {
     count: usize,
     shown: bool,
 }
 
-impl Progress {
+impl BuildIndicator {
     fn show(&mut self, crate_name: &str) {
         self.count += 1;
         self.shown = true;

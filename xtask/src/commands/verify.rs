@@ -72,13 +72,7 @@ pub fn run(course: &Course, args: &VerifyArgs) -> Result<ExitCode> {
 /// Runs the attendee's copy of `ex` through `cargo test` once.
 pub fn verify_exercise(course: &Course, ex: &Exercise, echo: Echo) -> Result<Outcome> {
     let tests_changed = changed_tests(course, ex);
-    // `--tests` runs unit and integration tests but skips doc-tests: an exercise's
-    // tests live in tests/, and rustdoc would add a compile on every run.
-    let args = [
-        "-p".to_string(),
-        ex.package(Copy::Exercise),
-        "--tests".to_string(),
-    ];
+    let args = cargo::exercise_test_args(&ex.package(Copy::Exercise));
     let run = cargo::run_tests(&course.root, &args, echo)?;
     let verdict = if run.compile_failed() {
         Verdict::CompileError
