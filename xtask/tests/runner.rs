@@ -461,7 +461,7 @@ fn check_mutants_must_fail_the_tests() {
     let out = &run.stdout;
     assert!(out.contains("✓ mutant subtracts"), "{out}");
     assert!(
-        out.contains("Subtracts instead of adding — rejected by adds_one"),
+        out.contains("rejected by adds_one\n      Subtracts instead of adding"),
         "{out}"
     );
     assert!(out.contains("✗ mutant harmless"), "{out}");

@@ -30,6 +30,13 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
 
     let built: Vec<_> = course.exercises.iter().filter(|e| !e.planned).collect();
     let tools = tool_packages(course);
+    anstream::println!(
+        "\n{}",
+        paint(
+            ui::DIM,
+            "building every checkpoint, solution and tool once…"
+        )
+    );
     let build = build_once(course, &built, &tools);
     if built.is_empty() {
         anstream::println!(

@@ -35,13 +35,12 @@ pub fn check_mutants(course: &Course, ex: &Exercise, tally: &mut Tally) {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // The verdict on the row, the wrong idea (often a long sentence) below it.
         let idea = wrong_idea(&patch);
-        let result =
-            run_mutant(course, ex, &patch).map(|killed| format!("{idea} — rejected by {killed}"));
-        tally.record(
-            &format!("mutant {name}"),
-            result.map_err(|e| format!("{idea} — {e}")),
-        );
+        let result = run_mutant(course, ex, &patch)
+            .map(|killed| format!("rejected by {killed}\n{idea}"))
+            .map_err(|e| format!("{e}\n{idea}"));
+        tally.record(&format!("mutant {name}"), result);
     }
 }
 
