@@ -119,8 +119,8 @@ fn metadata(course: &Course, ex: &Exercise) -> Result<String, String> {
     }
     if problems.is_empty() {
         Ok(format!(
-            "3 hints, {} failing tests listed, READMEs present",
-            ex.failing_tests.len()
+            "3 hints, {} listed, READMEs present",
+            plural(ex.failing_tests.len(), "failing test")
         ))
     } else {
         Err(problems.join("\n"))
