@@ -24,9 +24,9 @@
 //!
 //! Fault points: `blob.<name>.put` (also for `put_if_absent`),
 //! `blob.<name>.get`, `blob.<name>.delete` and `blob.<name>.list`, with
-//! [`Fault::FailBefore`], [`Fault::FailAfter`] (for put and delete: the
+//! [`Fault::FailBefore`](crate::Fault::FailBefore), [`Fault::FailAfter`](crate::Fault::FailAfter) (for put and delete: the
 //! change happened, the caller gets an error; for reads it is just a
-//! failure) and [`Fault::Delay`]. Other faults are ignored.
+//! failure) and [`Fault::Delay`](crate::Fault::Delay). Other faults are ignored.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::{Error, EventKind, Fault, FaultPoint, Sim};
+use crate::{Error, EventKind, FaultPoint, Sim};
 
 /// The longest path a blob may have, in bytes (so that every path also
 /// makes a valid file name on disk).
@@ -303,22 +303,7 @@ impl BlobStore {
     /// Runs the fault point; `Ok(true)` means "do it, then report a failure".
     fn before(&self, operation: &str, key: &str, can_fail_after: bool) -> Result<bool, Error> {
         let point = FaultPoint::new("blob", &self.name, operation).with_key(key);
-        match self.sim.fault_at(&point) {
-            Some(Fault::FailBefore) => Err(Error::Injected {
-                point: point.name,
-                effect_applied: false,
-            }),
-            Some(Fault::FailAfter) if can_fail_after => Ok(true),
-            Some(Fault::FailAfter) => Err(Error::Injected {
-                point: point.name,
-                effect_applied: false,
-            }),
-            Some(Fault::Delay(duration)) => {
-                self.sim.advance(duration);
-                Ok(false)
-            }
-            _ => Ok(false),
-        }
+        self.sim.storage_fault(&point, can_fail_after)
     }
 
     fn after(&self, operation: &str, fail_after: bool) -> Result<(), Error> {

@@ -4,8 +4,8 @@
 //! atomic only within one partition, items have a maximum size and may expire.
 //!
 //! Fault points: `kv.<store>.get`, `kv.<store>.put`, `kv.<store>.delete` and
-//! `kv.<store>.batch`, with [`Fault::FailBefore`], [`Fault::FailAfter`] and
-//! [`Fault::Delay`] (a duplicated or dropped store call means nothing, so
+//! `kv.<store>.batch`, with [`Fault::FailBefore`](crate::Fault::FailBefore), [`Fault::FailAfter`](crate::Fault::FailAfter) and
+//! [`Fault::Delay`](crate::Fault::Delay) (a duplicated or dropped store call means nothing, so
 //! those faults are ignored here).
 
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{Error, EventKind, Fault, FaultPoint, Sim, SimTime};
+use crate::{Error, EventKind, FaultPoint, Sim, SimTime};
 
 /// The version of a stored item (its ETag). A new item has version 1; every
 /// write adds one.
@@ -424,22 +424,7 @@ impl DocumentStore {
     /// Runs the fault point of an operation; `Ok(true)` means "apply, then
     /// report a failure" (fail after).
     fn before(&self, point: FaultPoint, can_fail_after: bool) -> Result<bool, Error> {
-        match self.sim.fault_at(&point) {
-            Some(Fault::FailBefore) => Err(Error::Injected {
-                point: point.name,
-                effect_applied: false,
-            }),
-            Some(Fault::FailAfter) if can_fail_after => Ok(true),
-            Some(Fault::FailAfter) => Err(Error::Injected {
-                point: point.name,
-                effect_applied: false,
-            }),
-            Some(Fault::Delay(duration)) => {
-                self.sim.advance(duration);
-                Ok(false)
-            }
-            _ => Ok(false),
-        }
+        self.sim.storage_fault(&point, can_fail_after)
     }
 
     /// Checks every condition and size, then applies every operation; all or nothing.

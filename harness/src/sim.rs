@@ -392,6 +392,33 @@ impl Sim {
         fault
     }
 
+    /// How a store operation (document, SQL, blob) meets the fault plan:
+    /// `FailBefore` is an error with no effect, `Delay` moves the clock, and
+    /// `Ok(true)` means "apply the effect, then report a failure" (fail
+    /// after). An operation with no effect to apply (`can_fail_after` false)
+    /// treats fail-after as a plain failure. Duplicating or dropping a store
+    /// call means nothing, so those faults are ignored.
+    pub(crate) fn storage_fault(
+        &self,
+        point: &FaultPoint,
+        can_fail_after: bool,
+    ) -> Result<bool, crate::Error> {
+        let failed = |effect_applied| crate::Error::Injected {
+            point: point.name.clone(),
+            effect_applied,
+        };
+        match self.fault_at(point) {
+            Some(Fault::FailBefore) => Err(failed(false)),
+            Some(Fault::FailAfter) if can_fail_after => Ok(true),
+            Some(Fault::FailAfter) => Err(failed(false)),
+            Some(Fault::Delay(duration)) => {
+                self.advance(duration);
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn scripted_fault(
         &self,
         point: &FaultPoint,

@@ -27,8 +27,8 @@
 //! assert!(err.is_conflict());
 //! ```
 //!
-//! Fault points, with [`Fault::FailBefore`], [`Fault::FailAfter`] and
-//! [`Fault::Delay`] (other faults mean nothing to a database and are ignored):
+//! Fault points, with [`Fault::FailBefore`](crate::Fault::FailBefore), [`Fault::FailAfter`](crate::Fault::FailAfter) and
+//! [`Fault::Delay`](crate::Fault::Delay) (other faults mean nothing to a database and are ignored):
 //!
 //! - `sql.<name>.begin` — before a transaction starts. Nothing is held yet,
 //!   so this is the place for an interleaving ("another worker's whole
@@ -61,7 +61,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 pub use rusqlite::{OptionalExtension, Params, Row, ToSql, params};
 
-use crate::{Error, EventKind, Fault, FaultPoint, Sim};
+use crate::{Error, EventKind, FaultPoint, Sim};
 
 /// The longest statement text kept in a trace event.
 const TRACED_SQL_CHARS: usize = 80;
@@ -352,18 +352,7 @@ impl SqlStore {
         if !sql.is_empty() {
             point = point.with_key(&abbreviate(sql));
         }
-        match self.sim.fault_at(&point) {
-            Some(Fault::FailBefore) => Err(Error::Injected {
-                point: point.name,
-                effect_applied: false,
-            }),
-            Some(Fault::FailAfter) => Ok(true),
-            Some(Fault::Delay(duration)) => {
-                self.sim.advance(duration);
-                Ok(false)
-            }
-            _ => Ok(false),
-        }
+        self.sim.storage_fault(&point, true)
     }
 
     /// Like `before`, for operations with no effect to apply: a failure
