@@ -1,0 +1,275 @@
+//! The consistency report: do Orders, Billing and Marketing tell the same
+//! story? For every order it compares the items in the order with the items
+//! each subscriber heard of, and counts what does not match:
+//!
+//! - **lost**: an item in the order that a subscriber never heard of;
+//! - **ghost**: an item a subscriber heard of that is not in the order;
+//! - **duplicate**: an item in the order, or heard of, more than once.
+//!
+//! An item in the order that a subscriber has not heard of *yet*, because
+//! Orders gave up on its `AddItem` (dead-lettered), is **stuck**, not lost:
+//! replaying the dead letter publishes it. Stuck is better than wrong.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use harness::{Broker, Error};
+
+use crate::downstream::Subscriber;
+use crate::orders::{AddItem, ITEM_ADDED, Orders};
+
+/// One mismatch between Orders and a subscriber.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anomaly {
+    /// The order.
+    pub order_id: String,
+    /// The filling concerned.
+    pub filling: String,
+    /// What went wrong, in a sentence.
+    pub what: String,
+}
+
+/// What one subscriber saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// `billing` or `marketing`.
+    pub subscriber: String,
+    /// The `ItemAdded` events it handled, repeats included.
+    pub events: usize,
+    /// The items it heard of (each order's fillings, counted once).
+    pub items: usize,
+}
+
+/// The report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    /// The orders compared.
+    pub orders: usize,
+    /// The items added to them, as Orders has them.
+    pub items: usize,
+    /// Items whose every `AddItem` Orders gave up on (dead-lettered).
+    pub given_up: usize,
+    /// Billing's and Marketing's side.
+    pub seen: Vec<Seen>,
+    /// Items in an order that a subscriber never heard of.
+    pub lost: Vec<Anomaly>,
+    /// Items in an order that a subscriber has not heard of because Orders
+    /// gave up on their `AddItem`: replaying the dead letter fixes them.
+    pub stuck: Vec<Anomaly>,
+    /// Items a subscriber heard of that are not in the order.
+    pub ghosts: Vec<Anomaly>,
+    /// Items in an order, or heard of, more than once.
+    pub duplicates: Vec<Anomaly>,
+}
+
+impl Audit {
+    /// Compares `orders` with `subscribers` for each of `order_ids`.
+    pub fn of(
+        orders: &Orders,
+        subscribers: &[&Subscriber],
+        broker: &Broker,
+        order_ids: &[String],
+    ) -> Result<Audit, Error> {
+        let given_up = given_up(broker);
+        let mut audit = Audit {
+            orders: order_ids.len(),
+            items: 0,
+            given_up: given_up.len(),
+            seen: Vec::new(),
+            lost: Vec::new(),
+            stuck: Vec::new(),
+            ghosts: Vec::new(),
+            duplicates: Vec::new(),
+        };
+        for subscriber in subscribers {
+            audit.seen.push(Seen {
+                subscriber: subscriber.name().to_string(),
+                events: count_events(broker, subscriber.name()),
+                items: 0,
+            });
+        }
+        for order_id in order_ids {
+            let in_order = orders.added_to(order_id)?;
+            audit.items += in_order.len();
+            audit.find_duplicates(order_id, "the order", &in_order);
+            for (index, subscriber) in subscribers.iter().enumerate() {
+                let heard = subscriber.heard_of(order_id)?;
+                audit.seen[index].items += heard.len();
+                audit.find_duplicates(order_id, subscriber.name(), &heard);
+                audit.compare(order_id, subscriber.name(), &in_order, &heard, &given_up);
+            }
+        }
+        Ok(audit)
+    }
+
+    /// True when nothing was lost, invented or doubled.
+    pub fn is_consistent(&self) -> bool {
+        self.lost.is_empty() && self.ghosts.is_empty() && self.duplicates.is_empty()
+    }
+
+    fn find_duplicates(&mut self, order_id: &str, who: &str, items: &[String]) {
+        for (index, filling) in items.iter().enumerate() {
+            let times = items.iter().filter(|other| *other == filling).count();
+            let first = items.iter().position(|other| other == filling) == Some(index);
+            if times > 1 && first {
+                self.duplicates.push(Anomaly {
+                    order_id: order_id.to_string(),
+                    filling: filling.clone(),
+                    what: format!("{who} has {filling} {times} times in order {order_id}"),
+                });
+            }
+        }
+    }
+
+    fn compare(
+        &mut self,
+        order_id: &str,
+        subscriber: &str,
+        in_order: &[String],
+        heard: &[String],
+        given_up: &BTreeSet<(String, String)>,
+    ) {
+        for filling in in_order {
+            if heard.contains(filling) {
+                continue;
+            }
+            if given_up.contains(&(order_id.to_string(), filling.clone())) {
+                self.stuck.push(Anomaly {
+                    order_id: order_id.to_string(),
+                    filling: filling.clone(),
+                    what: format!(
+                        "order {order_id} has {filling}; {subscriber} will hear of it when \
+                         the dead-lettered AddItem is replayed"
+                    ),
+                });
+            } else {
+                self.lost.push(Anomaly {
+                    order_id: order_id.to_string(),
+                    filling: filling.clone(),
+                    what: format!(
+                        "order {order_id} has {filling}, but {subscriber} never heard of it"
+                    ),
+                });
+            }
+        }
+        for filling in heard {
+            if !in_order.contains(filling) {
+                self.ghosts.push(Anomaly {
+                    order_id: order_id.to_string(),
+                    filling: filling.clone(),
+                    what: format!(
+                        "{subscriber} heard that order {order_id} got {filling}, \
+                         but the order does not have it"
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// How many `ItemAdded` events the subscriber handled to the end.
+fn count_events(broker: &Broker, subscriber: &str) -> usize {
+    broker
+        .finished_log()
+        .iter()
+        .filter(|finished| finished.queue == subscriber && finished.acked)
+        .filter(|finished| finished.envelope.message_type == ITEM_ADDED)
+        .count()
+}
+
+/// The (order, filling) of every `AddItem` that Orders gave up on, and
+/// never handled to the end in another copy.
+fn given_up(broker: &Broker) -> BTreeSet<(String, String)> {
+    let mut dead = BTreeSet::new();
+    let mut done = BTreeSet::new();
+    for finished in broker.finished_log() {
+        if finished.queue != crate::ORDERS_QUEUE {
+            continue;
+        }
+        let Ok(add) = finished.envelope.body::<AddItem>() else {
+            continue;
+        };
+        let item = (add.order_id, add.filling);
+        if finished.acked {
+            done.insert(item);
+        } else {
+            dead.insert(item);
+        }
+    }
+    dead.difference(&done).cloned().collect()
+}
+
+impl fmt::Display for Audit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "  Orders:     {}, {} added; {} given up (AddItem dead-lettered)",
+            plural(self.orders, "order"),
+            plural(self.items, "item"),
+            plural(self.given_up, "item")
+        )?;
+        for seen in &self.seen {
+            writeln!(
+                f,
+                "  {:<11} heard of {} ({} handled)",
+                format!("{}:", capitalised(&seen.subscriber)),
+                plural(seen.items, "item"),
+                plural(seen.events, "ItemAdded event")
+            )?;
+        }
+        let kinds = [
+            ("lost", &self.lost, "in an order, never heard of downstream"),
+            (
+                "stuck",
+                &self.stuck,
+                "in an order, its AddItem dead-lettered: replay it",
+            ),
+            (
+                "ghost",
+                &self.ghosts,
+                "heard of downstream, not in the order",
+            ),
+            (
+                "duplicate",
+                &self.duplicates,
+                "in an order or heard of twice",
+            ),
+        ];
+        for (name, anomalies, meaning) in kinds {
+            writeln!(
+                f,
+                "  {:<11} {:>4}  ({meaning})",
+                format!("{name}:"),
+                anomalies.len()
+            )?;
+            for anomaly in anomalies.iter().take(3) {
+                writeln!(f, "               e.g. {}", anomaly.what)?;
+            }
+        }
+        if self.is_consistent() {
+            writeln!(
+                f,
+                "  Consistent: Orders, Billing and Marketing tell the same story."
+            )
+        } else {
+            writeln!(f, "  INCONSISTENT: Orders, Billing and Marketing disagree.")
+        }
+    }
+}
+
+/// `1 order`, `2 orders`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+fn capitalised(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
