@@ -91,11 +91,11 @@ impl Audit {
         for order_id in order_ids {
             let in_order = orders.added_to(order_id)?;
             audit.items += in_order.len();
-            audit.find_duplicates(order_id, "the order", &in_order);
+            audit.find_duplicates(order_id, None, &in_order);
             for (index, subscriber) in subscribers.iter().enumerate() {
                 let heard = subscriber.heard_of(order_id)?;
                 audit.seen[index].items += heard.len();
-                audit.find_duplicates(order_id, subscriber.name(), &heard);
+                audit.find_duplicates(order_id, Some(subscriber.name()), &heard);
                 audit.compare(order_id, subscriber.name(), &in_order, &heard, &given_up);
             }
         }
@@ -107,7 +107,9 @@ impl Audit {
         self.lost.is_empty() && self.ghosts.is_empty() && self.duplicates.is_empty()
     }
 
-    fn find_duplicates(&mut self, order_id: &str, who: &str, items: &[String]) {
+    /// Items found more than once in the order (`subscriber` is `None`) or
+    /// in what a subscriber heard of it.
+    fn find_duplicates(&mut self, order_id: &str, subscriber: Option<&str>, items: &[String]) {
         for (index, filling) in items.iter().enumerate() {
             let times = items.iter().filter(|other| *other == filling).count();
             let first = items.iter().position(|other| other == filling) == Some(index);
@@ -115,7 +117,14 @@ impl Audit {
                 self.duplicates.push(Anomaly {
                     order_id: order_id.to_string(),
                     filling: filling.clone(),
-                    what: format!("{who} has {filling} {times} times in order {order_id}"),
+                    what: match subscriber {
+                        None => format!("order {order_id} has {filling} {times} times"),
+                        Some(name) => {
+                            format!(
+                                "{name} heard {times} times that order {order_id} got {filling}"
+                            )
+                        }
+                    },
                 });
             }
         }

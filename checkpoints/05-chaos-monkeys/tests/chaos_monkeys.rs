@@ -60,7 +60,11 @@ fn outcome(told: &Result<(), Error>, copies: usize) -> String {
         Ok(()) => "told it worked".to_string(),
         Err(err) => format!("told it failed ({err})"),
     };
-    format!("the broker got {copies} copies and the sender was {told}")
+    let copies = match copies {
+        1 => "1 copy".to_string(),
+        _ => format!("{copies} copies"),
+    };
+    format!("the broker got {copies} and the sender was {told}")
 }
 
 /// True when a monkey struck in this run with `fault` (`fail before` …).
