@@ -4,10 +4,16 @@
 //!
 //! - `lib.rs` (this file): carts in the shop's document store, and the
 //!   submit that sends `SubmitOrder`.
-//! - `orders.rs`: the Orders service, on the other side of the broker.
+//! - `orders.rs`: the Orders service, on the other side of the broker;
+//!   `orders/add_item.rs`: how it adds items to a placed order.
 //! - `http.rs`: the HTTP API (axum) that browsers and apps call.
 //! - `client.rs`: the shop's app, which calls the API and retries when an
 //!   answer does not come back.
+//! - `order_page.rs`: where customers add items to a placed order.
+//! - `downstream.rs`: Billing and Marketing, who hear of added items.
+//! - `chaos.rs`: the chaos monkeys between a service and the broker.
+//! - `town.rs`, `audit.rs`, `demo.rs`: all of it wired together, the
+//!   consistency report, and the demo (`-- demo`).
 //!
 //! Each cart has its own partition (the cart id); the idempotency records
 //! of its submits live in the same partition, so that one batch can write
