@@ -1,9 +1,12 @@
 //! The consistency report: do Orders, Billing and Marketing tell the same
-//! story? For every order it compares the items in the order with the items
-//! each subscriber heard of, and counts what does not match:
+//! story? For every order it compares the items in the order, and the
+//! `AddItem`s Orders finished (acknowledged), with the items each
+//! subscriber heard of, and counts what does not match:
 //!
-//! - **lost**: an item in the order that a subscriber never heard of;
-//! - **ghost**: an item a subscriber heard of that is not in the order;
+//! - **lost**: Orders finished an `AddItem`, but a subscriber never heard of
+//!   the item, or the order does not have it;
+//! - **ghost**: a subscriber heard of an item that the order does not have,
+//!   and that no `AddItem` Orders finished asked for;
 //! - **duplicate**: an item in the order, or heard of, more than once.
 //!
 //! An item in the order that a subscriber has not heard of *yet*, because
@@ -70,11 +73,11 @@ impl Audit {
         broker: &Broker,
         order_ids: &[String],
     ) -> Result<Audit, Error> {
-        let given_up = given_up(broker);
+        let requests = Requests::of(broker);
         let mut audit = Audit {
             orders: order_ids.len(),
             items: 0,
-            given_up: given_up.len(),
+            given_up: requests.given_up.len(),
             seen: Vec::new(),
             lost: Vec::new(),
             stuck: Vec::new(),
@@ -92,11 +95,12 @@ impl Audit {
             let in_order = orders.added_to(order_id)?;
             audit.items += in_order.len();
             audit.find_duplicates(order_id, None, &in_order);
+            audit.find_lost_updates(order_id, &in_order, &requests);
             for (index, subscriber) in subscribers.iter().enumerate() {
                 let heard = subscriber.heard_of(order_id)?;
                 audit.seen[index].items += heard.len();
                 audit.find_duplicates(order_id, Some(subscriber.name()), &heard);
-                audit.compare(order_id, subscriber.name(), &in_order, &heard, &given_up);
+                audit.compare(order_id, subscriber.name(), &in_order, &heard, &requests);
             }
         }
         Ok(audit)
@@ -130,49 +134,115 @@ impl Audit {
         }
     }
 
+    /// Items Orders finished adding that the order does not have: another
+    /// write overwrote the one that added them.
+    fn find_lost_updates(&mut self, order_id: &str, in_order: &[String], requests: &Requests) {
+        for filling in requests.done_for(order_id) {
+            if !in_order.contains(&filling) {
+                self.lost.push(Anomaly {
+                    order_id: order_id.to_string(),
+                    what: format!(
+                        "Orders finished AddItem({filling}) for order {order_id}, but the \
+                         order does not have {filling}: another write overwrote it"
+                    ),
+                    filling,
+                });
+            }
+        }
+    }
+
     fn compare(
         &mut self,
         order_id: &str,
         subscriber: &str,
         in_order: &[String],
         heard: &[String],
-        given_up: &BTreeSet<(String, String)>,
+        requests: &Requests,
     ) {
-        for filling in in_order {
-            if heard.contains(filling) {
-                continue;
+        let anomaly = |filling: &String, what: String| Anomaly {
+            order_id: order_id.to_string(),
+            filling: filling.clone(),
+            what,
+        };
+        for filling in requests.done_for(order_id) {
+            if !heard.contains(&filling) {
+                self.lost.push(anomaly(
+                    &filling,
+                    format!(
+                        "Orders added {filling} to order {order_id}, but {subscriber} never \
+                         heard of it"
+                    ),
+                ));
             }
-            if given_up.contains(&(order_id.to_string(), filling.clone())) {
-                self.stuck.push(Anomaly {
-                    order_id: order_id.to_string(),
-                    filling: filling.clone(),
-                    what: format!(
+        }
+        for filling in in_order {
+            if !heard.contains(filling) && !requests.is_done(order_id, filling) {
+                self.stuck.push(anomaly(
+                    filling,
+                    format!(
                         "order {order_id} has {filling}; {subscriber} will hear of it when \
                          the dead-lettered AddItem is replayed"
                     ),
-                });
-            } else {
-                self.lost.push(Anomaly {
-                    order_id: order_id.to_string(),
-                    filling: filling.clone(),
-                    what: format!(
-                        "order {order_id} has {filling}, but {subscriber} never heard of it"
-                    ),
-                });
+                ));
             }
         }
         for filling in heard {
-            if !in_order.contains(filling) {
-                self.ghosts.push(Anomaly {
-                    order_id: order_id.to_string(),
-                    filling: filling.clone(),
-                    what: format!(
+            if !in_order.contains(filling) && !requests.is_done(order_id, filling) {
+                self.ghosts.push(anomaly(
+                    filling,
+                    format!(
                         "{subscriber} heard that order {order_id} got {filling}, \
                          but the order does not have it"
                     ),
-                });
+                ));
             }
         }
+    }
+}
+
+/// The `AddItem`s Orders finished, and those it gave up on.
+struct Requests {
+    /// The (order, filling) of every `AddItem` Orders acknowledged.
+    done: BTreeSet<(String, String)>,
+    /// The (order, filling) of every `AddItem` Orders dead-lettered and
+    /// never acknowledged in another copy.
+    given_up: BTreeSet<(String, String)>,
+}
+
+impl Requests {
+    fn of(broker: &Broker) -> Requests {
+        let mut done = BTreeSet::new();
+        let mut dead = BTreeSet::new();
+        for finished in broker.finished_log() {
+            if finished.queue != crate::ORDERS_QUEUE {
+                continue;
+            }
+            let Ok(add) = finished.envelope.body::<AddItem>() else {
+                continue;
+            };
+            let item = (add.order_id, add.filling);
+            if finished.acked {
+                done.insert(item);
+            } else {
+                dead.insert(item);
+            }
+        }
+        let given_up = dead.difference(&done).cloned().collect();
+        Requests { done, given_up }
+    }
+
+    fn is_done(&self, order_id: &str, filling: &str) -> bool {
+        self.done
+            .contains(&(order_id.to_string(), filling.to_string()))
+    }
+
+    /// The fillings of the order's finished `AddItem`s.
+    fn done_for(&self, order_id: &str) -> Vec<String> {
+        self.done
+            .iter()
+            .filter(|(order, _)| order == order_id)
+            .map(|(_, filling)| filling.clone())
+            .collect()
     }
 }
 
@@ -184,28 +254,6 @@ fn count_events(broker: &Broker, subscriber: &str) -> usize {
         .filter(|finished| finished.queue == subscriber && finished.acked)
         .filter(|finished| finished.envelope.message_type == ITEM_ADDED)
         .count()
-}
-
-/// The (order, filling) of every `AddItem` that Orders gave up on, and
-/// never handled to the end in another copy.
-fn given_up(broker: &Broker) -> BTreeSet<(String, String)> {
-    let mut dead = BTreeSet::new();
-    let mut done = BTreeSet::new();
-    for finished in broker.finished_log() {
-        if finished.queue != crate::ORDERS_QUEUE {
-            continue;
-        }
-        let Ok(add) = finished.envelope.body::<AddItem>() else {
-            continue;
-        };
-        let item = (add.order_id, add.filling);
-        if finished.acked {
-            done.insert(item);
-        } else {
-            dead.insert(item);
-        }
-    }
-    dead.difference(&done).cloned().collect()
 }
 
 impl fmt::Display for Audit {
