@@ -30,7 +30,43 @@ pub struct Anomaly {
     pub filling: String,
     /// What went wrong, in a sentence.
     pub what: String,
+    /// How that happens, in the course's words.
+    pub why: &'static str,
 }
+
+impl Anomaly {
+    fn new(order_id: &str, filling: &str, what: String, why: &'static str) -> Anomaly {
+        Anomaly {
+            order_id: order_id.to_string(),
+            filling: filling.to_string(),
+            what,
+            why,
+        }
+    }
+}
+
+/// How a lost event happens.
+const LOST: &str = "Orders kept the change but never announced it: an attempt saved the item \
+    and failed to publish, and the retry found the item saved and published nothing. A retry \
+    cannot tell whether the last publish went out: publish regardless.";
+
+/// How a lost update happens.
+const OVERWRITTEN: &str = "two AddItems for one order were handled at the same time, and the \
+    later save overwrote the earlier one: a save must be refused (if-match) when someone else \
+    wrote the order since it was read.";
+
+/// How a ghost happens.
+const GHOST: &str = "Orders announced a change it never kept: ItemAdded went out before the \
+    order was saved, then the save failed. Save first; publish only what is kept.";
+
+/// How a duplicate happens.
+const DUPLICATE: &str = "one AddItem changed the order more than once: a copy must find the \
+    item there and leave the order alone (and of two copies handled at the same time, the \
+    store must refuse the second save).";
+
+/// A stuck item is not an anomaly: replaying the dead letter fixes it.
+const STUCK: &str = "Orders saved the item, then gave up on publishing it: the AddItem waits \
+    in the dead-letter queue until someone replays it.";
 
 /// What one subscriber saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,18 +154,14 @@ impl Audit {
             let times = items.iter().filter(|other| *other == filling).count();
             let first = items.iter().position(|other| other == filling) == Some(index);
             if times > 1 && first {
-                self.duplicates.push(Anomaly {
-                    order_id: order_id.to_string(),
-                    filling: filling.clone(),
-                    what: match subscriber {
-                        None => format!("order {order_id} has {filling} {times} times"),
-                        Some(name) => {
-                            format!(
-                                "{name} heard {times} times that order {order_id} got {filling}"
-                            )
-                        }
-                    },
-                });
+                let what = match subscriber {
+                    None => format!("order {order_id} has {filling} {times} times"),
+                    Some(name) => {
+                        format!("{name} heard {times} times that order {order_id} got {filling}")
+                    }
+                };
+                self.duplicates
+                    .push(Anomaly::new(order_id, filling, what, DUPLICATE));
             }
         }
     }
@@ -139,14 +171,12 @@ impl Audit {
     fn find_lost_updates(&mut self, order_id: &str, in_order: &[String], requests: &Requests) {
         for filling in requests.done_for(order_id) {
             if !in_order.contains(&filling) {
-                self.lost.push(Anomaly {
-                    order_id: order_id.to_string(),
-                    what: format!(
-                        "Orders finished AddItem({filling}) for order {order_id}, but the \
-                         order does not have {filling}: another write overwrote it"
-                    ),
-                    filling,
-                });
+                let what = format!(
+                    "Orders finished AddItem({filling}) for order {order_id}, but the order \
+                     does not have {filling}: another write overwrote it"
+                );
+                self.lost
+                    .push(Anomaly::new(order_id, &filling, what, OVERWRITTEN));
             }
         }
     }
@@ -159,42 +189,32 @@ impl Audit {
         heard: &[String],
         requests: &Requests,
     ) {
-        let anomaly = |filling: &String, what: String| Anomaly {
-            order_id: order_id.to_string(),
-            filling: filling.clone(),
-            what,
-        };
         for filling in requests.done_for(order_id) {
             if !heard.contains(&filling) {
-                self.lost.push(anomaly(
-                    &filling,
-                    format!(
-                        "Orders added {filling} to order {order_id}, but {subscriber} never \
-                         heard of it"
-                    ),
-                ));
+                let what = format!(
+                    "Orders added {filling} to order {order_id}, but {subscriber} never heard of it"
+                );
+                self.lost.push(Anomaly::new(order_id, &filling, what, LOST));
             }
         }
         for filling in in_order {
             if !heard.contains(filling) && !requests.is_done(order_id, filling) {
-                self.stuck.push(anomaly(
-                    filling,
-                    format!(
-                        "order {order_id} has {filling}; {subscriber} will hear of it when \
-                         the dead-lettered AddItem is replayed"
-                    ),
-                ));
+                let what = format!(
+                    "order {order_id} has {filling}; {subscriber} will hear of it when the \
+                     dead-lettered AddItem is replayed"
+                );
+                self.stuck
+                    .push(Anomaly::new(order_id, filling, what, STUCK));
             }
         }
         for filling in heard {
             if !in_order.contains(filling) && !requests.is_done(order_id, filling) {
-                self.ghosts.push(anomaly(
-                    filling,
-                    format!(
-                        "{subscriber} heard that order {order_id} got {filling}, \
-                         but the order does not have it"
-                    ),
-                ));
+                let what = format!(
+                    "{subscriber} heard that order {order_id} got {filling}, but the order \
+                     does not have it"
+                );
+                self.ghosts
+                    .push(Anomaly::new(order_id, filling, what, GHOST));
             }
         }
     }
