@@ -85,7 +85,7 @@ fn assert_consistent(town: &Town, test: &str, scenario: &str) {
     let (kind, anomaly) = if let Some(ghost) = audit.ghosts.first() {
         ("ghost ItemAdded", ghost)
     } else if let Some(lost) = audit.lost.first() {
-        ("lost ItemAdded", lost)
+        ("lost", lost)
     } else if let Some(duplicate) = audit.duplicates.first() {
         ("duplicate", duplicate)
     } else {
