@@ -237,6 +237,9 @@ impl Requests {
             if finished.queue != crate::ORDERS_QUEUE {
                 continue;
             }
+            if finished.envelope.message_type != "AddItem" {
+                continue;
+            }
             let Ok(add) = finished.envelope.body::<AddItem>() else {
                 continue;
             };
