@@ -141,7 +141,8 @@ async fn submit(
         }
         return Ok(stored_answer(&record));
     }
-    // The answer is decided before the work and stored in the same batch.
+    // The answer is decided now. The shop stores it with the key when it
+    // accepts the cart, so that a later retry gets it again.
     let location = format!("/carts/{cart_id}/order");
     let record = KeyRecord {
         fingerprint,

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use harness::{Broker, Sim, World};
 use retry_and_dedup::Shop;
 use retry_and_dedup::http::router;
 use retry_and_dedup::orders::Orders;
-use harness::{Broker, Sim, World};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,14 +24,16 @@ fn main() {
     let broker = Broker::new(&sim);
     let orders = Orders::new(&sim);
     let shop = Shop::new(&sim, &broker);
-    // The Orders service handles its queue in the background. The demo
-    // runs in real time; the tests drive the world step by step instead.
+    // The shop's handler and the Orders service handle their queues in the
+    // background. The demo runs in real time; the tests drive the world step
+    // by step instead.
     let mut world = World::new(&sim, &broker);
+    shop.add_to(&mut world);
     orders.add_to(&mut world);
     std::thread::spawn(move || {
         loop {
             if let Err(err) = world.run_until_quiet(1_000) {
-                eprintln!("orders: {err}");
+                eprintln!("background handlers: {err}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }

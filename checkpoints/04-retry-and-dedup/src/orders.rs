@@ -2,8 +2,10 @@
 //! (`orders`) and makes an order from each `SubmitOrder` it receives. It
 //! keeps its orders in its own store (`kv.orders.*`), one partition per cart.
 //!
-//! It does not deduplicate yet: two copies of `SubmitOrder` make two orders.
-//! That is exercise 04.
+//! Orders is told about each cart at least once, not exactly once: the
+//! shop may send `SubmitOrder` again (a sender-side duplicate, with a new
+//! message id), and the broker may deliver one message again (when its lease
+//! ran out before the acknowledgement).
 
 use harness::{
     Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim, World,
@@ -40,6 +42,8 @@ impl Orders {
     /// Handles one `SubmitOrder`: makes the order.
     pub fn handle(&self, message: &Envelope) -> Result<(), HandlerError> {
         let submit: SubmitOrder = message.body()?;
+        // EXERCISE: each copy of SubmitOrder makes an order with a new id.
+        // Which id would make the store refuse the second one?
         let order = Order {
             id: format!("order-{}", self.sim.new_uuid()),
             cart_id: submit.cart_id.clone(),
