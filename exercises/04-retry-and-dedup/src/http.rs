@@ -356,7 +356,7 @@ impl From<SubmitError> for ApiError {
             }
             SubmitError::AlreadySubmitted => ApiError::new(
                 StatusCode::CONFLICT,
-                "this cart was submitted already: its order exists",
+                "this cart was submitted already: its order is made or on its way",
             ),
             SubmitError::Conflict => ApiError::new(
                 StatusCode::CONFLICT,
