@@ -2,8 +2,10 @@
 //! (`orders`) and makes an order from each `SubmitOrder` it receives. It
 //! keeps its orders in its own store (`kv.orders.*`), one partition per cart.
 //!
-//! It does not deduplicate yet: two copies of `SubmitOrder` make two orders.
-//! That is exercise 04.
+//! Orders is told about each cart at least once, not exactly once: the
+//! shop may send `SubmitOrder` again (a sender-side duplicate, with a new
+//! message id), and the broker may deliver one message again (when its lease
+//! ran out before the acknowledgement).
 //!
 //! A placed order can still change: `AddItem` and `RemoveItem` add and
 //! remove pierogi, `BookPayment` and `CancelPayment` book and cancel the
@@ -71,17 +73,29 @@ impl Orders {
     /// Handles one `SubmitOrder`: makes the order.
     pub fn handle(&self, message: &Envelope) -> Result<(), HandlerError> {
         let submit: SubmitOrder = message.body()?;
+        // The cart's id is the order's id: every copy of SubmitOrder names
+        // the same order, and a create-only write makes it once.
         let order = Order {
-            id: format!("order-{}", self.sim.new_uuid()),
+            id: submit.cart_id.clone(),
             cart_id: submit.cart_id.clone(),
             customer: submit.customer,
             items: submit.items,
             deliver_to: submit.deliver_to,
             ..Order::default()
         };
-        self.store
-            .put(&submit.cart_id, &order.id, &order, Condition::CreateOnly)?;
-        Ok(())
+        let created = self
+            .store
+            .put(&submit.cart_id, &order.id, &order, Condition::CreateOnly);
+        match created {
+            Ok(_) => Ok(()),
+            // Made already, by another copy: acknowledge this one.
+            Err(err) if err.is_conflict() => {
+                self.sim
+                    .note(&format!("order {} exists: a duplicate", order.id));
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Every order made from the cart.

@@ -47,6 +47,7 @@ impl Town {
         let orders = Orders::new(sim);
         let billing = Subscriber::billing(sim);
         let marketing = Subscriber::marketing(sim);
+        shop.add_to(&mut world);
         orders.add_to(&mut world);
         billing.add_to(&mut world);
         marketing.add_to(&mut world);
@@ -70,8 +71,9 @@ impl Town {
         Ok(())
     }
 
-    /// `customer` fills cart `cart_id` with `items` and submits it; Orders
-    /// makes the order. Returns the order's id (the cart's).
+    /// `customer` fills cart `cart_id` with `items` and submits it; the
+    /// shop sends `SubmitOrder` and Orders makes the order. Returns the
+    /// order's id (the cart's).
     pub fn place_order(
         &mut self,
         cart_id: &str,

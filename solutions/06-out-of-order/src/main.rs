@@ -32,14 +32,16 @@ fn main() {
     let broker = Broker::new(&sim);
     let orders = Orders::new(&sim);
     let shop = Shop::new(&sim, &broker);
-    // The Orders service handles its queue in the background. The demo
-    // runs in real time; the tests drive the world step by step instead.
+    // The shop's handler and the Orders service handle their queues in the
+    // background. The demo runs in real time; the tests drive the world step
+    // by step instead.
     let mut world = World::new(&sim, &broker);
+    shop.add_to(&mut world);
     orders.add_to(&mut world);
     std::thread::spawn(move || {
         loop {
             if let Err(err) = world.run_until_quiet(1_000) {
-                eprintln!("orders: {err}");
+                eprintln!("background handlers: {err}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -39,8 +39,7 @@ impl Orders {
 
     /// The order, with its version, if Orders made it.
     pub(crate) fn find_order(&self, order_id: &str) -> Result<Option<Document<Order>>, Error> {
-        let found = self.store.list::<Order>(order_id)?;
-        Ok(found.into_iter().next().map(|(_, document)| document))
+        self.store.get::<Order>(order_id, order_id)
     }
 
     /// Writes the order if nobody wrote it since `version`: of two copies
