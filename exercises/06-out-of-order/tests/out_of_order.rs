@@ -112,6 +112,25 @@ fn late_copy_of_add_item_does_not_bring_the_item_back() {
 }
 
 #[test]
+fn late_copy_of_book_payment_does_not_undo_the_cancel() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, order) = olas_order(&sim);
+    let book = town.book_payment(&order, 4_500).unwrap();
+    town.deliver().unwrap();
+    town.cancel_payment(&order).unwrap();
+    town.deliver().unwrap();
+    sim.note("the payment service sends BookPayment again, late: its answer never came");
+    town.resend("payments", &book).unwrap();
+    town.deliver().unwrap();
+    assert_as_asked(
+        &town,
+        "late_copy_of_book_payment_does_not_undo_the_cancel",
+        "the payment service booked Ola's payment, then cancelled it; then a late copy of \
+         BookPayment came",
+    );
+}
+
+#[test]
 fn late_copy_of_remove_item_does_not_remove_a_new_item() {
     let sim = Sim::from_env_or(SEED);
     let (mut town, order) = olas_order(&sim);
@@ -149,25 +168,6 @@ fn late_copy_of_a_remove_that_found_nothing_stays_harmless() {
         "late_copy_of_a_remove_that_found_nothing_stays_harmless",
         "Ola took meat off an order without meat (nothing to do), then added meat; then a \
          late copy of her RemoveItem(meat) came",
-    );
-}
-
-#[test]
-fn late_copy_of_book_payment_does_not_undo_the_cancel() {
-    let sim = Sim::from_env_or(SEED);
-    let (mut town, order) = olas_order(&sim);
-    let book = town.book_payment(&order, 4_500).unwrap();
-    town.deliver().unwrap();
-    town.cancel_payment(&order).unwrap();
-    town.deliver().unwrap();
-    sim.note("the payment service sends BookPayment again, late: its answer never came");
-    town.resend("payments", &book).unwrap();
-    town.deliver().unwrap();
-    assert_as_asked(
-        &town,
-        "late_copy_of_book_payment_does_not_undo_the_cancel",
-        "the payment service booked Ola's payment, then cancelled it; then a late copy of \
-         BookPayment came",
     );
 }
 
