@@ -6,9 +6,7 @@
 //! The bigger configurations take longer; run them in release mode:
 //! `cargo test -p sol10-model-checking --release --test model_stretch -- --ignored --nocapture`
 
-use model_checking::model::exactly_once::{
-    AT_MOST_ONE_OUTPUT_MESSAGE, AT_MOST_ONE_STATE_CHANGE, CONSISTENT_STATE_AND_OUTPUT, ExactlyOnce,
-};
+use model_checking::model::exactly_once::{CONSISTENT_STATE_AND_OUTPUT, ExactlyOnce};
 use model_checking::model::{Config, HandlerModel, check_all, check_shortest};
 use stateright::{Checker, Model};
 
