@@ -7,8 +7,14 @@
 //!
 //! - `lib.rs` (this file): carts in the shop's document store, the submit
 //!   that queues `SendSubmitOrder`, and its handler that sends `SubmitOrder`.
-//! - `orders.rs`: the Orders service, on the other side of the broker;
-//!   `orders/add_item.rs`: how it adds items to a placed order.
+//! - `orders.rs`: the Orders service, on the other side of the broker. Its
+//!   orders live in a relational database (`orders/store.rs`), and every
+//!   request it handles goes through the outbox (`outbox.rs`);
+//!   `orders/add_item.rs`, `orders/remove_item.rs`, `orders/payment.rs`:
+//!   what each request does to an order, and what it sends.
+//! - `outbox.rs`: the outbox middleware; `outbox/table.rs`, its tables;
+//!   `outbox/outgoing.rs`, the messages a handler describes;
+//!   `outbox/journal.rs`, its flight recorder for the consistency report.
 //! - `http.rs`: the HTTP API (axum) that browsers and apps call.
 //! - `client.rs`: the shop's app, which calls the API and retries when an
 //!   answer does not come back.
@@ -30,6 +36,7 @@ pub mod downstream;
 pub mod http;
 pub mod order_page;
 pub mod orders;
+pub mod outbox;
 pub mod town;
 
 use harness::{
@@ -99,7 +106,7 @@ pub struct SubmitOrder {
 }
 
 /// An order, made by the Orders service from a `SubmitOrder`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     /// Its id.
     pub id: String,
@@ -111,9 +118,12 @@ pub struct Order {
     pub items: Vec<String>,
     /// Where to bring it.
     pub deliver_to: String,
-    /// What the customer added once the order was placed (`AddItem`): one
-    /// portion per filling.
+    /// What the customer added once the order was placed (`AddItem`) and
+    /// did not remove (`RemoveItem`): one portion per filling.
     pub added: Vec<String>,
+    /// True while the customer's payment is booked (`BookPayment`), false
+    /// once it is cancelled (`CancelPayment`).
+    pub payment_booked: bool,
 }
 
 /// What remembers a request sent with an `Idempotency-Key`: which request it

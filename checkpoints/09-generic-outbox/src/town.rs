@@ -2,7 +2,7 @@
 //! shop's front end, Orders, Billing and Marketing over one broker, and the
 //! order page the customers click on.
 
-use harness::{Broker, Error, Sim, World};
+use harness::{Broker, Envelope, Error, Sim, World};
 
 use crate::audit::Audit;
 use crate::downstream::Subscriber;
@@ -99,7 +99,13 @@ impl Town {
     }
 
     /// `customer` adds `filling` to their placed order, on the order page.
-    pub fn add_item(&self, customer: &str, order_id: &str, filling: &str) -> Result<(), Error> {
+    /// Returns the request sent.
+    pub fn add_item(
+        &self,
+        customer: &str,
+        order_id: &str,
+        filling: &str,
+    ) -> Result<Envelope, Error> {
         let actor = self.sim.actor();
         self.sim.set_actor(customer);
         let sent = self.page.add_item(order_id, filling);

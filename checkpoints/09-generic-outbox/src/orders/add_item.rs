@@ -1,22 +1,30 @@
 //! `AddItem`: the customer adds pierogi to a placed order. Orders keeps the
 //! item in the order and tells Billing (who charges for it) and Marketing
-//! (who counts what people like) with an `ItemAdded` event.
+//! (who counts what people like) with an `ItemAdded` event; the first item
+//! of an order also makes a `FirstItemAdded`, for Marketing's welcome offer.
 //!
-//! The kitchen's rule: one portion per filling. An `AddItem` for a filling
-//! the order has already is a duplicate, and changes nothing.
+//! The kitchen's rule: one portion per filling. Adding a filling the order
+//! has already changes nothing, and announces nothing.
 
-use harness::{Condition, Document, Envelope, Error, HandlerContext, HandlerError};
+use harness::Error;
 use serde::{Deserialize, Serialize};
 
-use super::Orders;
+use super::must_be_placed;
 use crate::Order;
+use crate::outbox::{Outgoing, Request};
 
 /// The topic `ItemAdded` is published on.
 pub const ITEM_ADDED: &str = "ItemAdded";
 
+/// The topic `FirstItemAdded` is published on.
+pub const FIRST_ITEM_ADDED: &str = "FirstItemAdded";
+
 /// The message that asks Orders to add pierogi to a placed order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AddItem {
+    /// The request's id, chosen by the order page: every copy and every
+    /// re-send of this request carries it.
+    pub id: String,
     /// The order (its id is the id of the cart it was made from).
     pub order_id: String,
     /// What to add: `meat`, `ruskie`, `swiss cheese` …
@@ -32,72 +40,44 @@ pub struct ItemAdded {
     pub filling: String,
 }
 
-impl Orders {
-    /// Handles one `AddItem`: adds the filling to the order, and publishes
-    /// `ItemAdded`.
-    pub(crate) fn add_item(
-        &self,
-        ctx: &mut HandlerContext,
-        message: &Envelope,
-    ) -> Result<(), HandlerError> {
-        let add: AddItem = message.body()?;
-        let Some(found) = self.find_order(&add.order_id)? else {
-            // SubmitOrder may still be on its way: try again later.
-            return Err(HandlerError::transient(format!(
-                "order {} does not exist (yet)",
-                add.order_id
-            )));
-        };
-        let mut order = found.value;
-        // One portion per filling: if the order has it, this AddItem is a
-        // duplicate and the order must not change again.
-        if !order.added.contains(&add.filling) {
-            order.added.push(add.filling.clone());
-            // Save first: only a change that is kept may be announced.
-            self.save_order(&order, found.version)?;
-        }
-        // Publish regardless: this may be the retry of an attempt that
-        // saved the item but could not publish.
-        self.publish_item_added(ctx, &add)?;
-        Ok(())
+/// The event that tells Marketing an order got its first item: derived
+/// from the order as this request found it, not from the request alone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FirstItemAdded {
+    /// The order.
+    pub order_id: String,
+    /// The first item.
+    pub filling: String,
+}
+
+impl Request for AddItem {
+    fn request_id(&self) -> String {
+        self.id.clone()
     }
 
-    /// What was added to the order after it was placed (nothing if there
-    /// is no such order).
-    pub fn added_to(&self, order_id: &str) -> Result<Vec<String>, Error> {
-        let found = self.find_order(order_id)?;
-        Ok(found
-            .map(|document| document.value.added)
-            .unwrap_or_default())
+    fn state_key(&self) -> &str {
+        &self.order_id
     }
+}
 
-    /// The order, with its version, if Orders made it.
-    fn find_order(&self, order_id: &str) -> Result<Option<Document<Order>>, Error> {
-        self.store.get::<Order>(order_id, order_id)
+/// Handles `AddItem`: the filling joins the order, and the world hears of it.
+pub fn add_item(order: &mut Order, add: &AddItem, outgoing: &mut Outgoing) -> Result<(), Error> {
+    must_be_placed(order, &add.order_id)?;
+    if order.added.contains(&add.filling) {
+        return Ok(()); // one portion per filling: nothing changes
     }
-
-    /// Writes the order if nobody wrote it since `version`: of two copies
-    /// of one message handled at once, only one can save its change.
-    fn save_order(&self, order: &Order, version: harness::Version) -> Result<(), Error> {
-        self.store.put(
-            &order.cart_id,
-            &order.id,
-            order,
-            Condition::IfMatch(version),
-        )?;
-        Ok(())
-    }
-
-    /// Publishes `ItemAdded` at once (not when the handler returns), through
-    /// the monkeys.
-    fn publish_item_added(&self, ctx: &mut HandlerContext, add: &AddItem) -> Result<(), Error> {
-        let added = ItemAdded {
+    order.added.push(add.filling.clone());
+    let added = ItemAdded {
+        order_id: add.order_id.clone(),
+        filling: add.filling.clone(),
+    };
+    outgoing.publish(ITEM_ADDED, &added);
+    if order.added.len() == 1 {
+        let first = FirstItemAdded {
             order_id: add.order_id.clone(),
             filling: add.filling.clone(),
         };
-        let event = Envelope::new(ctx.new_message_id(), ITEM_ADDED, &added);
-        self.monkeys.send(&event, &mut |message: &Envelope| {
-            ctx.publish_immediately(ITEM_ADDED, message.clone())
-        })
+        outgoing.publish(FIRST_ITEM_ADDED, &first);
     }
+    Ok(())
 }
