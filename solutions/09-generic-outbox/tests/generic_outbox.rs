@@ -16,9 +16,10 @@ use generic_outbox::orders::{
 use generic_outbox::outbox::{Outbound, Outgoing, Stored};
 use generic_outbox::{ORDERS_QUEUE, Order, SubmitOrder};
 use harness::{
-    Broker, Envelope, Explorer, Failure, Fault, History, MessageRef, Output, SCRIPT_VARIABLE, Sim,
-    Violation, World,
+    Broker, Envelope, EventKind, Explorer, Failure, Fault, History, MessageId, MessageRef, Output,
+    SCRIPT_VARIABLE, Sim, Violation, World,
 };
+use serde::Deserialize;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -443,6 +444,9 @@ fn chaos_storm_tells_one_story() {
     if audit.is_consistent() && outbox.is_clean() {
         return;
     }
+    let anomaly = [&audit.ghosts, &audit.lost, &audit.duplicates]
+        .into_iter()
+        .find_map(|anomalies| anomalies.first());
     let headline = if let Some(ghost) = audit.ghosts.first() {
         format!("ghost: {}", ghost.what)
     } else if let Some(lost) = audit.lost.first() {
@@ -467,7 +471,50 @@ fn chaos_storm_tells_one_story() {
             outbox.pending
         )
     };
-    Failure::from_trace(sim.seed(), run, headline)
-        .detail(format!("the consistency report:\n{audit}{outbox}"))
-        .panic();
+    let mut failure = Failure::from_trace(sim.seed(), run.clone(), headline)
+        .detail(format!("the consistency report:\n{audit}{outbox}"));
+    // Point at the requests about that item, where they failed, and at
+    // the events announcing it; and tell their story in a few lines (the
+    // storm is too long to show whole).
+    if let Some(anomaly) = anomaly {
+        let about: Vec<MessageId> = ran
+            .town
+            .broker
+            .sent_log()
+            .into_iter()
+            .filter(|sent| {
+                sent.envelope.body::<About>().is_ok_and(|about| {
+                    about.order_id == anomaly.order_id && about.filling == anomaly.filling
+                })
+            })
+            .map(|sent| sent.envelope.id)
+            .collect();
+        let mut story = Vec::new();
+        for event in run.events() {
+            if let EventKind::Sent { message, .. }
+            | EventKind::Published { message, .. }
+            | EventKind::HandlerFailed { message, .. }
+            | EventKind::Acked { message, .. } = &event.kind
+                && about.contains(&message.id)
+            {
+                failure = failure.highlight(event.seq);
+                story.push(format!("  {event}"));
+            }
+        }
+        failure = failure.detail(format!(
+            "the story of {} in order {}:\n{}",
+            anomaly.filling,
+            anomaly.order_id,
+            story.join("\n")
+        ));
+    }
+    failure.panic();
+}
+
+/// What the storm's check reads of a request or an event: its order and
+/// its filling.
+#[derive(Deserialize)]
+struct About {
+    order_id: String,
+    filling: String,
 }
