@@ -392,6 +392,18 @@ impl Sim {
         if let Some(hook) = scheduler {
             hook(point);
         }
+        self.fault_here(point)
+    }
+
+    /// [`Sim::fault_at`] without a turn for the scheduler: for a worker
+    /// that holds a resource another worker would have to wait for (a SQL
+    /// transaction), so that nobody runs while it holds it.
+    fn fault_at_without_turn(&self, point: &FaultPoint) -> Option<Fault> {
+        self.fault_here(point)
+    }
+
+    /// The faults of `point`: scripted, explored, random.
+    fn fault_here(&self, point: &FaultPoint) -> Option<Fault> {
         let (fault, interleavings) = self.scripted_fault(point);
         // Interleavings run without the lock: they call back into the components.
         for interleave in interleavings {
@@ -420,11 +432,27 @@ impl Sim {
         point: &FaultPoint,
         can_fail_after: bool,
     ) -> Result<bool, crate::Error> {
+        self.storage_fault_taking_turn(point, can_fail_after, true)
+    }
+
+    /// [`Sim::storage_fault`], with a turn for the scheduler only when
+    /// `take_turn` is true (see [`Sim::fault_at_without_turn`]).
+    pub(crate) fn storage_fault_taking_turn(
+        &self,
+        point: &FaultPoint,
+        can_fail_after: bool,
+        take_turn: bool,
+    ) -> Result<bool, crate::Error> {
         let failed = |effect_applied| crate::Error::Injected {
             point: point.name.clone(),
             effect_applied,
         };
-        match self.fault_at(point) {
+        let fault = if take_turn {
+            self.fault_at(point)
+        } else {
+            self.fault_at_without_turn(point)
+        };
+        match fault {
             Some(Fault::FailBefore) => Err(failed(false)),
             Some(Fault::FailAfter) if can_fail_after => Ok(true),
             Some(Fault::FailAfter) => Err(failed(false)),
