@@ -217,26 +217,8 @@ impl Envelope {
     /// assert!(e.size_in_bytes() > 10);
     /// ```
     pub fn size_in_bytes(&self) -> usize {
-        // Counted as it is written, without keeping the text: every send
-        // checks the size.
-        let mut counter = ByteCounter(0);
-        match serde_json::to_writer(&mut counter, self) {
-            Ok(()) => counter.0,
-            Err(_) => 0,
-        }
-    }
-}
-
-/// A writer that only counts the bytes written to it.
-struct ByteCounter(usize);
-
-impl std::io::Write for ByteCounter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0 += bytes.len();
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        serde_json::to_vec(self)
+            .map(|bytes| bytes.len())
+            .unwrap_or(0)
     }
 }
