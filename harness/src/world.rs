@@ -687,9 +687,16 @@ impl World {
                 chosen: None,
             }),
         });
-        // Weak, because the simulation keeps the hook and `Steps` keeps the simulation.
+        // Weak, because the simulation keeps the hook and `Steps` keeps the
+        // simulation. Only a handler's thread has anything to do here; on the
+        // world's thread (every step of a one-worker endpoint) the hook
+        // returns at once.
+        let scheduler = steps.scheduler.clone();
         let hook = Arc::downgrade(&steps);
         sim.set_scheduler(Arc::new(move |_point| {
+            if scheduler.current_task().is_none() {
+                return;
+            }
             if let Some(steps) = hook.upgrade() {
                 steps.yield_now();
             }
