@@ -324,6 +324,23 @@ impl Sim {
         });
     }
 
+    /// Ends [`Sim::explore_faults`] for the rest of the run: later points
+    /// make no choice and no explored fault strikes there. For the checks
+    /// that read the stores once a run is over, so that their reads are not
+    /// crash points too.
+    ///
+    /// ```
+    /// use harness::{Fault, FaultPoint, Sim};
+    /// let sim = Sim::scripted(1, vec![1]);
+    /// sim.explore_faults("kv.**", &[Fault::FailBefore], 1);
+    /// sim.stop_exploring_faults();
+    /// assert_eq!(sim.fault_at(&FaultPoint::new("kv", "carts", "get")), None);
+    /// assert!(sim.choices().is_empty());
+    /// ```
+    pub fn stop_exploring_faults(&self) {
+        self.lock().explored.clear();
+    }
+
     /// Installs the scheduler hook, called at every fault point first.
     ///
     /// ```

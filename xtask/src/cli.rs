@@ -71,6 +71,12 @@ pub enum Command {
         after_help = "Examples:\n  cargo xtask slides              list the decks\n  cargo xtask slides A            present part A\n  cargo xtask slides opening      the opening deck (also `00`)"
     )]
     Slides(SlidesArgs),
+
+    /// Serve the model checker's Explorer for a model-checking exercise, on 127.0.0.1
+    #[command(
+        after_help = "Examples:\n  cargo xtask explore 10                        http://127.0.0.1:3000/\n  cargo xtask explore model-checking --port 3001\n\nA failing test of the exercise ends with a link into the Explorer (http://127.0.0.1:3000/#/steps/…): open it while this runs. Ctrl-C stops it; start it again after changing the model."
+    )]
+    Explore(ExploreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +146,15 @@ pub struct CheckArgs {
     /// Also apply each patch in solutions/*/mutants/ and confirm the tests fail
     #[arg(long)]
     pub mutants: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExploreArgs {
+    /// Exercise number or slug, e.g. `10` or `model-checking`
+    pub exercise: String,
+    /// The port on 127.0.0.1
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
 }
 
 #[derive(Debug, Args)]

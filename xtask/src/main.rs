@@ -49,5 +49,6 @@ fn run(cli: Cli) -> error::Result<ExitCode> {
         Command::Check(args) => commands::check::run(&course, &args),
         Command::Setup => commands::setup::run(&course),
         Command::Slides(args) => commands::slides::run(&course, &args),
+        Command::Explore(args) => commands::explore::run(&course, &args),
     }
 }

@@ -265,6 +265,52 @@ fn solution_shows_sources_and_diffs() {
     );
 }
 
+// ---- explore --------------------------------------------------------------------
+
+#[test]
+fn explore_needs_an_exercise_with_a_model() {
+    let fx = Fixture::course();
+    let run = fx.run(&["explore", "1"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("exercise 01 add-one has no model to explore")
+            && run.stderr.contains("exercises/01-add-one/src/model/")
+            && run.stderr.contains("(none built yet)"),
+        "{}",
+        run.stderr
+    );
+    let run = fx.run(&["explore", "9"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown exercise `9`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn explore_runs_the_exercise_s_own_explorer_on_the_loopback() {
+    let fx = Fixture::course();
+    // A stand-in for the exercise's binary: it prints what it was asked to
+    // serve and stops, where the real one would serve until Ctrl-C.
+    fx.write("exercises/02-double/src/model/mod.rs", "// the model\n");
+    fx.write(
+        "exercises/02-double/src/main.rs",
+        "fn main() {\n    let args: Vec<String> = std::env::args().skip(1).collect();\n    println!(\"serving {args:?}\");\n}\n",
+    );
+    let run = fx.run(&["explore", "double", "--port", "3999"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout
+            .contains(r#"serving ["explore", "--addr", "127.0.0.1:3999"]"#),
+        "{}",
+        run.all()
+    );
+    let run = fx.run(&["explore", "1"]);
+    assert!(run.stderr.contains("  2  double"), "{}", run.stderr);
+}
+
 // ---- reset and checkpoint -------------------------------------------------------
 
 #[test]

@@ -2,6 +2,7 @@
 //! verdict is an exit code, not an error.
 
 pub mod check;
+pub mod explore;
 pub mod hint;
 pub mod list;
 pub mod reset;

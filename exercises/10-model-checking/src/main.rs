@@ -1,0 +1,80 @@
+//! The shop's API on your machine, for `curl`:
+//! `cargo run -p ex10-model-checking -- serve` (then see the README);
+//! and the model checker's Explorer for exercise 10's model:
+//! `cargo run -p ex10-model-checking -- explore [--addr 127.0.0.1:3000]`
+//! (what `cargo xtask explore 10` runs).
+
+use std::time::Duration;
+
+use harness::{Broker, Sim, World};
+use model_checking::Shop;
+use model_checking::http::router;
+use model_checking::orders::Orders;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("explore") {
+        explore(&args[1..]);
+        return;
+    }
+    let port = match args.as_slice() {
+        [command] if command == "serve" => "3000",
+        [command, port] if command == "serve" => port.as_str(),
+        _ => {
+            eprintln!("usage: cargo run -p <this package> -- serve [port]   (default port 3000)");
+            eprintln!("       cargo run -p <this package> -- explore [--addr 127.0.0.1:3000]");
+            std::process::exit(2);
+        }
+    };
+    // Only on the loopback interface: the demo is for this machine.
+    let address = format!("127.0.0.1:{port}");
+    let sim = Sim::from_env_or(1);
+    let broker = Broker::new(&sim);
+    let orders = Orders::new(&sim);
+    let shop = Shop::new(&sim, &broker);
+    // The Orders service handles its queue in the background. The demo
+    // runs in real time; the tests drive the world step by step instead.
+    let mut world = World::new(&sim, &broker);
+    orders.add_to(&mut world);
+    std::thread::spawn(move || {
+        loop {
+            if let Err(err) = world.run_until_quiet(1_000) {
+                eprintln!("orders: {err}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let server = match harness::http::serve_at(&address, router(shop, orders)) {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("{err} (is another demo running? pass another port: -- serve 3001)");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "The pierogi shop listens on {}. Try the curl lines in the README.",
+        server.url()
+    );
+    println!("Press Ctrl-C to stop.");
+    if let Err(err) = server.wait() {
+        eprintln!("{err}");
+        std::process::exit(1);
+    }
+}
+
+/// `explore [--addr ADDRESS]`: stateright's Explorer for the model of
+/// `src/model/`, on the loopback interface unless told otherwise.
+fn explore(args: &[String]) {
+    let address = match args {
+        [] => "127.0.0.1:3000",
+        [flag, address] if flag == "--addr" => address.as_str(),
+        _ => {
+            eprintln!("usage: cargo run -p <this package> -- explore [--addr 127.0.0.1:3000]");
+            std::process::exit(2);
+        }
+    };
+    if let Err(err) = model_checking::model::explore(address) {
+        eprintln!("{err}");
+        std::process::exit(1);
+    }
+}
