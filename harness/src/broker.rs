@@ -841,16 +841,16 @@ impl Broker {
                     .remove(&receipt.entry)
                     .expect("checked above");
                 target.leased -= 1;
-                let dead_reason = match how {
-                    Settle::Ack => {
-                        happened.push(Happened::Acked(entry.envelope.clone()));
-                        None
-                    }
+                // The entry is out of the queue: its envelope moves on (into
+                // the trace, the dead letters, or back into the queue).
+                match how {
+                    Settle::Ack => happened.push(Happened::Acked(entry.envelope)),
                     Settle::Abandon(reason) if entry.attempts >= target.max_attempts => {
-                        Some(format!(
+                        let reason = format!(
                             "delivered {} times without success; last error: {reason}",
                             entry.attempts
-                        ))
+                        );
+                        happened.push(bury(target, entry, reason));
                     }
                     Settle::Abandon(reason) => {
                         entry.lease = None;
@@ -859,18 +859,11 @@ impl Broker {
                             entry.envelope.clone(),
                             reason.to_string(),
                         ));
-                        target.entries.insert(receipt.entry, entry.clone());
-                        None
+                        target.entries.insert(receipt.entry, entry);
                     }
-                    Settle::DeadLetter(reason) => Some(reason.to_string()),
-                };
-                if let Some(reason) = dead_reason {
-                    target.dead.push(DeadLetter {
-                        envelope: entry.envelope.clone(),
-                        reason: reason.clone(),
-                        attempts: entry.attempts,
-                    });
-                    happened.push(Happened::DeadLettered(entry.envelope, reason));
+                    Settle::DeadLetter(reason) => {
+                        happened.push(bury(target, entry, reason.to_string()));
+                    }
                 }
                 Ok(())
             } else {
@@ -1183,6 +1176,16 @@ fn expire_leases(queue: &mut Queue, now: SimTime) -> Vec<Happened> {
         }
     }
     happened
+}
+
+/// Puts an entry taken out of `queue` among its dead letters.
+fn bury(queue: &mut Queue, entry: Entry, reason: String) -> Happened {
+    queue.dead.push(DeadLetter {
+        envelope: entry.envelope.clone(),
+        reason: reason.clone(),
+        attempts: entry.attempts,
+    });
+    Happened::DeadLettered(entry.envelope, reason)
 }
 
 /// The copies that left their queue for good among `happened`.

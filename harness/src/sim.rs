@@ -519,7 +519,10 @@ impl Sim {
     /// assert_eq!(sim.actor(), "orders");
     /// ```
     pub fn set_actor(&self, actor: &str) {
-        self.lock().actor = actor.to_string();
+        // Reuses the string's buffer: the world sets the actor at every step.
+        let mut state = self.lock();
+        state.actor.clear();
+        state.actor.push_str(actor);
     }
 
     /// Who acts now.

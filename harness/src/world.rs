@@ -50,10 +50,10 @@
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::scheduler::{Scheduler, Shutdown};
+use crate::scheduler::{Scheduler, Shutdown, Turn};
 use crate::{Broker, Delivery, Envelope, Error, EventKind, MessageId, Sim, headers};
 
 /// A message handler: a plain function of the context and the message.
@@ -176,7 +176,7 @@ enum Outgoing {
 pub struct HandlerContext {
     sim: Sim,
     broker: Broker,
-    scheduler: Arc<Scheduler>,
+    steps: Arc<Steps>,
     endpoint: String,
     incoming: Envelope,
     attempt: u32,
@@ -398,7 +398,7 @@ impl HandlerContext {
     /// ```
     pub fn take_time(&mut self, duration: Duration) {
         self.sim.advance(duration);
-        self.scheduler.yield_now();
+        self.steps.yield_now();
     }
 
     /// Adds the causation, conversation and sender headers.
@@ -492,11 +492,145 @@ enum Move {
 struct Job {
     sim: Sim,
     broker: Broker,
-    scheduler: Arc<Scheduler>,
+    steps: Arc<Steps>,
     handler: Handler,
     endpoint: String,
     delivery: Delivery,
     handling: u64,
+}
+
+/// How the world decides its next step. The thread holding the baton uses
+/// it: the world's own thread, or a paused handler's thread at a fault point,
+/// which then hands the baton straight to the handler that goes on (see the
+/// scheduler module). Every step, on whichever thread, is decided by
+/// [`Steps::choose`] in the same order, so the run is the same as if the
+/// world's thread had decided them all.
+struct Steps {
+    sim: Sim,
+    broker: Broker,
+    scheduler: Arc<Scheduler>,
+    state: Mutex<StepState>,
+}
+
+struct StepState {
+    endpoints: Vec<Endpoint>,
+    /// Paused handlers, oldest first.
+    tasks: Vec<Task>,
+    /// Who acts between steps (usually the test): every step ends by making
+    /// it the actor again.
+    actor: String,
+    /// How many more steps handlers may take among themselves before the
+    /// baton goes back to the world's thread (`step` takes one step only).
+    budget: usize,
+    /// How many steps they took since the world's thread handed the baton over.
+    taken: usize,
+    /// A delivery that a handler's thread chose, for the world's thread to make.
+    chosen: Option<Move>,
+}
+
+impl StepState {
+    /// The possible moves, in a stable order: paused handlers oldest first,
+    /// then endpoints in the order they were added.
+    fn moves(&self, broker: &Broker) -> Vec<Move> {
+        let mut moves: Vec<Move> = (0..self.tasks.len()).map(Move::Resume).collect();
+        for (index, endpoint) in self.endpoints.iter().enumerate() {
+            if endpoint.free_worker().is_some() && broker.has_ready(&endpoint.name) {
+                moves.push(Move::Deliver(index));
+            }
+        }
+        moves
+    }
+
+    fn describe(&self, moves: &[Move]) -> String {
+        let names: Vec<String> = moves
+            .iter()
+            .map(|next| match *next {
+                Move::Resume(index) => format!("resume {}", self.tasks[index].actor),
+                Move::Deliver(index) => format!("deliver from {}", self.endpoints[index].name),
+            })
+            .collect();
+        format!("next: {}", names.join(" | "))
+    }
+
+    fn endpoint_names(&self) -> Vec<String> {
+        self.endpoints.iter().map(|e| e.name.clone()).collect()
+    }
+
+    fn endpoint_index(&self, name: &str) -> Result<usize, Error> {
+        self.endpoints
+            .iter()
+            .position(|endpoint| endpoint.name == name)
+            .ok_or_else(|| Error::Unknown {
+                kind: "endpoint",
+                name: name.to_string(),
+                known: self.endpoint_names(),
+            })
+    }
+}
+
+impl Steps {
+    fn lock(&self) -> MutexGuard<'_, StepState> {
+        // A failing assertion (say, in `add_endpoint`) must not poison the world.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Decides the next move, with the simulation's chooser when there are
+    /// several; `None` when there is nothing to do.
+    fn choose(&self, state: &StepState) -> Option<Move> {
+        let moves = state.moves(&self.broker);
+        let picked = match moves.len() {
+            0 => return None,
+            1 => 0,
+            options => {
+                let label = state.describe(&moves);
+                self.sim.choose(&label, options as u32) as usize
+            }
+        };
+        Some(moves[picked])
+    }
+
+    /// At every fault point: on a paused handler's thread, its step ends and
+    /// the baton moves on (see [`Steps::after`]); elsewhere nothing happens.
+    fn yield_now(&self) {
+        self.scheduler.yield_now(|task| self.after(task, false));
+    }
+
+    /// On the thread of handler `task`, holding the baton, when the handler
+    /// yields or finishes: its step is over, so this thread decides the next
+    /// one. Handlers resume one another while the budget lasts; anything else
+    /// (a delivery, moving the clock, returning from `step`) is the world's.
+    fn after(&self, task: u64, finished: bool) -> Turn {
+        let mut state = self.lock();
+        if finished {
+            let index = state
+                .tasks
+                .iter()
+                .position(|paused| paused.id == task)
+                .expect("a running handler is listed");
+            let done = state.tasks.remove(index);
+            state.endpoints[done.endpoint].workers[done.worker] = false;
+        }
+        // The step ends as it does on the world's thread.
+        self.sim.set_actor(&state.actor);
+        if state.budget == 0 {
+            return Turn::World;
+        }
+        match self.choose(&state) {
+            Some(Move::Resume(index)) => {
+                state.budget -= 1;
+                state.taken += 1;
+                let next = &state.tasks[index];
+                self.sim.set_actor(&next.actor);
+                Turn::Task(next.id)
+            }
+            chosen => {
+                state.chosen = chosen;
+                Turn::World
+            }
+        }
+    }
 }
 
 /// The simulated system: endpoints over one broker, driven step by step.
@@ -521,10 +655,8 @@ struct Job {
 pub struct World {
     sim: Sim,
     broker: Broker,
-    scheduler: Arc<Scheduler>,
-    endpoints: Vec<Endpoint>,
-    /// Paused handlers, oldest first.
-    tasks: Vec<Task>,
+    /// Endpoints and paused handlers, shared with the handlers' threads.
+    steps: Arc<Steps>,
     next_task: u64,
     next_handling: u64,
 }
@@ -542,15 +674,37 @@ impl World {
     /// assert!(world.endpoint_names().is_empty());
     /// ```
     pub fn new(sim: &Sim, broker: &Broker) -> World {
-        let scheduler = Scheduler::new();
-        let hook = scheduler.clone();
-        sim.set_scheduler(Arc::new(move |_point| hook.yield_now()));
+        let steps = Arc::new(Steps {
+            sim: sim.clone(),
+            broker: broker.clone(),
+            scheduler: Scheduler::new(),
+            state: Mutex::new(StepState {
+                endpoints: Vec::new(),
+                tasks: Vec::new(),
+                actor: String::new(),
+                budget: 0,
+                taken: 0,
+                chosen: None,
+            }),
+        });
+        // Weak, because the simulation keeps the hook and `Steps` keeps the
+        // simulation. Only a handler's thread has anything to do here; on the
+        // world's thread (every step of a one-worker endpoint) the hook
+        // returns at once.
+        let scheduler = steps.scheduler.clone();
+        let hook = Arc::downgrade(&steps);
+        sim.set_scheduler(Arc::new(move |_point| {
+            if scheduler.current_task().is_none() {
+                return;
+            }
+            if let Some(steps) = hook.upgrade() {
+                steps.yield_now();
+            }
+        }));
         World {
             sim: sim.clone(),
             broker: broker.clone(),
-            scheduler,
-            endpoints: Vec::new(),
-            tasks: Vec::new(),
+            steps,
             next_task: 1,
             next_handling: 1,
         }
@@ -597,12 +751,10 @@ impl World {
         + Sync
         + 'static,
     ) {
-        assert!(
-            self.endpoint_index(name).is_err(),
-            "endpoint `{name}` is already added to this world"
-        );
+        let exists = self.steps.lock().endpoint_index(name).is_ok();
+        assert!(!exists, "endpoint `{name}` is already added to this world");
         self.broker.declare_queue(name);
-        self.endpoints.push(Endpoint {
+        self.steps.lock().endpoints.push(Endpoint {
             name: name.to_string(),
             handler: Arc::new(handler),
             workers: vec![false],
@@ -617,7 +769,7 @@ impl World {
     /// assert_eq!(world.endpoint_names().len(), 0);
     /// ```
     pub fn endpoint_names(&self) -> Vec<String> {
-        self.endpoints.iter().map(|e| e.name.clone()).collect()
+        self.steps.lock().endpoint_names()
     }
 
     /// Lets an endpoint handle up to `workers` messages at once (at least 1).
@@ -633,8 +785,9 @@ impl World {
     /// assert_eq!(err.to_string(), "unknown endpoint `order` (known: orders)");
     /// ```
     pub fn set_workers(&mut self, endpoint: &str, workers: usize) -> Result<(), Error> {
-        let index = self.endpoint_index(endpoint)?;
-        let endpoint = &mut self.endpoints[index];
+        let mut state = self.steps.lock();
+        let index = state.endpoint_index(endpoint)?;
+        let endpoint = &mut state.endpoints[index];
         assert!(
             endpoint.workers.iter().all(|busy| !busy),
             "change the workers of `{}` before the world runs",
@@ -656,19 +809,12 @@ impl World {
     /// assert_eq!(broker.subscribers("ItemAdded"), ["billing"]);
     /// ```
     pub fn subscribe(&mut self, topic: &str, endpoint: &str) -> Result<(), Error> {
-        let index = self.endpoint_index(endpoint)?;
-        self.broker.subscribe(topic, &self.endpoints[index].name)
-    }
-
-    fn endpoint_index(&self, name: &str) -> Result<usize, Error> {
-        self.endpoints
-            .iter()
-            .position(|endpoint| endpoint.name == name)
-            .ok_or_else(|| Error::Unknown {
-                kind: "endpoint",
-                name: name.to_string(),
-                known: self.endpoint_names(),
-            })
+        let name = {
+            let state = self.steps.lock();
+            let index = state.endpoint_index(endpoint)?;
+            state.endpoints[index].name.clone()
+        };
+        self.broker.subscribe(topic, &name)
     }
 
     fn queues(&self) -> Vec<String> {
@@ -756,23 +902,7 @@ impl World {
     /// assert!(!world.step());
     /// ```
     pub fn step(&mut self) -> bool {
-        let moves = self.moves();
-        if moves.is_empty() {
-            return self.wake_up();
-        }
-        let picked = if moves.len() == 1 {
-            0
-        } else {
-            let label = self.describe(&moves);
-            self.sim.choose(&label, moves.len() as u32) as usize
-        };
-        let actor = self.sim.actor();
-        match moves[picked] {
-            Move::Resume(index) => self.resume(index),
-            Move::Deliver(endpoint) => self.deliver(endpoint),
-        }
-        self.sim.set_actor(&actor);
-        true
+        self.run_steps(1) == 1
     }
 
     /// Steps until there is nothing left to do; returns how many steps it
@@ -792,13 +922,9 @@ impl World {
     /// assert!(err.to_string().starts_with("still busy after 50 steps"));
     /// ```
     pub fn run_until_quiet(&mut self, max_steps: usize) -> Result<usize, Error> {
-        for steps in 0..max_steps {
-            if !self.step() {
-                return Ok(steps);
-            }
-        }
-        if self.is_quiet() {
-            Ok(max_steps)
+        let steps = self.run_steps(max_steps);
+        if steps < max_steps || self.is_quiet() {
+            Ok(steps)
         } else {
             Err(self.still_busy(max_steps))
         }
@@ -812,7 +938,8 @@ impl World {
     /// assert!(world.is_quiet());
     /// ```
     pub fn is_quiet(&self) -> bool {
-        self.moves().is_empty() && self.broker.next_wake_up(&self.queues()).is_none()
+        let idle = self.steps.lock().moves(&self.broker).is_empty();
+        idle && self.broker.next_wake_up(&self.queues()).is_none()
     }
 
     fn still_busy(&self, steps: usize) -> Error {
@@ -822,8 +949,9 @@ impl World {
             .into_iter()
             .map(|(queue, count)| format!("{count} in {queue}"))
             .collect();
-        if !self.tasks.is_empty() {
-            pending.push(format!("{} handlers paused", self.tasks.len()));
+        let paused = self.steps.lock().tasks.len();
+        if paused > 0 {
+            pending.push(format!("{paused} handlers paused"));
         }
         Error::StillBusy {
             steps,
@@ -835,27 +963,37 @@ impl World {
         }
     }
 
-    /// The possible moves, in a stable order: paused handlers oldest first,
-    /// then endpoints in the order they were added.
-    fn moves(&self) -> Vec<Move> {
-        let mut moves: Vec<Move> = (0..self.tasks.len()).map(Move::Resume).collect();
-        for (index, endpoint) in self.endpoints.iter().enumerate() {
-            if endpoint.free_worker().is_some() && self.broker.has_ready(&endpoint.name) {
-                moves.push(Move::Deliver(index));
-            }
+    /// Takes up to `limit` steps (fewer only when there is nothing left to
+    /// do) and returns how many it took. While the budget lasts, paused
+    /// handlers take steps among themselves without the world's thread
+    /// (see [`Steps::after`]); the world makes every other move.
+    fn run_steps(&mut self, limit: usize) -> usize {
+        let mut taken = 0;
+        while taken < limit {
+            let next = {
+                let mut state = self.steps.lock();
+                match state.chosen.take() {
+                    Some(chosen) => Some(chosen),
+                    None => self.steps.choose(&state),
+                }
+            };
+            let Some(next) = next else {
+                if !self.wake_up() {
+                    break;
+                }
+                taken += 1;
+                continue;
+            };
+            taken += 1;
+            let actor = self.sim.actor();
+            let budget = limit - taken;
+            taken += match next {
+                Move::Resume(index) => self.resume(index, budget, &actor),
+                Move::Deliver(endpoint) => self.deliver(endpoint, budget, &actor),
+            };
+            self.sim.set_actor(&actor);
         }
-        moves
-    }
-
-    fn describe(&self, moves: &[Move]) -> String {
-        let names: Vec<String> = moves
-            .iter()
-            .map(|next| match *next {
-                Move::Resume(index) => format!("resume {}", self.tasks[index].actor),
-                Move::Deliver(index) => format!("deliver from {}", self.endpoints[index].name),
-            })
-            .collect();
-        format!("next: {}", names.join(" | "))
+        taken
     }
 
     /// Moves the clock to the next moment a message becomes ready.
@@ -869,59 +1007,93 @@ impl World {
         }
     }
 
-    fn deliver(&mut self, index: usize) {
-        let endpoint = &self.endpoints[index];
-        let worker = endpoint
-            .free_worker()
-            .expect("only offered with a free worker");
-        let actor = endpoint.actor(worker);
-        self.sim.set_actor(&actor);
+    /// Delivers the next message of endpoint `index`: on this thread with one
+    /// worker (nothing to interleave with), else on a handler thread of its
+    /// own (see [`World::resume`]). Returns the steps handlers took on their own.
+    fn deliver(&mut self, index: usize, budget: usize, actor: &str) -> usize {
+        let (name, handler, worker, worker_actor, concurrent) = {
+            let state = self.steps.lock();
+            let endpoint = &state.endpoints[index];
+            let worker = endpoint
+                .free_worker()
+                .expect("only offered with a free worker");
+            (
+                endpoint.name.clone(),
+                endpoint.handler.clone(),
+                worker,
+                endpoint.actor(worker),
+                endpoint.workers.len() > 1,
+            )
+        };
+        self.sim.set_actor(&worker_actor);
         // A receive fault shows in the trace; the step is spent either way.
-        let Ok(Some(delivery)) = self.broker.receive(&endpoint.name) else {
-            return;
+        let Ok(Some(delivery)) = self.broker.receive(&name) else {
+            return 0;
         };
         let job = Job {
             sim: self.sim.clone(),
             broker: self.broker.clone(),
-            scheduler: self.scheduler.clone(),
-            handler: endpoint.handler.clone(),
-            endpoint: endpoint.name.clone(),
+            steps: self.steps.clone(),
+            handler,
+            endpoint: name,
             delivery,
             handling: self.next_handling,
         };
         self.next_handling += 1;
-        if endpoint.workers.len() == 1 {
-            // One worker: nothing to interleave with, so no thread.
+        if !concurrent {
             run(job);
-            return;
+            return 0;
         }
         let id = self.next_task;
         self.next_task += 1;
-        self.scheduler.spawn(id, move || run(job));
-        self.endpoints[index].workers[worker] = true;
-        self.tasks.push(Task {
-            id,
-            endpoint: index,
-            worker,
-            actor,
+        let steps = self.steps.clone();
+        self.steps.scheduler.spawn(id, move || {
+            // A shutdown unwinds on; any other panic out of `run` (in a
+            // scripted interleaving during the ack, say) ends the handling.
+            let unwound = panic::catch_unwind(AssertUnwindSafe(|| run(job)));
+            if let Err(payload) = unwound
+                && payload.is::<Shutdown>()
+            {
+                panic::resume_unwind(payload);
+            }
+            steps.after(id, true)
         });
-        self.resume(self.tasks.len() - 1);
+        let task = {
+            let mut state = self.steps.lock();
+            state.endpoints[index].workers[worker] = true;
+            state.tasks.push(Task {
+                id,
+                endpoint: index,
+                worker,
+                actor: worker_actor,
+            });
+            state.tasks.len() - 1
+        };
+        self.resume(task, budget, actor)
     }
 
-    fn resume(&mut self, index: usize) {
-        self.sim.set_actor(&self.tasks[index].actor);
-        if !self.scheduler.resume(self.tasks[index].id) {
-            return;
-        }
-        let task = self.tasks.remove(index);
-        self.endpoints[task.endpoint].workers[task.worker] = false;
+    /// Lets paused handler `index` run on: the baton goes to its thread and
+    /// comes back when a handler yields to the world or the budget of steps
+    /// is spent. Returns how many steps handlers took among themselves.
+    fn resume(&mut self, index: usize, budget: usize, actor: &str) -> usize {
+        let task = {
+            let mut state = self.steps.lock();
+            state.actor = actor.to_string();
+            state.budget = budget;
+            state.taken = 0;
+            let task = &state.tasks[index];
+            self.sim.set_actor(&task.actor);
+            task.id
+        };
+        self.steps.scheduler.resume(task);
+        self.steps.lock().taken
     }
 }
 
 impl Drop for World {
     fn drop(&mut self) {
         // Parked handlers unwind; this waits until they have.
-        self.scheduler.shut_down();
+        self.steps.scheduler.shut_down();
         self.sim.clear_scheduler();
     }
 }
@@ -941,7 +1113,7 @@ fn run(job: Job) {
     let Job {
         sim,
         broker,
-        scheduler,
+        steps,
         handler,
         endpoint,
         delivery,
@@ -955,7 +1127,7 @@ fn run(job: Job) {
     let mut ctx = HandlerContext {
         sim: sim.clone(),
         broker: broker.clone(),
-        scheduler,
+        steps,
         endpoint: endpoint.clone(),
         incoming: delivery.envelope.clone(),
         attempt: delivery.attempt,
@@ -1208,6 +1380,21 @@ mod tests {
         assert!(world.step());
         assert!(world.step());
         drop(world);
+    }
+
+    #[test]
+    fn a_panic_outside_the_handler_on_a_worker_thread_does_not_hang_the_world() {
+        let (sim, _broker, mut world) = world(1);
+        sim.inject(
+            FaultRule::at("broker.orders.ack")
+                .interleave(|| panic!("a scripted interleaving failed")),
+        );
+        world.add_endpoint("orders", |_ctx: &mut HandlerContext, _m: &Envelope| Ok(()));
+        world.set_workers("orders", 2).unwrap();
+        world.send("orders", message(&sim, "A")).unwrap();
+        world.run_until_quiet(100).unwrap();
+        // Never acknowledged the first time: the lease ran out, and the second delivery was.
+        assert_eq!(count(&sim, "acknowledged"), 1);
     }
 
     /// Two endpoints, two workers each, random faults: enough to interleave.
