@@ -54,6 +54,8 @@ struct State {
     rules: Vec<FaultRule>,
     random: Vec<RandomFaults>,
     explored: Vec<ExploredFaults>,
+    /// False once [`Sim::stop_branching`] was called.
+    branching: bool,
     trace: Trace,
     next_seq: u64,
     actor: String,
@@ -144,6 +146,7 @@ impl Sim {
             rules: Vec::new(),
             random: Vec::new(),
             explored: Vec::new(),
+            branching: true,
             trace: Trace::with_limit(Trace::DEFAULT_LIMIT),
             next_seq: 1,
             actor: "test".to_string(),
@@ -251,6 +254,9 @@ impl Sim {
             return 0;
         }
         let mut state = self.lock();
+        if !state.branching {
+            return 0;
+        }
         let picked = match &mut state.chooser {
             Chooser::Seeded => None,
             Chooser::Scripted { script, next } => {
@@ -339,6 +345,21 @@ impl Sim {
     /// ```
     pub fn stop_exploring_faults(&self) {
         self.lock().explored.clear();
+    }
+
+    /// From here on, every choice takes its first option and is not
+    /// logged, so an explorer does not branch on it: for bounding an
+    /// exploration (say, once a crash struck, let the run finish one way).
+    ///
+    /// ```
+    /// let sim = harness::Sim::scripted(1, vec![1, 1]);
+    /// assert_eq!(sim.choose("coin", 2), 1);
+    /// sim.stop_branching();
+    /// assert_eq!(sim.choose("coin", 2), 0);
+    /// assert_eq!(sim.choices().len(), 1);
+    /// ```
+    pub fn stop_branching(&self) {
+        self.lock().branching = false;
     }
 
     /// Installs the scheduler hook, called at every fault point first.

@@ -434,8 +434,10 @@ impl SqlStore {
     ) -> Result<usize, Error> {
         let fail_after = self.before("execute", sql)?;
         self.trace_statement(sql);
+        // Cached: an explorer runs the same few statements thousands of times.
         let changed = connection
-            .execute(sql, params)
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(params))
             .map_err(|err| self.error(err))?;
         self.after("execute", sql, fail_after)?;
         Ok(changed)
@@ -468,7 +470,8 @@ impl SqlStore {
     ) -> Result<Option<T>, Error> {
         self.trace_statement(sql);
         connection
-            .query_row(sql, params, read)
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.query_row(params, read))
             .optional()
             .map_err(|err| self.error(err))
     }
@@ -481,7 +484,9 @@ impl SqlStore {
         read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, Error> {
         self.trace_statement(sql);
-        let mut statement = connection.prepare(sql).map_err(|err| self.error(err))?;
+        let mut statement = connection
+            .prepare_cached(sql)
+            .map_err(|err| self.error(err))?;
         let rows = statement
             .query_map(params, read)
             .map_err(|err| self.error(err))?;
@@ -638,8 +643,24 @@ impl Tx<'_> {
 
 /// The statement on one line, cut to a readable length for traces.
 fn abbreviate(sql: &str) -> String {
-    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= TRACED_SQL_CHARS {
+    // Reads no further than it needs: a schema can be long, and this runs
+    // for every statement of every schedule an explorer tries.
+    let mut one_line = String::new();
+    let mut count = 0;
+    'words: for word in sql.split_whitespace() {
+        if count > 0 {
+            one_line.push(' ');
+            count += 1;
+        }
+        for letter in word.chars() {
+            if count > TRACED_SQL_CHARS {
+                break 'words;
+            }
+            one_line.push(letter);
+            count += 1;
+        }
+    }
+    if count <= TRACED_SQL_CHARS {
         return one_line;
     }
     let cut: String = one_line.chars().take(TRACED_SQL_CHARS - 1).collect();
@@ -952,5 +973,21 @@ mod tests {
             abbreviate(&"x ".repeat(100)).chars().count(),
             TRACED_SQL_CHARS
         );
+        // Cut as the whole statement on one line would be cut.
+        for sql in [
+            "a  b\n c",
+            &"xy ".repeat(30),
+            &"x".repeat(81),
+            &"x".repeat(80),
+        ] {
+            let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            let expected = if one_line.chars().count() <= TRACED_SQL_CHARS {
+                one_line
+            } else {
+                let cut: String = one_line.chars().take(TRACED_SQL_CHARS - 1).collect();
+                format!("{cut}…")
+            };
+            assert_eq!(abbreviate(sql), expected);
+        }
     }
 }
