@@ -19,9 +19,10 @@
 //!
 //! A crash anywhere leaves the request in the queue; its next delivery
 //! either does the whole of step 2 (nothing was committed) or skips it and
-//! goes on with step 3. Another worker may run between any two steps: see
-//! `Outbox::handle` for what keeps that safe. `outbox/table.rs` has the
-//! tables.
+//! goes on with step 3. Another worker may run between any two steps, with
+//! another request for the same state or a copy of the same one: a write
+//! must never land on top of a change its load did not see.
+//! `outbox/table.rs` has the tables.
 
 mod journal;
 mod outgoing;
