@@ -3,19 +3,19 @@
 //! steps: load, run the handler, write, send, mark. Two copies of one
 //! request can run at the same time, one step each in turn.
 //!
-//! The harness explorer runs every order in which the two workers can take
-//! their steps (a worker takes a turn before each store and broker call),
-//! and, in the crash test, a crash at every one of those calls too. After
-//! each run the checks below say what exactly-once means: one change per
-//! request, every stored message sent with its stored id, nothing sent that
-//! was not stored, no item lost from the order.
+//! The harness explorer runs every order in which the workers can take
+//! their steps (a worker takes a turn before each store and broker call; a
+//! SQL transaction is one step) and, in the crash tests, a crash at those
+//! calls too. After each run the checks below say what exactly-once means:
+//! one change per request, every stored message sent with its stored id,
+//! nothing sent that was not stored, no request lost.
 //!
-//! A failing test prints the shortest run that breaks a check, with the
-//! call history of each worker, and writes its sequence diagram. To replay
-//! it, copy its `Replay:` line (it sets `HARNESS_SCRIPT`, the schedule).
+//! A failing test prints the shortest run that breaks a check, with what
+//! each worker did, and writes its sequence diagram. To replay it, copy its
+//! `Replay:` line (it sets `HARNESS_SCRIPT`, the schedule).
 //!
-//! The bigger configurations (three copies; a crash at every statement)
-//! run in release mode:
+//! The bigger configurations (`big_…`: a crash at every statement with
+//! every interleaving after it; three copies) run in release mode:
 //!
 //! ```sh
 //! cargo test -p ex11-interleavings --release --test interleavings -- --ignored --nocapture
