@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use harness::{Broker, Sim, World};
 use deterministic_ids::Shop;
 use deterministic_ids::http::router;
 use deterministic_ids::orders::Orders;
+use harness::{Broker, Sim, World};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

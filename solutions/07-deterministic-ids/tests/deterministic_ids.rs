@@ -116,7 +116,9 @@ fn assert_letters(town: &Town, order: &str, expected: &[&str], test: &str, scena
         }
         let headline = match got {
             0 => format!("lost: the customer of order {order} never got the {kind} letter"),
-            _ => format!("duplicate: the customer of order {order} got the {kind} letter {got} times"),
+            _ => format!(
+                "duplicate: the customer of order {order} got the {kind} letter {got} times"
+            ),
         };
         let mut failure = Failure::from_trace(town.sim.seed(), run.clone(), headline)
             .detail(scenario)
