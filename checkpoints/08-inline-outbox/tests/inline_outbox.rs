@@ -246,6 +246,34 @@ fn messages_are_saved_with_the_change() {
     }
 }
 
+// ----- two requests at once -----
+
+#[test]
+fn two_tabs_at_once_keep_both_items() {
+    // Ola adds meat in one tab and mushrooms in the other. Orders has two
+    // workers, and each run's seed decides how their steps interleave:
+    // every schedule must keep both items and announce each, and the
+    // coupon they earn together.
+    let test = "two_tabs_at_once_keep_both_items";
+    for schedule in 0..10 {
+        let sim = Sim::from_env_or(SEED + schedule);
+        let (mut town, order) = olas_order(&sim);
+        town.add_item("Ola", &order, "sauerkraut").unwrap();
+        town.deliver().unwrap();
+        town.world.set_workers(ORDERS_QUEUE, 2).unwrap();
+        sim.note("Ola adds meat in one tab and mushrooms in another, at once");
+        town.add_item("Ola", &order, "meat").unwrap();
+        town.add_item("Ola", &order, "mushrooms").unwrap();
+        town.deliver().unwrap();
+        assert_as_asked(
+            &town,
+            test,
+            "Ola's order had ruskie and sauerkraut; she added meat and mushrooms at once, from \
+             two tabs, and two workers of Orders handled them side by side",
+        );
+    }
+}
+
 // ----- all of it at once -----
 
 #[test]
