@@ -249,29 +249,65 @@ fn messages_are_saved_with_the_change() {
 // ----- two requests at once -----
 
 #[test]
-fn two_tabs_at_once_keep_both_items() {
-    // Ola adds meat in one tab and mushrooms in the other. Orders has two
-    // workers, and each run's seed decides how their steps interleave:
-    // every schedule must keep both items and announce each, and the
-    // coupon they earn together.
-    let test = "two_tabs_at_once_keep_both_items";
-    for schedule in 0..10 {
+fn three_tabs_at_once_keep_every_item() {
+    // Ola adds meat, mushrooms and strawberries from three tabs at once.
+    // Orders has three workers, and each run's seed decides how their
+    // steps interleave: every schedule must keep every item, announce
+    // each, and grant the coupon they earn together.
+    let test = "three_tabs_at_once_keep_every_item";
+    for schedule in 0..20 {
         let sim = Sim::from_env_or(SEED + schedule);
         let (mut town, order) = olas_order(&sim);
         town.add_item("Ola", &order, "sauerkraut").unwrap();
         town.deliver().unwrap();
-        town.world.set_workers(ORDERS_QUEUE, 2).unwrap();
-        sim.note("Ola adds meat in one tab and mushrooms in another, at once");
-        town.add_item("Ola", &order, "meat").unwrap();
-        town.add_item("Ola", &order, "mushrooms").unwrap();
+        town.world.set_workers(ORDERS_QUEUE, 3).unwrap();
+        sim.note("Ola adds meat, mushrooms and strawberries from three tabs, at once");
+        for filling in ["meat", "mushrooms", "strawberry"] {
+            town.add_item("Ola", &order, filling).unwrap();
+        }
         town.deliver().unwrap();
-        assert_as_asked(
-            &town,
-            test,
-            "Ola's order had ruskie and sauerkraut; she added meat and mushrooms at once, from \
-             two tabs, and two workers of Orders handled them side by side",
-        );
+        let scenario = "Ola's order had ruskie and sauerkraut (50 zł); she added meat, mushrooms \
+                        and strawberries at once, from three tabs, and three workers of Orders \
+                        handled them side by side";
+        assert_no_lost_update(&town, &order, test, scenario);
+        assert_as_asked(&town, test, scenario);
     }
+}
+
+/// Fails the test when the order lacks an item that Orders finished
+/// adding and nobody removed: a write overwrote the one that added it.
+fn assert_no_lost_update(town: &Town, order: &str, test: &str, scenario: &str) {
+    let run = town.sim.trace();
+    let items = town.orders.added_to(order).unwrap();
+    let Some(missing) = town
+        .intent_of(order)
+        .items
+        .into_iter()
+        .find(|filling| !items.contains(filling))
+    else {
+        return;
+    };
+    let mut failure = Failure::from_trace(
+        town.sim.seed(),
+        run.clone(),
+        format!("lost: Orders finished Ola's AddItem({missing}), but her order does not have it"),
+    )
+    .detail(scenario)
+    .detail(
+        "a later write overwrote the one that added it: every write of the order, the one that \
+         clears its outbox too, must be refused (if-match) when someone wrote the order since \
+         it was read",
+    )
+    .test_name(test);
+    // Point at every write of the order.
+    for event in run.events() {
+        if let EventKind::Wrote { store, .. } = &event.kind
+            && store == "orders"
+        {
+            failure = failure.highlight(event.seq);
+        }
+    }
+    failure.panic();
 }
 
 // ----- all of it at once -----
