@@ -19,7 +19,7 @@ pub(crate) struct Events {
 impl Events {
     /// Orders is to publish `event` on `topic`, once the change is saved.
     pub(crate) fn publish<T: Serialize>(&mut self, topic: &str, event: &T) {
-        // A plain struct always becomes JSON; `Null` would only hide a bug.
+        // A plain struct always turns into JSON, as in `Envelope::new`.
         let body = serde_json::to_value(event).unwrap_or_default();
         self.list.push((topic.to_string(), body));
     }
