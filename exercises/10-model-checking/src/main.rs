@@ -1,5 +1,6 @@
 //! The shop's API on your machine, for `curl`:
 //! `cargo run -p ex10-model-checking -- serve` (then see the README);
+//! the chaos demo: `cargo run -p ex10-model-checking -- demo --seed 7 --chaos all`;
 //! and the model checker's Explorer for exercise 10's model:
 //! `cargo run -p ex10-model-checking -- explore [--addr 127.0.0.1:3000]`
 //! (what `cargo xtask explore 10` runs).
@@ -13,6 +14,9 @@ use model_checking::orders::Orders;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("demo") {
+        std::process::exit(model_checking::demo::command(&args[1..]));
+    }
     if args.first().map(String::as_str) == Some("explore") {
         explore(&args[1..]);
         return;
@@ -22,6 +26,10 @@ fn main() {
         [command, port] if command == "serve" => port.as_str(),
         _ => {
             eprintln!("usage: cargo run -p <this package> -- serve [port]   (default port 3000)");
+            eprintln!(
+                "       cargo run -p <this package> -- {}",
+                model_checking::demo::USAGE
+            );
             eprintln!("       cargo run -p <this package> -- explore [--addr 127.0.0.1:3000]");
             std::process::exit(2);
         }
@@ -32,14 +40,16 @@ fn main() {
     let broker = Broker::new(&sim);
     let orders = Orders::new(&sim);
     let shop = Shop::new(&sim, &broker);
-    // The Orders service handles its queue in the background. The demo
-    // runs in real time; the tests drive the world step by step instead.
+    // The shop's handler and the Orders service handle their queues in the
+    // background. The demo runs in real time; the tests drive the world step
+    // by step instead.
     let mut world = World::new(&sim, &broker);
+    shop.add_to(&mut world);
     orders.add_to(&mut world);
     std::thread::spawn(move || {
         loop {
             if let Err(err) = world.run_until_quiet(1_000) {
-                eprintln!("orders: {err}");
+                eprintln!("background handlers: {err}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -141,7 +141,8 @@ async fn submit(
         }
         return Ok(stored_answer(&record));
     }
-    // The answer is decided before the work and stored in the same batch.
+    // The answer is decided now. The shop stores it with the key when it
+    // accepts the cart, so that a later retry gets it again.
     let location = format!("/carts/{cart_id}/order");
     let record = KeyRecord {
         fingerprint,
@@ -355,7 +356,7 @@ impl From<SubmitError> for ApiError {
             }
             SubmitError::AlreadySubmitted => ApiError::new(
                 StatusCode::CONFLICT,
-                "this cart was submitted already: its order exists",
+                "this cart was submitted already: its order is made or on its way",
             ),
             SubmitError::Conflict => ApiError::new(
                 StatusCode::CONFLICT,

@@ -1,26 +1,57 @@
-//! The pierogi shop's web front end. A submitted cart no longer becomes an
-//! order here: the shop sends a `SubmitOrder` message through the broker,
-//! and the Orders service makes the order when the message arrives.
+//! The pierogi shop's web front end. A submit does no work while the
+//! customer waits: it puts a `SendSubmitOrder` command on the shop's own
+//! queue and answers 202. The shop's handler of that command sends
+//! `SubmitOrder` through the broker, and the Orders service makes the order
+//! when the message arrives. The broker keeps the command until the
+//! handler succeeds, so retries are automatic.
 //!
-//! - `lib.rs` (this file): carts in the shop's document store, and the
-//!   submit that sends `SubmitOrder`.
-//! - `orders.rs`: the Orders service, on the other side of the broker.
+//! - `lib.rs` (this file): carts in the shop's document store, the submit
+//!   that queues `SendSubmitOrder`, and its handler that sends `SubmitOrder`.
+//! - `orders.rs`: the Orders service, on the other side of the broker. Its
+//!   orders live in a relational database (`orders/store.rs`), and every
+//!   request it handles goes through the outbox (`outbox.rs`);
+//!   `orders/add_item.rs`, `orders/remove_item.rs`, `orders/payment.rs`:
+//!   what each request does to an order, and what it sends.
+//! - `outbox.rs`: the outbox middleware; `outbox/table.rs`, its tables;
+//!   `outbox/outgoing.rs`, the messages a handler describes;
+//!   `outbox/journal.rs`, its flight recorder for the consistency report.
+//! - `model/`: exercise 10, a model of the message handler that the
+//!   `stateright` model checker explores (it does not use the shop's code).
 //! - `http.rs`: the HTTP API (axum) that browsers and apps call.
 //! - `client.rs`: the shop's app, which calls the API and retries when an
 //!   answer does not come back.
-//! - `model/`: exercise 10, a model of the message handler that the
-//!   `stateright` model checker explores (it does not use the shop's code).
+//! - `order_page.rs`: where customers change a placed order.
+//! - `downstream.rs`: Billing and Marketing, who hear of added items and
+//!   booked payments; `mailer.rs`: the mailer, who sends their letters;
+//!   `ids.rs`: the ids of the messages the handlers send.
+//! - `chaos.rs`: the chaos monkeys between a service and the broker.
+//! - `town.rs`, `intent.rs`, `audit.rs`, `demo.rs`: all of it wired
+//!   together, what the customers asked for, the consistency report, and
+//!   the demo (`-- demo`).
 //!
 //! Each cart has its own partition (the cart id); the idempotency records
 //! of its submits live in the same partition, so that one batch can write
 //! them with the cart.
 
+pub mod audit;
+pub mod chaos;
 pub mod client;
+pub mod demo;
+pub mod downstream;
 pub mod http;
+pub mod ids;
+pub mod intent;
+pub mod mailer;
 pub mod model;
+pub mod order_page;
 pub mod orders;
+pub mod outbox;
+pub mod town;
 
-use harness::{Broker, Condition, DocumentStore, Envelope, Error, Sim, Version};
+use harness::{
+    Broker, Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim, Version,
+    World,
+};
 use serde::{Deserialize, Serialize};
 
 /// The id of the cart item inside its partition.
@@ -28,6 +59,9 @@ pub const CART: &str = "cart";
 
 /// The queue of the Orders service: `SubmitOrder` goes there.
 pub const ORDERS_QUEUE: &str = "orders";
+
+/// The shop's own queue: `SendSubmitOrder` goes there.
+pub const SHOP_QUEUE: &str = "shop";
 
 /// A customer's cart.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -54,6 +88,19 @@ pub struct Line {
     pub name: String,
 }
 
+/// The command the shop sends to itself when a customer submits a cart:
+/// "accept this cart and send `SubmitOrder` for it".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendSubmitOrder {
+    /// The cart to submit.
+    pub cart_id: String,
+    /// Where to bring the order.
+    pub deliver_to: String,
+    /// The submit's `Idempotency-Key` and the answer it got, if it had one:
+    /// stored with the cart when the shop accepts it.
+    pub idempotency: Option<(String, KeyRecord)>,
+}
+
 /// The message that asks the Orders service to make an order from a cart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubmitOrder {
@@ -68,7 +115,7 @@ pub struct SubmitOrder {
 }
 
 /// An order, made by the Orders service from a `SubmitOrder`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     /// Its id.
     pub id: String,
@@ -80,6 +127,12 @@ pub struct Order {
     pub items: Vec<String>,
     /// Where to bring it.
     pub deliver_to: String,
+    /// What the customer added once the order was placed (`AddItem`) and
+    /// did not remove (`RemoveItem`): one portion per filling.
+    pub added: Vec<String>,
+    /// True while the customer's payment is booked (`BookPayment`), false
+    /// once it is cancelled (`CancelPayment`).
+    pub payment_booked: bool,
 }
 
 /// What remembers a request sent with an `Idempotency-Key`: which request it
@@ -134,7 +187,7 @@ impl From<Error> for SubmitError {
     }
 }
 
-/// The shop's data, and its way to the Orders service. Cheap to clone:
+/// The shop's data, its own queue, and its way to the Orders service. Cheap to clone:
 /// clones share the store and the broker.
 #[derive(Clone)]
 pub struct Shop {
@@ -145,8 +198,10 @@ pub struct Shop {
 
 impl Shop {
     /// A shop with an empty store (its fault points are `kv.shop.*`) that
-    /// sends to the Orders service through `broker` (`broker.orders.send`).
+    /// queues commands to itself (`broker.shop.send`) and sends to the
+    /// Orders service (`broker.orders.send`) through `broker`.
     pub fn new(sim: &Sim, broker: &Broker) -> Shop {
+        broker.declare_queue(SHOP_QUEUE);
         broker.declare_queue(ORDERS_QUEUE);
         Shop {
             sim: sim.clone(),
@@ -202,9 +257,11 @@ impl Shop {
         Ok(Outcome::Created)
     }
 
-    /// The customer clicks "Submit": send `SubmitOrder` to the Orders
-    /// service. If `record` is given, it is stored under
-    /// `key-<idempotency key>` once the message got out.
+    /// The customer clicks "Submit": queue a `SendSubmitOrder` command on
+    /// the shop's own queue (`broker.shop.send`). That is all the customer
+    /// waits for; [`Shop::handle`] does the work later, and the broker
+    /// delivers the command again until it succeeds. `record`, if given, is
+    /// stored under `key-<idempotency key>` when the cart is accepted.
     pub fn submit(
         &self,
         cart_id: &str,
@@ -214,24 +271,67 @@ impl Shop {
         let Some(found) = self.store.get::<Cart>(cart_id, CART)? else {
             return Err(SubmitError::NotFound);
         };
+        // Another submit got there first. (A retry of that submit, with its
+        // key, was answered from the key's record before it got here.)
+        if found.value.accepted {
+            return Err(SubmitError::AlreadySubmitted);
+        }
+        let command = SendSubmitOrder {
+            cart_id: cart_id.to_string(),
+            deliver_to: deliver_to.to_string(),
+            idempotency: record.map(|(key, record)| (key.to_string(), record.clone())),
+        };
+        let envelope = Envelope::new(self.sim.new_message_id(), "SendSubmitOrder", &command);
+        self.broker
+            .send(SHOP_QUEUE, envelope)
+            .map_err(SubmitError::Broker)
+    }
+
+    /// Adds the shop to the world as the endpoint that reads its own queue
+    /// (`shop`) and handles `SendSubmitOrder`.
+    pub fn add_to(&self, world: &mut World) {
+        let shop = self.clone();
+        world.add_endpoint(
+            SHOP_QUEUE,
+            move |ctx: &mut HandlerContext, message: &Envelope| shop.handle(ctx, message),
+        );
+    }
+
+    /// Handles one `SendSubmitOrder`: accept the cart, send `SubmitOrder`,
+    /// mark the cart submitted. An error gives the command back to the
+    /// broker, which delivers it again: the retries are automatic.
+    pub fn handle(&self, ctx: &mut HandlerContext, message: &Envelope) -> Result<(), HandlerError> {
+        let command: SendSubmitOrder = message.body()?;
+        let cart_id = command.cart_id.as_str();
+        let Some(found) = self.store.get::<Cart>(cart_id, CART)? else {
+            return Err(HandlerError::unrecoverable(format!(
+                "there is no cart {cart_id}"
+            )));
+        };
         let mut cart = found.value;
         if cart.submitted {
-            return Err(SubmitError::AlreadySubmitted);
+            // Done before: this command is a duplicate. Nothing is wrong and
+            // nothing is left to do, so acknowledge it.
+            return Ok(());
         }
         let mut version = found.version;
         // Step 1: decide, durably, before anything leaves. From now on the
         // cart is frozen, and a retry knows it must send.
         if !cart.accepted {
             cart.accepted = true;
-            cart.deliver_to = deliver_to.to_string();
-            version = self.save(cart_id, &cart, version, None)?;
+            cart.deliver_to = command.deliver_to.clone();
+            let record = command
+                .idempotency
+                .as_ref()
+                .map(|(key, record)| (key.as_str(), record));
+            version = self.save(cart_id, &cart, version, record)?;
         }
-        // Step 2: send. If this fails the cart stays accepted: stuck until
-        // a retry sends again, but never wrong.
-        self.send_submit_order(cart_id, &cart)?;
-        // Step 3: done. If this write fails, a retry sends a second copy.
+        // Step 2: send, now: `ctx.send` would hold the message back until
+        // this handler returns, after step 3 said it was sent.
+        ctx.send_immediately(ORDERS_QUEUE, self.submit_order(cart_id, &cart))?;
+        // Step 3: done. If this write fails, the retry sends a second copy.
         cart.submitted = true;
-        self.save(cart_id, &cart, version, record)?;
+        self.save(cart_id, &cart, version, None)?;
         Ok(())
     }
 
@@ -254,18 +354,15 @@ impl Shop {
         Ok(versions[0].unwrap_or(version))
     }
 
-    /// Sends `SubmitOrder` for the cart, as it is, to the Orders service.
-    fn send_submit_order(&self, cart_id: &str, cart: &Cart) -> Result<(), SubmitError> {
+    /// `SubmitOrder` for the cart, as it is, in an envelope with a new id.
+    fn submit_order(&self, cart_id: &str, cart: &Cart) -> Envelope {
         let message = SubmitOrder {
             cart_id: cart_id.to_string(),
             customer: cart.customer.clone(),
             items: cart.lines.iter().map(|line| line.name.clone()).collect(),
             deliver_to: cart.deliver_to.clone(),
         };
-        let envelope = Envelope::new(self.sim.new_message_id(), "SubmitOrder", &message);
-        self.broker
-            .send(ORDERS_QUEUE, envelope)
-            .map_err(SubmitError::Broker)
+        Envelope::new(self.sim.new_message_id(), "SubmitOrder", &message)
     }
 
     /// The record of a submit sent with this idempotency key, if any.
