@@ -112,15 +112,23 @@ impl FaultPoint {
     }
 
     /// Whether the point's name matches `pattern`: dot-separated segments,
-    /// where `*` matches any one segment and a final `**` any number of them.
+    /// where `*` matches any one segment and a final `**` any number of them;
+    /// `|` separates alternatives.
     ///
     /// ```
     /// let point = harness::FaultPoint::new("broker", "orders", "send");
     /// assert!(point.matches("broker.**"));
     /// assert!(point.matches("*.orders.*"));
     /// assert!(!point.matches("broker.orders"));
+    /// assert!(point.matches("sql.*.commit|broker.*.send"));
     /// ```
     pub fn matches(&self, pattern: &str) -> bool {
+        pattern
+            .split('|')
+            .any(|alternative| self.matches_one(alternative))
+    }
+
+    fn matches_one(&self, pattern: &str) -> bool {
         let mut names = self.name.split('.');
         for expected in pattern.split('.') {
             if expected == "**" {

@@ -54,6 +54,8 @@ struct State {
     rules: Vec<FaultRule>,
     random: Vec<RandomFaults>,
     explored: Vec<ExploredFaults>,
+    /// False once [`Sim::stop_branching`] was called.
+    branching: bool,
     trace: Trace,
     next_seq: u64,
     actor: String,
@@ -144,6 +146,7 @@ impl Sim {
             rules: Vec::new(),
             random: Vec::new(),
             explored: Vec::new(),
+            branching: true,
             trace: Trace::with_limit(Trace::DEFAULT_LIMIT),
             next_seq: 1,
             actor: "test".to_string(),
@@ -251,6 +254,9 @@ impl Sim {
             return 0;
         }
         let mut state = self.lock();
+        if !state.branching {
+            return 0;
+        }
         let picked = match &mut state.chooser {
             Chooser::Seeded => None,
             Chooser::Scripted { script, next } => {
@@ -341,6 +347,21 @@ impl Sim {
         self.lock().explored.clear();
     }
 
+    /// From here on, every choice takes its first option and is not
+    /// logged, so an explorer does not branch on it: for bounding an
+    /// exploration (say, once a crash struck, let the run finish one way).
+    ///
+    /// ```
+    /// let sim = harness::Sim::scripted(1, vec![1, 1]);
+    /// assert_eq!(sim.choose("coin", 2), 1);
+    /// sim.stop_branching();
+    /// assert_eq!(sim.choose("coin", 2), 0);
+    /// assert_eq!(sim.choices().len(), 1);
+    /// ```
+    pub fn stop_branching(&self) {
+        self.lock().branching = false;
+    }
+
     /// Installs the scheduler hook, called at every fault point first.
     ///
     /// ```
@@ -392,6 +413,18 @@ impl Sim {
         if let Some(hook) = scheduler {
             hook(point);
         }
+        self.fault_here(point)
+    }
+
+    /// [`Sim::fault_at`] without a turn for the scheduler: for a worker
+    /// that holds a resource another worker would have to wait for (a SQL
+    /// transaction), so that nobody runs while it holds it.
+    fn fault_at_without_turn(&self, point: &FaultPoint) -> Option<Fault> {
+        self.fault_here(point)
+    }
+
+    /// The faults of `point`: scripted, explored, random.
+    fn fault_here(&self, point: &FaultPoint) -> Option<Fault> {
         let (fault, interleavings) = self.scripted_fault(point);
         // Interleavings run without the lock: they call back into the components.
         for interleave in interleavings {
@@ -420,11 +453,27 @@ impl Sim {
         point: &FaultPoint,
         can_fail_after: bool,
     ) -> Result<bool, crate::Error> {
+        self.storage_fault_taking_turn(point, can_fail_after, true)
+    }
+
+    /// [`Sim::storage_fault`], with a turn for the scheduler only when
+    /// `take_turn` is true (see [`Sim::fault_at_without_turn`]).
+    pub(crate) fn storage_fault_taking_turn(
+        &self,
+        point: &FaultPoint,
+        can_fail_after: bool,
+        take_turn: bool,
+    ) -> Result<bool, crate::Error> {
         let failed = |effect_applied| crate::Error::Injected {
             point: point.name.clone(),
             effect_applied,
         };
-        match self.fault_at(point) {
+        let fault = if take_turn {
+            self.fault_at(point)
+        } else {
+            self.fault_at_without_turn(point)
+        };
+        match fault {
             Some(Fault::FailBefore) => Err(failed(false)),
             Some(Fault::FailAfter) if can_fail_after => Ok(true),
             Some(Fault::FailAfter) => Err(failed(false)),

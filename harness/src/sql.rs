@@ -43,15 +43,21 @@
 //!   the caller gets an error; fail after: the transaction **is committed**
 //!   and the caller still gets an error (the lost acknowledgement).
 //!
-//! SQLite runs one write transaction at a time. Code that uses a store while
-//! a transaction on it is open gets an error saying the database is locked,
-//! as a second SQLite connection that does not wait would: on the same
-//! thread (using the store instead of `tx` inside the closure, or an
+//! SQLite runs one write transaction at a time, and a second writer waits
+//! for the first to finish (SQLite's busy timeout). When the world's
+//! scheduler runs workers in turns, a worker takes its turn at
+//! `sql.<name>.begin` (and at reads and statements outside a transaction),
+//! never while its transaction is open: the transaction runs as one step,
+//! the statement and commit points still fail when a fault strikes there,
+//! and the other workers run before or after it. Code that uses a store
+//! while a transaction on it is open gets an error saying the database is
+//! locked, as a second SQLite connection that does not wait would: on the
+//! same thread (using the store instead of `tx` inside the closure, or an
 //! interleaving at a statement point — interleave at `sql.<name>.begin`
-//! instead), and, when the world's scheduler runs workers in turns, in
-//! another worker whose turn came while the first one's transaction was
-//! open. Without a scheduler (real threads, as in a demo server), a second
-//! thread waits for the transaction to finish.
+//! instead), and in another worker whose turn came while the first one held
+//! the database (a handler that gives up its turn inside a transaction, say
+//! by calling another store). Without a scheduler (real threads, as in a
+//! demo server), a second thread waits for the transaction to finish.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -352,7 +358,15 @@ impl SqlStore {
         if !sql.is_empty() {
             point = point.with_key(&abbreviate(sql));
         }
-        self.sim.storage_fault(&point, true)
+        // A worker holding the database does not give the scheduler a turn:
+        // a transaction runs as one step, and other workers wait for it.
+        let take_turn = !self.held_by_this_thread();
+        self.sim.storage_fault_taking_turn(&point, true, take_turn)
+    }
+
+    /// Whether the calling thread holds the connection (has a transaction open).
+    fn held_by_this_thread(&self) -> bool {
+        *lock_ignoring_poison(&self.shared.holder) == Some(thread::current().id())
     }
 
     /// Like `before`, for operations with no effect to apply: a failure
@@ -420,8 +434,10 @@ impl SqlStore {
     ) -> Result<usize, Error> {
         let fail_after = self.before("execute", sql)?;
         self.trace_statement(sql);
+        // Cached: an explorer runs the same few statements thousands of times.
         let changed = connection
-            .execute(sql, params)
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(params))
             .map_err(|err| self.error(err))?;
         self.after("execute", sql, fail_after)?;
         Ok(changed)
@@ -454,7 +470,8 @@ impl SqlStore {
     ) -> Result<Option<T>, Error> {
         self.trace_statement(sql);
         connection
-            .query_row(sql, params, read)
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.query_row(params, read))
             .optional()
             .map_err(|err| self.error(err))
     }
@@ -467,7 +484,9 @@ impl SqlStore {
         read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, Error> {
         self.trace_statement(sql);
-        let mut statement = connection.prepare(sql).map_err(|err| self.error(err))?;
+        let mut statement = connection
+            .prepare_cached(sql)
+            .map_err(|err| self.error(err))?;
         let rows = statement
             .query_map(params, read)
             .map_err(|err| self.error(err))?;
@@ -624,8 +643,24 @@ impl Tx<'_> {
 
 /// The statement on one line, cut to a readable length for traces.
 fn abbreviate(sql: &str) -> String {
-    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= TRACED_SQL_CHARS {
+    // Reads no further than it needs: a schema can be long, and this runs
+    // for every statement of every schedule an explorer tries.
+    let mut one_line = String::new();
+    let mut count = 0;
+    'words: for word in sql.split_whitespace() {
+        if count > 0 {
+            one_line.push(' ');
+            count += 1;
+        }
+        for letter in word.chars() {
+            if count > TRACED_SQL_CHARS {
+                break 'words;
+            }
+            one_line.push(letter);
+            count += 1;
+        }
+    }
+    if count <= TRACED_SQL_CHARS {
         return one_line;
     }
     let cut: String = one_line.chars().take(TRACED_SQL_CHARS - 1).collect();
@@ -861,6 +896,43 @@ mod tests {
     }
 
     #[test]
+    fn under_the_world_a_transaction_is_one_step_and_other_workers_wait_for_it() {
+        use crate::{Broker, Envelope, Explorer, HandlerContext, Violation, World};
+        let report = Explorer::new(|sim: &Sim| {
+            let db = shop(sim);
+            let broker = Broker::new(sim);
+            let mut world = World::new(sim, &broker);
+            let worker_db = db.clone();
+            world.add_endpoint("orders", move |_ctx: &mut HandlerContext, m: &Envelope| {
+                let id = m.id.to_string();
+                worker_db.transaction(|tx| {
+                    insert_order(tx, &id)?;
+                    tx.query_row("select count(*) from orders", [], |row| {
+                        row.get::<_, i64>(0)
+                    })
+                })?;
+                Ok(())
+            });
+            world.set_workers("orders", 2).unwrap();
+            for _ in 0..2 {
+                let message = Envelope::new(sim.new_message_id(), "PlaceOrder", &());
+                world.send("orders", message).unwrap();
+            }
+            world.run_until_quiet(100).unwrap();
+            let locked = sim.trace().to_string().contains("locked");
+            if locked || count(&db) != 2 {
+                let headline = "a worker found the database locked";
+                return Err(Violation::new("transactions wait", headline, vec![], sim));
+            }
+            Ok(())
+        })
+        .run();
+        report.assert_no_violation();
+        // The workers interleave between transactions, not inside them.
+        assert!(report.schedules > 1, "{report}");
+    }
+
+    #[test]
     fn query_row_without_a_row_says_what_to_use_instead() {
         let db = shop(&Sim::new(1));
         let err = db
@@ -901,5 +973,21 @@ mod tests {
             abbreviate(&"x ".repeat(100)).chars().count(),
             TRACED_SQL_CHARS
         );
+        // Cut as the whole statement on one line would be cut.
+        for sql in [
+            "a  b\n c",
+            &"xy ".repeat(30),
+            &"x".repeat(81),
+            &"x".repeat(80),
+        ] {
+            let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            let expected = if one_line.chars().count() <= TRACED_SQL_CHARS {
+                one_line
+            } else {
+                let cut: String = one_line.chars().take(TRACED_SQL_CHARS - 1).collect();
+                format!("{cut}…")
+            };
+            assert_eq!(abbreviate(sql), expected);
+        }
     }
 }

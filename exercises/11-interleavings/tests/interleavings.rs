@@ -1,0 +1,637 @@
+//! Exercise 11: every interleaving of the real code. Orders has two
+//! workers now, and the outbox middleware of `src/outbox.rs` works in short
+//! steps: load, run the handler, write, send, mark. Two copies of one
+//! request can run at the same time, one step each in turn.
+//!
+//! The harness explorer runs every order in which the two workers can take
+//! their steps (a worker takes a turn before each store and broker call),
+//! and, in the crash test, a crash at every one of those calls too. After
+//! each run the checks below say what exactly-once means: one change per
+//! request, every stored message sent with its stored id, nothing sent that
+//! was not stored, no item lost from the order.
+//!
+//! A failing test prints the shortest run that breaks a check, with the
+//! call history of each worker, and writes its sequence diagram. To replay
+//! it, copy its `Replay:` line (it sets `HARNESS_SCRIPT`, the schedule).
+//!
+//! The bigger configurations (three copies; a crash at every statement)
+//! run in release mode:
+//!
+//! ```sh
+//! cargo test -p ex11-interleavings --release --test interleavings -- --ignored --nocapture
+//! ```
+
+use harness::{
+    Broker, Envelope, EventKind, Explorer, Failure, Fault, HandlerContext, History, MessageRef,
+    Output, Report, SCRIPT_VARIABLE, Sim, Trace, Violation, World,
+};
+use interleavings::orders::{AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, Orders};
+use interleavings::outbox::Stored;
+use interleavings::{ORDERS_QUEUE, SubmitOrder};
+
+/// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
+/// printed with a failure sets it).
+const SEED: u64 = 11;
+
+/// Ola's order.
+const ORDER: &str = "c-1";
+
+/// Where a crash may strike in the crash test: after each call that is a
+/// step of its own, the commit of a transaction (a load, a write, a mark)
+/// and each send. (A fault inside a transaction rolls it back, as a failed
+/// commit does.)
+const STEPS: &str = "sql.orders.commit|broker.*.publish";
+
+/// Enough steps for a few requests with their retries.
+const MAX_STEPS: usize = 1_000;
+
+/// More schedules than the biggest configuration has.
+const MAX_SCHEDULES: usize = 10_000_000;
+
+/// Whether and where a crash strikes, once per run.
+#[derive(Clone, Copy, Debug)]
+enum Crash {
+    /// No crash.
+    Never,
+    /// At any call matching the pattern: the call does not happen, or it
+    /// happens and the worker is told it failed. The explorer tries every
+    /// interleaving after the crash too.
+    Anywhere(&'static str),
+    /// Right after any call matching the pattern took effect: the worker
+    /// fails before it learns the outcome (the message goes back to the
+    /// queue). After the crash the run finishes one way: the other copy
+    /// first, then the crashed one's retry.
+    AfterEach(&'static str),
+}
+
+/// One configuration of the explorer's runs.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    /// How many of Orders' workers handle messages at the same time.
+    workers: usize,
+    /// What Ola adds to her order: one `AddItem` request per filling.
+    fillings: &'static [&'static str],
+    /// How many physical copies (one message id) of each request arrive.
+    copies: usize,
+    /// Whether and where a crash strikes.
+    crash: Crash,
+}
+
+/// A world with Orders, where Ola's order is placed and holds an item she
+/// added; Orders then gets the workers of `setup`.
+fn ola_has_an_order(sim: &Sim, setup: Setup) -> (Broker, World, Orders) {
+    let broker = Broker::new(sim);
+    let mut world = World::new(sim, &broker);
+    let orders = Orders::new(sim);
+    let handler = orders.clone();
+    world.add_endpoint(
+        ORDERS_QUEUE,
+        move |ctx: &mut HandlerContext, message: &Envelope| {
+            let handled = handler.handle(ctx, message);
+            if handled.is_err() && matches!(setup.crash, Crash::AfterEach(_)) {
+                // The crash struck: from here on the run goes one way only.
+                ctx.sim().stop_branching();
+            }
+            handled
+        },
+    );
+    let submit = SubmitOrder {
+        cart_id: ORDER.to_string(),
+        customer: "Ola".to_string(),
+        items: vec!["ruskie".to_string()],
+        deliver_to: "Rynek 1, Kraków".to_string(),
+    };
+    sim.set_actor("shop");
+    world
+        .send(
+            ORDERS_QUEUE,
+            Envelope::new(sim.new_message_id(), "SubmitOrder", &submit),
+        )
+        .unwrap();
+    sim.set_actor("test");
+    world.run_until_quiet(MAX_STEPS).unwrap();
+    sim.set_actor("ola");
+    world
+        .send(ORDERS_QUEUE, add_to_olas_order(sim, "mushrooms"))
+        .unwrap();
+    sim.set_actor("test");
+    world.run_until_quiet(MAX_STEPS).unwrap();
+    world.set_workers(ORDERS_QUEUE, setup.workers).unwrap();
+    // A report shows the scenario, not how it was set up: the setup's
+    // steps are let go, but for this one.
+    sim.note(&format!(
+        "Ola's order {ORDER} is placed and holds the mushrooms she added; Orders has {} workers",
+        setup.workers
+    ));
+    sim.set_trace_limit(1);
+    sim.set_trace_limit(Trace::DEFAULT_LIMIT);
+    (broker, world, orders)
+}
+
+/// Ola's request to add `filling` to her order.
+fn add_to_olas_order(sim: &Sim, filling: &str) -> Envelope {
+    let add = AddItem {
+        id: sim.new_uuid().to_string(),
+        order_id: ORDER.to_string(),
+        filling: filling.to_string(),
+    };
+    Envelope::new(sim.new_message_id(), "AddItem", &add)
+}
+
+/// One run: Ola's requests arrive (each in `copies` copies), the workers
+/// take their steps in the order the explorer says, a crash strikes where
+/// it says; then the checks.
+fn run(sim: &Sim, setup: Setup) -> Result<(), Violation> {
+    let (broker, mut world, orders) = ola_has_an_order(sim, setup);
+    let requests: Vec<Envelope> = setup
+        .fillings
+        .iter()
+        .map(|filling| add_to_olas_order(sim, filling))
+        .collect();
+    sim.set_actor("ola");
+    for request in &requests {
+        for _ in 0..setup.copies {
+            world.send(ORDERS_QUEUE, request.clone()).unwrap();
+        }
+    }
+    sim.set_actor("test");
+    // From here on, at every matching call, the explorer may strike once.
+    match setup.crash {
+        Crash::Never => {}
+        Crash::Anywhere(calls) => {
+            sim.explore_faults(calls, &[Fault::FailBefore, Fault::FailAfter], 1)
+        }
+        Crash::AfterEach(calls) => sim.explore_faults(calls, &[Fault::FailAfter], 1),
+    }
+    if let Err(err) = world.run_until_quiet(MAX_STEPS) {
+        let headline = format!("the run did not end: {err}");
+        return Err(Violation::new("terminates", &headline, vec![], sim));
+    }
+    sim.stop_exploring_faults();
+    // The run as it was, before the checks' own reads join the trace.
+    let trace = sim.trace();
+    check(sim, &broker, &orders, &requests).map_err(|mut violation| {
+        violation.recording.trace = trace;
+        violation
+    })
+}
+
+/// What exactly-once means for Ola's requests after the run.
+fn check(
+    sim: &Sim,
+    broker: &Broker,
+    orders: &Orders,
+    requests: &[Envelope],
+) -> Result<(), Violation> {
+    let mut history = History::of_endpoint(broker, ORDERS_QUEUE);
+    for change in orders.changes().unwrap() {
+        history.record_change(change.message_id, format!("version {}", change.version));
+    }
+    let all_stored: Vec<Stored> = orders.journal().committed().unwrap();
+    let request_ids: Vec<String> = requests
+        .iter()
+        .map(|request| request.body::<AddItem>().unwrap().id)
+        .collect();
+    let stored: Vec<Stored> = all_stored
+        .iter()
+        .filter(|stored| request_ids.contains(&stored.request_id))
+        .cloned()
+        .collect();
+    let outputs: Vec<&Output> = history
+        .outputs
+        .iter()
+        .filter(|output| {
+            requests
+                .iter()
+                .any(|request| request.id == output.causation)
+        })
+        .collect();
+    for request in requests {
+        one_change(sim, &history, request)?;
+    }
+    no_item_lost(sim, orders, requests)?;
+    for request in requests {
+        item_added_stored_once(sim, &stored, request)?;
+    }
+    one_first_item(sim, &all_stored)?;
+    every_stored_message_went_out(sim, &stored, &outputs)?;
+    nothing_went_out_unstored(sim, &stored, &outputs)?;
+    harness::consistent_output(&history)?;
+    nothing_left_pending(sim, orders, &stored)
+}
+
+/// One state change per request: the request changed the order once, not
+/// twice, and not never; and every copy of it was acknowledged.
+fn one_change(sim: &Sim, history: &History, add: &Envelope) -> Result<(), Violation> {
+    let request = sim.message_ref(add);
+    let changes: Vec<&str> = history
+        .changes
+        .iter()
+        .filter(|change| change.message == add.id)
+        .map(|change| change.transaction.as_str())
+        .collect();
+    let copies: Vec<bool> = history
+        .processed
+        .iter()
+        .filter(|processed| processed.envelope.id == add.id)
+        .map(|processed| processed.acked)
+        .collect();
+    let all_acked = !copies.is_empty() && copies.iter().all(|acked| *acked);
+    let headline = match changes.len() {
+        1 if all_acked => return Ok(()),
+        1 => format!(
+            "a copy of {request} was given up (dead-lettered) although its request was \
+             handled: a copy must be acknowledged, not sent to a person"
+        ),
+        0 if all_acked => {
+            format!("lost: {request} was acknowledged, but order {ORDER} never changed for it")
+        }
+        0 => format!("lost: {request} was given up (dead-lettered) and never changed the order"),
+        n => format!(
+            "duplicate: {request} changed order {ORDER} {n} times ({}) — two copies both \
+             found it not handled yet, and both wrote: the second write must be refused, \
+             because the order changed since it was loaded",
+            changes.join(", ")
+        ),
+    };
+    Err(Violation::new(
+        "one state change per request",
+        &headline,
+        vec![request],
+        sim,
+    ))
+}
+
+/// Every filling Ola added is in the order: no write replaced the order
+/// with a copy loaded before another request changed it.
+fn no_item_lost(sim: &Sim, orders: &Orders, requests: &[Envelope]) -> Result<(), Violation> {
+    let added = orders.added_to(ORDER).unwrap();
+    for request in requests {
+        let add: AddItem = request.body().unwrap();
+        if added.contains(&add.filling) {
+            continue;
+        }
+        let cause = sim.message_ref(request);
+        let headline = format!(
+            "lost: order {ORDER} holds {added:?} without the {}, although {cause} was \
+             acknowledged — a write saved an order loaded before {cause} changed it (a lost \
+             update)",
+            add.filling
+        );
+        return Err(Violation::new(
+            "no request lost",
+            &headline,
+            vec![cause],
+            sim,
+        ));
+    }
+    Ok(())
+}
+
+/// The request's `ItemAdded` was stored once, with its change.
+fn item_added_stored_once(sim: &Sim, stored: &[Stored], add: &Envelope) -> Result<(), Violation> {
+    let request: AddItem = add.body().unwrap();
+    let count = stored
+        .iter()
+        .filter(|stored| {
+            stored.request_id == request.id && stored.outbound.envelope.message_type == ITEM_ADDED
+        })
+        .count();
+    let cause = sim.message_ref(add);
+    let headline = match count {
+        1 => return Ok(()),
+        0 => format!(
+            "lost: {cause} changed the order, but no committed transaction stored its \
+             {ITEM_ADDED} in the outbox"
+        ),
+        n => format!(
+            "duplicate: the outbox holds {n} {ITEM_ADDED} messages for {cause}, each with \
+             its own id — Billing will charge for the {} {n} times",
+            request.filling
+        ),
+    };
+    Err(Violation::new(
+        "outgoing messages stored once, with the change",
+        &headline,
+        vec![cause],
+        sim,
+    ))
+}
+
+/// The order's first item was announced once (`FirstItemAdded` is derived
+/// from the order as a request found it).
+fn one_first_item(sim: &Sim, stored: &[Stored]) -> Result<(), Violation> {
+    let firsts: Vec<&Stored> = stored
+        .iter()
+        .filter(|stored| stored.outbound.envelope.message_type == FIRST_ITEM_ADDED)
+        .collect();
+    if firsts.len() == 1 {
+        return Ok(());
+    }
+    let labels: Vec<MessageRef> = firsts
+        .iter()
+        .map(|stored| sim.message_ref(&stored.outbound.envelope))
+        .collect();
+    let headline = if firsts.is_empty() {
+        format!("lost: no {FIRST_ITEM_ADDED} was stored for order {ORDER}")
+    } else {
+        let names: Vec<String> = labels.iter().map(|label| label.to_string()).collect();
+        format!(
+            "inconsistent output: order {ORDER} got {} first items ({}) — each request \
+             decided from an order that no other request had changed yet",
+            firsts.len(),
+            names.join(", ")
+        )
+    };
+    let _ = labels.len();
+    Err(Violation::new(
+        "one first item per order",
+        &headline,
+        labels,
+        sim,
+    ))
+}
+
+/// Every stored message went out at least once, with its stored id,
+/// destination, type and body.
+fn every_stored_message_went_out(
+    sim: &Sim,
+    stored: &[Stored],
+    outputs: &[&Output],
+) -> Result<(), Violation> {
+    for Stored { outbound, .. } in stored {
+        let kept = sim.message_ref(&outbound.envelope);
+        let copies: Vec<&&Output> = outputs
+            .iter()
+            .filter(|output| output.envelope.id == outbound.envelope.id)
+            .collect();
+        if copies.is_empty() {
+            let headline = format!(
+                "lost: {kept} was stored with its change, but it never went out — and the \
+                 outbox no longer holds it as pending, so nothing ever will send it"
+            );
+            return Err(Violation::new(
+                "every stored message is dispatched",
+                &headline,
+                vec![kept],
+                sim,
+            ));
+        }
+        let changed = copies.iter().any(|copy| {
+            copy.destination != outbound.destination
+                || copy.envelope.message_type != outbound.envelope.message_type
+                || copy.envelope.body != outbound.envelope.body
+        });
+        if changed {
+            let headline =
+                format!("inconsistent output: {kept} went out other than the outbox stored it");
+            return Err(Violation::new(
+                "dispatched as stored",
+                &headline,
+                vec![kept],
+                sim,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Nothing went out that no committed transaction stored.
+fn nothing_went_out_unstored(
+    sim: &Sim,
+    stored: &[Stored],
+    outputs: &[&Output],
+) -> Result<(), Violation> {
+    for output in outputs {
+        let known = stored
+            .iter()
+            .any(|stored| stored.outbound.envelope.id == output.envelope.id);
+        if known {
+            continue;
+        }
+        let ghost = sim.message_ref(&output.envelope);
+        let headline = format!(
+            "ghost: {ghost} went out, but no committed transaction stored it — it was sent \
+             for a write that did not happen"
+        );
+        return Err(Violation::new(
+            "nothing sent that was not stored",
+            &headline,
+            vec![ghost],
+            sim,
+        ));
+    }
+    Ok(())
+}
+
+/// Once everything was delivered, the outbox holds nothing it still means
+/// to send.
+fn nothing_left_pending(sim: &Sim, orders: &Orders, stored: &[Stored]) -> Result<(), Violation> {
+    let pending = orders.journal().pending().unwrap();
+    let Some(first) = stored
+        .iter()
+        .find(|stored| pending.contains(&stored.outbound.envelope.id.to_string()))
+    else {
+        return Ok(());
+    };
+    let label = sim.message_ref(&first.outbound.envelope);
+    let headline = format!(
+        "duplicate: {label} went out, but the outbox still holds it as not dispatched — the \
+         next copy of its request would send it again"
+    );
+    Err(Violation::new(
+        "nothing pending at the end",
+        &headline,
+        vec![label],
+        sim,
+    ))
+}
+
+/// What each worker of Orders did in a run, in the order it did it, with
+/// the step numbers of "What happened": the call histories of the copies,
+/// side by side. (The SQL statements are left out: each worker's notes say
+/// what its loads and writes found and did.)
+fn call_history(trace: &Trace) -> String {
+    let mut workers: Vec<(String, Vec<String>)> = Vec::new();
+    for event in trace.events() {
+        if !event.actor.starts_with(ORDERS_QUEUE) {
+            continue;
+        }
+        let said = match &event.kind {
+            EventKind::Statement { .. }
+            | EventKind::Committed { .. }
+            | EventKind::HandlerStarted { .. }
+            | EventKind::HandlerSucceeded { .. } => continue,
+            EventKind::Note { text } => text.clone(),
+            EventKind::Delivered {
+                message, attempt, ..
+            } => format!("received {message} (attempt {attempt})"),
+            EventKind::Published { message, .. } => format!("published {message}"),
+            EventKind::Acked { message, .. } => format!("acknowledged {message}"),
+            EventKind::FaultInjected { point, fault } => format!("⚡ crash at {point} ({fault})"),
+            EventKind::HandlerFailed { error, .. } => format!("failed: {error}"),
+            EventKind::RolledBack { .. } => "rolled back its transaction".to_string(),
+            _ => {
+                // The event as the trace prints it, without "#seq time actor: ".
+                let prefix = format!("#{} {} {}: ", event.seq, event.at, event.actor);
+                let text = event.to_string();
+                text.strip_prefix(&prefix).unwrap_or(&text).to_string()
+            }
+        };
+        let line = format!("      {:>3}  {said}", event.seq);
+        match workers.iter_mut().find(|(name, _)| *name == event.actor) {
+            Some((_, lines)) => lines.push(line),
+            None => workers.push((event.actor.clone(), vec![line])),
+        }
+    }
+    let mut text = String::from("what each worker did (numbered as below):");
+    for (name, lines) in workers {
+        text.push_str(&format!("\n    {name}:\n"));
+        text.push_str(&lines.join("\n"));
+    }
+    text
+}
+
+/// The full report of a counterexample: what broke, how often, each
+/// worker's history, and the run, with the workers' notes kept in view.
+fn report(violation: &Violation, how_often: Option<String>) -> Failure {
+    let mut failure = violation.to_failure();
+    if let Some(line) = how_often {
+        failure = failure.detail(line);
+    }
+    failure = failure.detail(call_history(&violation.recording.trace));
+    for event in violation.recording.trace.events() {
+        let noted = matches!(event.kind, EventKind::Note { .. });
+        if noted && event.actor.starts_with(ORDERS_QUEUE) {
+            failure = failure.highlight(event.seq);
+        }
+    }
+    failure
+}
+
+/// Explores every schedule of `setup` and fails with the shortest run that
+/// breaks a check. With `HARNESS_SCRIPT` set (the replay command of a
+/// failure), runs that one schedule only. Returns the report.
+fn explore(name: &str, setup: Setup) -> Report {
+    let sim = Sim::from_env_or(SEED);
+    if std::env::var(SCRIPT_VARIABLE).is_ok() {
+        if let Err(violation) = run(&sim, setup) {
+            report(&violation, None).panic();
+        }
+        return Report {
+            schedules: 1,
+            exhausted: false,
+            violations: 0,
+            counterexample: None,
+        };
+    }
+    let explored = Explorer::new(move |sim: &Sim| run(sim, setup))
+        .seed(sim.seed())
+        .max_schedules(MAX_SCHEDULES)
+        .run();
+    println!("{name}: {} schedules", explored.schedules);
+    assert!(explored.exhausted, "{explored}");
+    if let Some(violation) = &explored.counterexample {
+        let how_often = format!(
+            "{} of {} schedules break it; this is the shortest",
+            explored.violations, explored.schedules
+        );
+        report(violation, Some(how_often)).panic();
+    }
+    explored
+}
+
+/// The ordinary test: one copy of Ola's request, and a crash before or
+/// after any call. The first try passes it.
+#[test]
+fn a_single_copy_with_one_crash_applies_once() {
+    let setup = Setup {
+        workers: 2,
+        fillings: &["meat"],
+        copies: 1,
+        crash: Crash::Anywhere("**"),
+    };
+    let explored = explore("one copy, one crash anywhere", setup);
+    assert!(
+        explored.schedules > 20,
+        "the crashes did not strike: {explored}"
+    );
+}
+
+/// Two copies of Ola's `AddItem(meat)` at once (a lease ran out, or the
+/// sender sent it twice), in every order their steps can take.
+#[test]
+fn all_schedules_of_two_copies_apply_once() {
+    let setup = Setup {
+        workers: 2,
+        fillings: &["meat"],
+        copies: 2,
+        crash: Crash::Never,
+    };
+    let explored = explore("two copies", setup);
+    assert!(
+        explored.schedules > 100,
+        "the two copies did not interleave: {explored}"
+    );
+}
+
+/// The same, and a crash after any step of either copy.
+#[test]
+fn all_schedules_with_one_crash_apply_once() {
+    let setup = Setup {
+        workers: 2,
+        fillings: &["meat"],
+        copies: 2,
+        crash: Crash::AfterEach(STEPS),
+    };
+    let explored = explore("two copies, one crash after any step", setup);
+    assert!(
+        explored.schedules > 500,
+        "the crashes did not strike: {explored}"
+    );
+}
+
+/// Ola adds meat from her phone and sauerkraut from her laptop at the same
+/// time: two different requests for one order, in every order.
+#[test]
+fn all_schedules_of_two_requests_apply_both() {
+    let setup = Setup {
+        workers: 2,
+        fillings: &["meat", "sauerkraut"],
+        copies: 1,
+        crash: Crash::Never,
+    };
+    let explored = explore("two requests", setup);
+    assert!(
+        explored.schedules > 100,
+        "the two requests did not interleave: {explored}"
+    );
+}
+
+/// Two copies, a crash before or after any call (every statement too),
+/// and every interleaving after the crash.
+#[test]
+#[ignore = "big: run in release (see the top of this file)"]
+fn big_two_copies_with_one_crash_anywhere_apply_once() {
+    let setup = Setup {
+        workers: 2,
+        fillings: &["meat"],
+        copies: 2,
+        crash: Crash::Anywhere("**"),
+    };
+    explore("two copies, one crash anywhere", setup);
+}
+
+/// Three copies on two workers (the third starts as soon as a worker is
+/// free), and a crash after any step.
+#[test]
+#[ignore = "big: run in release (see the top of this file)"]
+fn big_three_copies_with_one_crash_apply_once() {
+    let setup = Setup {
+        workers: 2,
+        fillings: &["meat"],
+        copies: 3,
+        crash: Crash::AfterEach(STEPS),
+    };
+    explore("three copies, one crash after any step", setup);
+}
