@@ -1,6 +1,6 @@
 //! The shop's API on your machine, for `curl`:
-//! `cargo run -p ex05-chaos-monkeys -- serve` (then see the README);
-//! and the chaos demo: `cargo run -p ex05-chaos-monkeys -- demo --seed 7 --chaos all`.
+//! `cargo run -p ex09-generic-outbox -- serve` (then see the README);
+//! and the chaos demo: `cargo run -p ex09-generic-outbox -- demo --seed 7 --chaos all`.
 
 use std::time::Duration;
 

@@ -1,0 +1,264 @@
+//! Exercise 07: a message sent again must keep its id. Orders publishes
+//! regardless (exercise 05), so a retry or a late copy of a request
+//! publishes its event again; Billing and Marketing send their letters
+//! again when they retry. Marketing and the mailer recognise a copy by its
+//! message id, and by nothing else.
+
+use deterministic_ids::demo::{self, Profile};
+use deterministic_ids::mailer::SEND_INVOICE;
+use deterministic_ids::town::Town;
+use harness::{EventKind, Failure, FaultRule, Sim};
+use serde::Deserialize;
+
+/// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
+/// printed with a failure sets it).
+const SEED: u64 = 7;
+
+/// A town where Ola has placed order c-1.
+fn olas_order(sim: &Sim) -> (Town, String) {
+    let mut town = Town::open(sim);
+    let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
+    (town, order)
+}
+
+/// What the tests read of a message: the request's id (events and letters
+/// have none), its order, its filling (payments and letters have none).
+#[derive(Deserialize)]
+struct About {
+    #[serde(default)]
+    id: String,
+    order_id: String,
+    #[serde(default)]
+    filling: String,
+}
+
+/// The messages about payments, which the report points at when the
+/// trouble is with a payment.
+const PAYMENT_MESSAGES: [&str; 5] = [
+    "BookPayment",
+    "CancelPayment",
+    "PaymentBooked",
+    "SendEmail",
+    "SendInvoice",
+];
+
+/// Runs the audit and fails the test, in the course's words, at the first
+/// thing that is not as the customers asked.
+fn assert_as_asked(town: &Town, test: &str, scenario: &str) {
+    // The run as it was, before the audit's own reads join the trace.
+    let run = town.sim.trace();
+    let audit = town.audit().unwrap();
+    let (kind, anomaly) = if let Some(reordered) = audit.reordered.first() {
+        ("reordered", reordered)
+    } else if let Some(lost) = audit.lost.first() {
+        ("lost", lost)
+    } else if let Some(ghost) = audit.ghosts.first() {
+        ("ghost", ghost)
+    } else if let Some(duplicate) = audit.duplicates.first() {
+        ("duplicate", duplicate)
+    } else {
+        return;
+    };
+    let mut failure = Failure::from_trace(
+        town.sim.seed(),
+        run.clone(),
+        format!("{kind}: {}", anomaly.what),
+    )
+    .detail(scenario)
+    .detail(anomaly.why)
+    .detail(format!("the consistency report:\n{audit}"))
+    .test_name(test);
+    // Point at the late copies of the order's requests, and at the
+    // messages about the item, or about the payment.
+    let mut seen = Vec::new();
+    let mut marked = Vec::new();
+    for sent in town.broker.sent_log() {
+        let Ok(about) = sent.envelope.body::<About>() else {
+            continue;
+        };
+        if about.order_id != anomaly.order_id {
+            continue;
+        }
+        let late_copy = !about.id.is_empty() && seen.contains(&about.id);
+        let same_item = !anomaly.filling.is_empty() && about.filling == anomaly.filling;
+        let payment = anomaly.filling.is_empty()
+            && PAYMENT_MESSAGES.contains(&sent.envelope.message_type.as_str());
+        if late_copy || same_item || payment {
+            marked.push(sent.envelope.id);
+        }
+        seen.push(about.id);
+    }
+    for event in run.events() {
+        if let EventKind::Sent { message, .. } | EventKind::Published { message, .. } = &event.kind
+            && marked.contains(&message.id)
+        {
+            failure = failure.highlight(event.seq);
+        }
+    }
+    failure.panic();
+}
+
+/// Fails the test when the customer of `order` did not get each of the
+/// `expected` letters once.
+fn assert_letters(town: &Town, order: &str, expected: &[&str], test: &str, scenario: &str) {
+    let run = town.sim.trace();
+    let letters: Vec<String> = town
+        .mailer
+        .letters_about(order)
+        .unwrap()
+        .into_iter()
+        .map(|letter| letter.kind)
+        .collect();
+    for kind in expected {
+        let got = letters.iter().filter(|letter| letter == kind).count();
+        if got == 1 {
+            continue;
+        }
+        let headline = match got {
+            0 => format!("lost: the customer of order {order} never got the {kind} letter"),
+            _ => format!(
+                "duplicate: the customer of order {order} got the {kind} letter {got} times"
+            ),
+        };
+        let mut failure = Failure::from_trace(town.sim.seed(), run.clone(), headline)
+            .detail(scenario)
+            .detail(format!("the mailer sent: {letters:?}"))
+            .test_name(test);
+        // Point at the letters asked for: look at their ids.
+        for event in run.events() {
+            if let EventKind::Sent { queue, .. } = &event.kind
+                && queue == "mailer"
+            {
+                failure = failure.highlight(event.seq);
+            }
+        }
+        failure.panic();
+    }
+}
+
+// ----- a message sent again -----
+
+#[test]
+fn republished_event_keeps_its_id() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, order) = olas_order(&sim);
+    let book = town.book_payment(&order, 4_500).unwrap();
+    town.deliver().unwrap();
+    town.cancel_payment(&order).unwrap();
+    town.deliver().unwrap();
+    sim.note("the payment service sends BookPayment again, late: its answer never came");
+    town.resend("payments", &book).unwrap();
+    town.deliver().unwrap();
+    assert_as_asked(
+        &town,
+        "republished_event_keeps_its_id",
+        "the payment service booked Ola's payment, then cancelled it; then a late copy of \
+         BookPayment came. Orders knew it (exercise 06) and booked nothing, but published \
+         PaymentBooked again, as it must (exercise 05)",
+    );
+}
+
+#[test]
+fn retried_book_payment_is_counted_once() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, order) = olas_order(&sim);
+    sim.note("the broker takes PaymentBooked, but its answer to Orders is lost");
+    sim.inject(FaultRule::at("broker.PaymentBooked.publish").fail_after());
+    town.book_payment(&order, 4_500).unwrap();
+    town.deliver().unwrap();
+    assert_as_asked(
+        &town,
+        "retried_book_payment_is_counted_once",
+        "Orders booked Ola's payment and published PaymentBooked, but was told the publish \
+         failed; the BookPayment came back, and its retry published PaymentBooked again",
+    );
+}
+
+#[test]
+fn retried_payment_booked_sends_each_letter_once() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, order) = olas_order(&sim);
+    sim.note("the broker takes Billing's SendInvoice, but its answer to Billing is lost");
+    sim.inject(
+        FaultRule::at("broker.mailer.send")
+            .message_type(SEND_INVOICE)
+            .fail_after(),
+    );
+    town.book_payment(&order, 4_500).unwrap();
+    town.deliver().unwrap();
+    assert_as_asked(
+        &town,
+        "retried_payment_booked_sends_each_letter_once",
+        "Billing asked the mailer for Ola's receipt and invoice, but was told the invoice \
+         failed; PaymentBooked came back to Billing, and its retry asked for both again",
+    );
+}
+
+// ----- what must keep working -----
+
+#[test]
+fn two_outputs_of_one_handler_have_distinct_ids() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, order) = olas_order(&sim);
+    town.book_payment(&order, 4_500).unwrap();
+    town.deliver().unwrap();
+    let test = "two_outputs_of_one_handler_have_distinct_ids";
+    let scenario = "Billing handled one PaymentBooked and asked the mailer for two letters, a \
+                    receipt (SendEmail) and an invoice (SendInvoice): two messages, so two ids";
+    assert_letters(&town, &order, &["receipt", "invoice"], test, scenario);
+    assert_as_asked(&town, test, scenario);
+}
+
+#[test]
+fn same_event_two_endpoints_distinct_ids() {
+    // Why the endpoint's name goes into the id: Billing and Marketing both
+    // handle the same PaymentBooked (one message id) and both send a
+    // SendEmail to the mailer.
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, order) = olas_order(&sim);
+    town.book_payment(&order, 4_500).unwrap();
+    town.deliver().unwrap();
+    let test = "same_event_two_endpoints_distinct_ids";
+    let scenario = "Billing and Marketing both handled the same PaymentBooked and each asked \
+                    the mailer for an email (SendEmail): Billing a receipt, Marketing a thank \
+                    you. Two messages from two endpoints, so two ids";
+    assert_letters(&town, &order, &["receipt", "thank you"], test, scenario);
+    assert_as_asked(&town, test, scenario);
+}
+
+#[test]
+fn booking_again_after_a_cancel_counts_again() {
+    // A new request with the same content is not a copy: its event is a
+    // new message too.
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, order) = olas_order(&sim);
+    town.book_payment(&order, 4_500).unwrap();
+    town.deliver().unwrap();
+    town.cancel_payment(&order).unwrap();
+    town.deliver().unwrap();
+    sim.note("the payment service books Ola's payment again: a new BookPayment");
+    town.book_payment(&order, 4_500).unwrap();
+    town.deliver().unwrap();
+    assert_as_asked(
+        &town,
+        "booking_again_after_a_cancel_counts_again",
+        "the payment service booked Ola's payment, cancelled it, then booked it again with a \
+         new request: two bookings, two PaymentBooked events with the same content",
+    );
+}
+
+// ----- all of it at once -----
+
+#[test]
+fn chaos_storm_counts_every_booking_once() {
+    // The demo, smaller: thirty orders changed in rounds while every monkey
+    // is loose and earlier requests come again, late.
+    let sim = Sim::from_env_or(SEED);
+    let run = demo::run(&sim, Profile::All, 30).unwrap();
+    assert_as_asked(
+        &run.town,
+        "chaos_storm_counts_every_booking_once",
+        "thirty orders, changed in rounds while every monkey was loose and earlier requests \
+         came again, late (the demo, smaller: cargo run -p <this package> -- demo)",
+    );
+}
