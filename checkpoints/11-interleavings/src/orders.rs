@@ -14,7 +14,10 @@ mod payment;
 mod remove_item;
 mod store;
 
-pub use add_item::{AddItem, FIRST_ITEM_ADDED, FirstItemAdded, ITEM_ADDED, ItemAdded, add_item};
+pub use add_item::{
+    AddItem, COUPON_AT, COUPON_EARNED, CouponEarned, FIRST_ITEM_ADDED, FirstItemAdded, ITEM_ADDED,
+    ItemAdded, PORTION_PRICE, add_item,
+};
 pub use payment::{
     BookPayment, CancelPayment, PAYMENT_BOOKED, PAYMENT_CANCELLED, PaymentBooked, PaymentCancelled,
     book_payment, cancel_payment,

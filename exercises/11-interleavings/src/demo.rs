@@ -1,5 +1,7 @@
-//! The demo: a few hundred customers place orders, then add pierogi to
-//! them while chaos monkeys break things; then the consistency report.
+//! The demo: a few hundred customers place orders, then change them —
+//! add pierogi, take some off, book and cancel the payment — while chaos
+//! monkeys break things and old requests come again, late; then the
+//! consistency report.
 //!
 //! `cargo run -p <this package> -- demo --seed 7 --chaos all`
 //!
@@ -37,16 +39,21 @@ pub enum Profile {
     /// The orders database fails some statements and some commits (before
     /// or after committing).
     Database,
-    /// The broker fails some publishes of Orders' events (before or after
-    /// it took the event).
+    /// The broker fails some publishes of `ItemAdded` (before or after it
+    /// took the event), of `PaymentBooked` and some letters to the mailer
+    /// (after it took them), of `FirstItemAdded` and `CouponEarned`
+    /// (before).
     Broker,
+    /// The order page and the payment service send some earlier requests
+    /// again, late: after later requests of the same order.
+    Late,
     /// All of the above.
     All,
 }
 
 impl Profile {
     /// Every profile's name, as `--chaos` takes it.
-    pub const NAMES: [&str; 5] = ["none", "duplicates", "database", "broker", "all"];
+    pub const NAMES: [&str; 6] = ["none", "duplicates", "database", "broker", "late", "all"];
 
     /// The profile called `name`.
     pub fn parse(name: &str) -> Option<Profile> {
@@ -55,6 +62,7 @@ impl Profile {
             "duplicates" => Some(Profile::Duplicates),
             "database" => Some(Profile::Database),
             "broker" => Some(Profile::Broker),
+            "late" => Some(Profile::Late),
             "all" => Some(Profile::All),
             _ => None,
         }
@@ -67,6 +75,7 @@ impl Profile {
             Profile::Duplicates => "duplicates",
             Profile::Database => "database",
             Profile::Broker => "broker",
+            Profile::Late => "late",
             Profile::All => "all",
         }
     }
@@ -88,44 +97,76 @@ pub struct Demo {
     pub faults: Vec<(String, usize)>,
 }
 
-/// Runs the demo in `sim`: `orders` orders, then one to four items added
-/// to each, with the monkeys of `profile` loose.
+/// How many requests each order gets, one per round.
+const ROUNDS: usize = 6;
+
+/// Runs the demo in `sim`: `orders` orders; then, in rounds, each customer
+/// changes their order once per round (and the payment service books or
+/// cancels its payment), with the monkeys of `profile` loose.
 pub fn run(sim: &Sim, profile: Profile, orders: usize) -> Result<Demo, Error> {
     let mut town = Town::open(sim);
     // One worker for Orders: copies of a message come one after the other.
     // (Exercise 11's tests run two workers at once, in every interleaving.)
+    // A request is done only once all its messages are out: with three of
+    // them and the broker failing now and then, some requests need more
+    // than the broker's usual six deliveries.
+    town.broker.set_max_attempts(crate::ORDERS_QUEUE, 12)?;
     // 1. Customers place their orders. Part A made that safe; no monkeys yet.
     let mut placed = Vec::new();
     for number in 1..=orders {
         let customer = CUSTOMERS[number % CUSTOMERS.len()];
         let order_id = town.place_order(&format!("c-{number}"), customer, &["ruskie"])?;
-        placed.push((customer, order_id));
+        placed.push((customer, order_id, Vec::new()));
     }
     // 2. The monkeys come.
     unleash(&town, profile);
-    // 3. Everybody adds pierogi to their order, all at once: the broker
-    //    delivers in whatever order it likes.
-    for (customer, order_id) in &placed {
-        let count = 1 + sim.random_below(4);
-        for _ in 0..count {
-            let filling = FILLINGS[sim.random_below(FILLINGS.len() as u64) as usize];
-            town.add_item(customer, order_id, filling)?;
+    // 3. Round after round, every order gets one new request; the broker
+    //    delivers them all before the next round. Now and then an earlier
+    //    request of the order comes again, late.
+    let mut late_copies = 0;
+    for _ in 0..ROUNDS {
+        for (customer, order_id, sent) in placed.iter_mut() {
+            let request = next_request(&mut town, customer, order_id)?;
+            if profile.has(Profile::Late) && !sent.is_empty() && sim.random_below(10) < 3 {
+                let late: &Envelope = &sent[sim.random_below(sent.len() as u64) as usize];
+                town.resend(customer, late)?;
+                late_copies += 1;
+            }
+            sent.push(request);
         }
+        town.deliver()?;
     }
-    town.deliver()?;
+    let mut faults = count_faults(sim);
+    if late_copies > 0 {
+        faults.push(("late copy of an earlier request".to_string(), late_copies));
+    }
     Ok(Demo {
         audit: town.audit()?,
         outbox: town.orders.outbox_report(&town.broker)?,
-        faults: count_faults(sim),
+        faults,
         town,
     })
+}
+
+/// One new request for the order, picked at random: add or remove an
+/// item, or (the payment service) book the payment, or cancel it if it is
+/// booked.
+fn next_request(town: &mut Town, customer: &str, order_id: &str) -> Result<Envelope, Error> {
+    let sim = town.sim.clone();
+    let filling = FILLINGS[sim.random_below(FILLINGS.len() as u64) as usize];
+    match sim.random_below(20) {
+        0..=7 => town.add_item(customer, order_id, filling),
+        8..=12 => town.remove_item(customer, order_id, filling),
+        _ if town.intent_of(order_id).payment_booked => town.cancel_payment(order_id),
+        _ => town.book_payment(order_id, 4_500),
+    }
 }
 
 /// Lets the profile's monkeys loose.
 fn unleash(town: &Town, profile: Profile) {
     let sim = &town.sim;
     if profile.has(Profile::Duplicates) {
-        // One AddItem in five, picked by its (seeded) id, goes out twice.
+        // One request in five, picked by its (seeded) id, goes out twice.
         town.page.monkeys().add(DuplicateWhen::new(one_in(5)));
         sim.inject_random(RandomFaults::new().with(
             "broker.ItemAdded.publish",
@@ -136,16 +177,20 @@ fn unleash(town: &Town, profile: Profile) {
     if profile.has(Profile::Database) {
         sim.inject_random(
             RandomFaults::new()
-                .with("sql.orders.execute", Fault::FailBefore, 0.02)
-                .with("sql.orders.commit", Fault::FailBefore, 0.05)
-                .with("sql.orders.commit", Fault::FailAfter, 0.05),
+                .with("sql.orders.execute", Fault::FailBefore, 0.01)
+                .with("sql.orders.commit", Fault::FailBefore, 0.03)
+                .with("sql.orders.commit", Fault::FailAfter, 0.03),
         );
     }
     if profile.has(Profile::Broker) {
         sim.inject_random(
             RandomFaults::new()
-                .with("broker.*.publish", Fault::FailBefore, 0.1)
-                .with("broker.*.publish", Fault::FailAfter, 0.05),
+                .with("broker.ItemAdded.publish", Fault::FailBefore, 0.1)
+                .with("broker.ItemAdded.publish", Fault::FailAfter, 0.05)
+                .with("broker.PaymentBooked.publish", Fault::FailAfter, 0.05)
+                .with("broker.FirstItemAdded.publish", Fault::FailBefore, 0.2)
+                .with("broker.CouponEarned.publish", Fault::FailBefore, 0.2)
+                .with("broker.mailer.send", Fault::FailAfter, 0.05),
         );
     }
 }
@@ -174,7 +219,7 @@ fn count_faults(sim: &Sim) -> Vec<(String, usize)> {
 
 /// How to call the demo.
 pub const USAGE: &str =
-    "demo [--seed S] [--chaos none|duplicates|database|broker|all] [--orders N]";
+    "demo [--seed S] [--chaos none|duplicates|database|broker|late|all] [--orders N]";
 
 /// `demo --seed S --chaos P --orders N`: runs the demo and prints its
 /// report. Returns the process's exit code.
@@ -202,7 +247,8 @@ pub fn command(args: &[String]) -> i32 {
     let name = profile.name();
     let sim = Sim::new(seed);
     println!(
-        "Pierogi town, seed {seed}, chaos \"{name}\": {orders} orders placed, then 1 to 4 items added to each."
+        "Pierogi town, seed {seed}, chaos \"{name}\": {orders} orders placed, then {ROUNDS} \
+         rounds of changes to each."
     );
     let demo = match run(&sim, profile, orders) {
         Ok(demo) => demo,

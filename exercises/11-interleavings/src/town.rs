@@ -1,11 +1,15 @@
 //! The whole pierogi town in one place, for the tests and the demo: the
-//! shop's front end, Orders, Billing and Marketing over one broker, and the
-//! order page the customers click on.
+//! shop's front end, Orders, Billing, Marketing and the mailer over one
+//! broker, and the order page the customers click on.
+
+use std::collections::BTreeMap;
 
 use harness::{Broker, Envelope, Error, Sim, World};
 
 use crate::audit::Audit;
 use crate::downstream::Subscriber;
+use crate::intent::Intent;
+use crate::mailer::Mailer;
 use crate::order_page::OrderPage;
 use crate::orders::Orders;
 use crate::{Line, Shop};
@@ -27,11 +31,14 @@ pub struct Town {
     pub orders: Orders,
     /// Charges for added items.
     pub billing: Subscriber,
-    /// Counts added items.
+    /// Counts added items and bookings.
     pub marketing: Subscriber,
-    /// Where customers add items to their placed orders.
+    /// Sends the customers the letters Billing and Marketing ask for.
+    pub mailer: Mailer,
+    /// Where customers change their placed orders.
     pub page: OrderPage,
-    placed: Vec<String>,
+    /// Each placed order as its customer wants it.
+    intents: BTreeMap<String, Intent>,
 }
 
 impl Town {
@@ -43,10 +50,12 @@ impl Town {
         let orders = Orders::new(sim);
         let billing = Subscriber::billing(sim);
         let marketing = Subscriber::marketing(sim);
+        let mailer = Mailer::new(sim);
         shop.add_to(&mut world);
         orders.add_to(&mut world);
         billing.add_to(&mut world);
         marketing.add_to(&mut world);
+        mailer.add_to(&mut world);
         let page = OrderPage::new(sim, &broker);
         Town {
             sim: sim.clone(),
@@ -56,8 +65,9 @@ impl Town {
             orders,
             billing,
             marketing,
+            mailer,
             page,
-            placed: Vec::new(),
+            intents: BTreeMap::new(),
         }
     }
 
@@ -94,23 +104,75 @@ impl Town {
             )));
         }
         self.deliver()?;
-        self.placed.push(cart_id.to_string());
+        self.intents
+            .insert(cart_id.to_string(), Intent::placed_with(items.len()));
         Ok(cart_id.to_string())
     }
 
     /// `customer` adds `filling` to their placed order, on the order page.
     /// Returns the request sent.
     pub fn add_item(
-        &self,
+        &mut self,
         customer: &str,
         order_id: &str,
         filling: &str,
     ) -> Result<Envelope, Error> {
+        self.intent(order_id).add(filling);
+        let page = self.page.clone();
+        self.as_actor(customer, || page.add_item(order_id, filling))
+    }
+
+    /// `customer` takes `filling` off their placed order. Returns the
+    /// request sent.
+    pub fn remove_item(
+        &mut self,
+        customer: &str,
+        order_id: &str,
+        filling: &str,
+    ) -> Result<Envelope, Error> {
+        self.intent(order_id).remove(filling);
+        let page = self.page.clone();
+        self.as_actor(customer, || page.remove_item(order_id, filling))
+    }
+
+    /// The payment service books the order's payment. Returns the request
+    /// sent.
+    pub fn book_payment(&mut self, order_id: &str, amount: u64) -> Result<Envelope, Error> {
+        self.intent(order_id).set_payment(true);
+        let page = self.page.clone();
+        self.as_actor("payments", || page.book_payment(order_id, amount))
+    }
+
+    /// The payment service cancels the order's payment. Returns the request
+    /// sent.
+    pub fn cancel_payment(&mut self, order_id: &str) -> Result<Envelope, Error> {
+        self.intent(order_id).set_payment(false);
+        let page = self.page.clone();
+        self.as_actor("payments", || page.cancel_payment(order_id))
+    }
+
+    /// `who` sends `request` again, late: a copy of what was asked before,
+    /// which asks for nothing new. Returns the message sent.
+    pub fn resend(&self, who: &str, request: &Envelope) -> Result<Envelope, Error> {
+        self.as_actor(who, || self.page.resend(request))
+    }
+
+    /// The order as its customer wants it.
+    pub fn intent_of(&self, order_id: &str) -> Intent {
+        self.intents.get(order_id).cloned().unwrap_or_default()
+    }
+
+    fn intent(&mut self, order_id: &str) -> &mut Intent {
+        self.intents.entry(order_id.to_string()).or_default()
+    }
+
+    /// Runs `act` with `who` as the actor of the trace.
+    fn as_actor<T>(&self, who: &str, act: impl FnOnce() -> T) -> T {
         let actor = self.sim.actor();
-        self.sim.set_actor(customer);
-        let sent = self.page.add_item(order_id, filling);
+        self.sim.set_actor(who);
+        let done = act();
         self.sim.set_actor(&actor);
-        sent
+        done
     }
 
     /// The consistency report over every order placed so far.
@@ -118,8 +180,9 @@ impl Town {
         Audit::of(
             &self.orders,
             &[&self.billing, &self.marketing],
+            &self.mailer,
             &self.broker,
-            &self.placed,
+            &self.intents,
         )
     }
 }

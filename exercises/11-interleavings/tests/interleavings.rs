@@ -25,7 +25,9 @@ use harness::{
     Broker, Envelope, EventKind, Explorer, Failure, Fault, HandlerContext, History, MessageRef,
     Output, Report, SCRIPT_VARIABLE, Sim, Trace, Violation, World,
 };
-use interleavings::orders::{AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, Orders};
+use interleavings::orders::{
+    AddItem, COUPON_AT, COUPON_EARNED, FIRST_ITEM_ADDED, ITEM_ADDED, Orders, PORTION_PRICE,
+};
 use interleavings::outbox::Stored;
 use interleavings::{ORDERS_QUEUE, SubmitOrder};
 
@@ -214,6 +216,7 @@ fn check(
         item_added_stored_once(sim, &stored, request)?;
     }
     one_first_item(sim, &all_stored)?;
+    coupon_once_earned(sim, orders, &all_stored)?;
     every_stored_message_went_out(sim, &stored, &outputs)?;
     nothing_went_out_unstored(sim, &stored, &outputs)?;
     harness::consistent_output(&history)?;
@@ -348,6 +351,40 @@ fn one_first_item(sim: &Sim, stored: &[Stored]) -> Result<(), Violation> {
         "one first item per order",
         &headline,
         labels,
+        sim,
+    ))
+}
+
+/// A coupon was stored once if the order reached 100 zł, and not at all if
+/// it did not (`CouponEarned` is derived from the order's value as a
+/// request found it).
+fn coupon_once_earned(sim: &Sim, orders: &Orders, stored: &[Stored]) -> Result<(), Violation> {
+    let order = &orders.of_cart(ORDER).unwrap()[0];
+    let portions = (order.items.len() + order.added.len()) as u64;
+    let earned = portions * PORTION_PRICE >= COUPON_AT;
+    let coupons: Vec<MessageRef> = stored
+        .iter()
+        .filter(|stored| stored.outbound.envelope.message_type == COUPON_EARNED)
+        .map(|stored| sim.message_ref(&stored.outbound.envelope))
+        .collect();
+    let headline = match (earned, coupons.len()) {
+        (true, 1) | (false, 0) => return Ok(()),
+        (true, 0) => format!(
+            "lost: order {ORDER} is worth {} zł, but no {COUPON_EARNED} was stored — each \
+             request decided from an order worth less",
+            portions * PORTION_PRICE / 100
+        ),
+        (false, n) => format!(
+            "inconsistent output: order {ORDER} is worth {} zł, yet {n} {COUPON_EARNED} were \
+             stored",
+            portions * PORTION_PRICE / 100
+        ),
+        (true, n) => format!("duplicate: order {ORDER} earned {n} coupons instead of one"),
+    };
+    Err(Violation::new(
+        "one coupon per order that reached 100 zł",
+        &headline,
+        coupons,
         sim,
     ))
 }

@@ -15,16 +15,19 @@
 //! - `outbox.rs`: the outbox middleware; `outbox/table.rs`, its tables;
 //!   `outbox/outgoing.rs`, the messages a handler describes;
 //!   `outbox/journal.rs`, its flight recorder for the consistency report.
+//! - `model/`: exercise 10, a model of the message handler that the
+//!   `stateright` model checker explores (it does not use the shop's code).
 //! - `http.rs`: the HTTP API (axum) that browsers and apps call.
 //! - `client.rs`: the shop's app, which calls the API and retries when an
 //!   answer does not come back.
-//! - `order_page.rs`: where customers add items to a placed order.
-//! - `downstream.rs`: Billing and Marketing, who hear of added items.
+//! - `order_page.rs`: where customers change a placed order.
+//! - `downstream.rs`: Billing and Marketing, who hear of added items and
+//!   booked payments; `mailer.rs`: the mailer, who sends their letters;
+//!   `ids.rs`: the ids of the messages the handlers send.
 //! - `chaos.rs`: the chaos monkeys between a service and the broker.
-//! - `town.rs`, `audit.rs`, `demo.rs`: all of it wired together, the
-//!   consistency report, and the demo (`-- demo`).
-//! - `model/`: exercise 10, a model of the message handler that the
-//!   `stateright` model checker explores (it does not use the shop's code).
+//! - `town.rs`, `intent.rs`, `audit.rs`, `demo.rs`: all of it wired
+//!   together, what the customers asked for, the consistency report, and
+//!   the demo (`-- demo`).
 //!
 //! Each cart has its own partition (the cart id); the idempotency records
 //! of its submits live in the same partition, so that one batch can write
@@ -36,6 +39,9 @@ pub mod client;
 pub mod demo;
 pub mod downstream;
 pub mod http;
+pub mod ids;
+pub mod intent;
+pub mod mailer;
 pub mod model;
 pub mod order_page;
 pub mod orders;

@@ -1,6 +1,6 @@
 //! `RemoveItem`: the customer takes pierogi off a placed order. Orders
 //! removes the item and publishes `ItemRemoved`. Removing a filling the
-//! order does not have changes nothing, and announces nothing.
+//! order does not have changes nothing.
 
 use harness::Error;
 use serde::{Deserialize, Serialize};
@@ -43,17 +43,16 @@ impl Request for RemoveItem {
     }
 }
 
-/// Handles `RemoveItem`: the filling leaves the order, and the world hears of it.
+/// Handles `RemoveItem`: the filling leaves the order, and the world hears
+/// of it.
 pub fn remove_item(
     order: &mut Order,
     remove: &RemoveItem,
     outgoing: &mut Outgoing,
 ) -> Result<(), Error> {
     must_be_placed(order, &remove.order_id)?;
-    if !order.added.contains(&remove.filling) {
-        return Ok(()); // not in the order: nothing changes
-    }
     order.added.retain(|filling| *filling != remove.filling);
+    // Whether or not there was one to remove: the request is answered.
     let removed = ItemRemoved {
         order_id: remove.order_id.clone(),
         filling: remove.filling.clone(),
