@@ -1,0 +1,277 @@
+//! The demo: a few hundred customers place orders, then change them —
+//! add pierogi, take some off, book and cancel the payment — while chaos
+//! monkeys break things and old requests come again, late; then the
+//! consistency report.
+//!
+//! `cargo run -p <this package> -- demo --seed 7 --chaos all`
+//!
+//! Everything runs in the simulation, so the same seed and profile give the
+//! same report, on every machine.
+
+use harness::{Envelope, Error, EventKind, Fault, RandomFaults, Sim};
+
+use crate::audit::Audit;
+use crate::chaos::DuplicateWhen;
+use crate::outbox::OutboxReport;
+use crate::town::Town;
+
+/// Who orders.
+const CUSTOMERS: [&str; 6] = ["Ola", "Bartek", "Zosia", "Kuba", "Hania", "Staś"];
+
+/// What they add to their orders.
+const FILLINGS: [&str; 6] = [
+    "meat",
+    "mushrooms",
+    "quark and potatoes",
+    "swiss cheese",
+    "strawberry",
+    "sauerkraut",
+];
+
+/// Which monkeys the demo lets loose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// No monkeys: the sunny day.
+    None,
+    /// The order page sends some `AddItem`s twice; the broker duplicates
+    /// some `ItemAdded`s.
+    Duplicates,
+    /// The orders database fails some statements and some commits (before
+    /// or after committing).
+    Database,
+    /// The broker fails some publishes of `ItemAdded` (before or after it
+    /// took the event), of `PaymentBooked` and some letters to the mailer
+    /// (after it took them), of `FirstItemAdded` and `CouponEarned`
+    /// (before).
+    Broker,
+    /// The order page and the payment service send some earlier requests
+    /// again, late: after later requests of the same order.
+    Late,
+    /// All of the above.
+    All,
+}
+
+impl Profile {
+    /// Every profile's name, as `--chaos` takes it.
+    pub const NAMES: [&str; 6] = ["none", "duplicates", "database", "broker", "late", "all"];
+
+    /// The profile called `name`.
+    pub fn parse(name: &str) -> Option<Profile> {
+        match name {
+            "none" => Some(Profile::None),
+            "duplicates" => Some(Profile::Duplicates),
+            "database" => Some(Profile::Database),
+            "broker" => Some(Profile::Broker),
+            "late" => Some(Profile::Late),
+            "all" => Some(Profile::All),
+            _ => None,
+        }
+    }
+
+    /// The profile's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::None => "none",
+            Profile::Duplicates => "duplicates",
+            Profile::Database => "database",
+            Profile::Broker => "broker",
+            Profile::Late => "late",
+            Profile::All => "all",
+        }
+    }
+
+    fn has(self, wanted: Profile) -> bool {
+        self == wanted || self == Profile::All
+    }
+}
+
+/// What the demo did.
+pub struct Demo {
+    /// The town, as the demo left it.
+    pub town: Town,
+    /// The consistency report.
+    pub audit: Audit,
+    /// What the outbox stored, and what went out.
+    pub outbox: OutboxReport,
+    /// How many times a monkey or a fault struck, by kind.
+    pub faults: Vec<(String, usize)>,
+}
+
+/// How many requests each order gets, one per round.
+const ROUNDS: usize = 6;
+
+/// Runs the demo in `sim`: `orders` orders; then, in rounds, each customer
+/// changes their order once per round (and the payment service books or
+/// cancels its payment), with the monkeys of `profile` loose.
+pub fn run(sim: &Sim, profile: Profile, orders: usize) -> Result<Demo, Error> {
+    let mut town = Town::open(sim);
+    // One worker for Orders: copies of a message come one after the other.
+    // (Exercise 11's tests run two workers at once, in every interleaving.)
+    // A request is done only once all its messages are out: with three of
+    // them and the broker failing now and then, some requests need more
+    // than the broker's usual six deliveries.
+    town.broker.set_max_attempts(crate::ORDERS_QUEUE, 12)?;
+    // 1. Customers place their orders. Part A made that safe; no monkeys yet.
+    let mut placed = Vec::new();
+    for number in 1..=orders {
+        let customer = CUSTOMERS[number % CUSTOMERS.len()];
+        let order_id = town.place_order(&format!("c-{number}"), customer, &["ruskie"])?;
+        placed.push((customer, order_id, Vec::new()));
+    }
+    // 2. The monkeys come.
+    unleash(&town, profile);
+    // 3. Round after round, every order gets one new request; the broker
+    //    delivers them all before the next round. Now and then an earlier
+    //    request of the order comes again, late.
+    let mut late_copies = 0;
+    for _ in 0..ROUNDS {
+        for (customer, order_id, sent) in placed.iter_mut() {
+            let request = next_request(&mut town, customer, order_id)?;
+            if profile.has(Profile::Late) && !sent.is_empty() && sim.random_below(10) < 3 {
+                let late: &Envelope = &sent[sim.random_below(sent.len() as u64) as usize];
+                town.resend(customer, late)?;
+                late_copies += 1;
+            }
+            sent.push(request);
+        }
+        town.deliver()?;
+    }
+    let mut faults = count_faults(sim);
+    if late_copies > 0 {
+        faults.push(("late copy of an earlier request".to_string(), late_copies));
+    }
+    Ok(Demo {
+        audit: town.audit()?,
+        outbox: town.orders.outbox_report(&town.broker)?,
+        faults,
+        town,
+    })
+}
+
+/// One new request for the order, picked at random: add or remove an
+/// item, or (the payment service) book the payment, or cancel it if it is
+/// booked.
+fn next_request(town: &mut Town, customer: &str, order_id: &str) -> Result<Envelope, Error> {
+    let sim = town.sim.clone();
+    let filling = FILLINGS[sim.random_below(FILLINGS.len() as u64) as usize];
+    match sim.random_below(20) {
+        0..=7 => town.add_item(customer, order_id, filling),
+        8..=12 => town.remove_item(customer, order_id, filling),
+        _ if town.intent_of(order_id).payment_booked => town.cancel_payment(order_id),
+        _ => town.book_payment(order_id, 4_500),
+    }
+}
+
+/// Lets the profile's monkeys loose.
+fn unleash(town: &Town, profile: Profile) {
+    let sim = &town.sim;
+    if profile.has(Profile::Duplicates) {
+        // One request in five, picked by its (seeded) id, goes out twice.
+        town.page.monkeys().add(DuplicateWhen::new(one_in(5)));
+        sim.inject_random(RandomFaults::new().with(
+            "broker.ItemAdded.publish",
+            Fault::Duplicate,
+            0.1,
+        ));
+    }
+    if profile.has(Profile::Database) {
+        sim.inject_random(
+            RandomFaults::new()
+                .with("sql.orders.execute", Fault::FailBefore, 0.01)
+                .with("sql.orders.commit", Fault::FailBefore, 0.03)
+                .with("sql.orders.commit", Fault::FailAfter, 0.03),
+        );
+    }
+    if profile.has(Profile::Broker) {
+        sim.inject_random(
+            RandomFaults::new()
+                .with("broker.ItemAdded.publish", Fault::FailBefore, 0.1)
+                .with("broker.ItemAdded.publish", Fault::FailAfter, 0.05)
+                .with("broker.PaymentBooked.publish", Fault::FailAfter, 0.05)
+                .with("broker.FirstItemAdded.publish", Fault::FailBefore, 0.2)
+                .with("broker.CouponEarned.publish", Fault::FailBefore, 0.2)
+                .with("broker.mailer.send", Fault::FailAfter, 0.05),
+        );
+    }
+}
+
+/// A predicate true for about one message in `n`, decided by its id.
+fn one_in(n: u128) -> impl Fn(&Envelope) -> bool + Send + Sync + 'static {
+    move |message: &Envelope| message.id.as_uuid().as_u128().is_multiple_of(n)
+}
+
+/// How many faults struck, by fault point and kind, from the trace.
+fn count_faults(sim: &Sim) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for event in sim.trace().events() {
+        let EventKind::FaultInjected { point, fault } = &event.kind else {
+            continue;
+        };
+        let kind = format!("{fault} at {point}");
+        match counts.iter_mut().find(|(known, _)| *known == kind) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((kind, 1)),
+        }
+    }
+    counts.sort();
+    counts
+}
+
+/// How to call the demo.
+pub const USAGE: &str =
+    "demo [--seed S] [--chaos none|duplicates|database|broker|late|all] [--orders N]";
+
+/// `demo --seed S --chaos P --orders N`: runs the demo and prints its
+/// report. Returns the process's exit code.
+pub fn command(args: &[String]) -> i32 {
+    let mut seed = 7;
+    let mut profile = Profile::All;
+    let mut orders = 300;
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().map(String::as_str).unwrap_or_default();
+        let understood = match flag.as_str() {
+            "--seed" => value.parse().map(|parsed| seed = parsed).is_ok(),
+            "--orders" => value.parse().map(|parsed| orders = parsed).is_ok(),
+            "--chaos" => Profile::parse(value)
+                .map(|parsed| profile = parsed)
+                .is_some(),
+            _ => false,
+        };
+        if !understood {
+            eprintln!("did not understand `{flag} {value}`");
+            eprintln!("usage: cargo run -p <this package> -- {USAGE}");
+            return 2;
+        }
+    }
+    let name = profile.name();
+    let sim = Sim::new(seed);
+    println!(
+        "Pierogi town, seed {seed}, chaos \"{name}\": {orders} orders placed, then {ROUNDS} \
+         rounds of changes to each."
+    );
+    let demo = match run(&sim, profile, orders) {
+        Ok(demo) => demo,
+        Err(err) => {
+            eprintln!("the demo could not run: {err}");
+            return 1;
+        }
+    };
+    println!();
+    print!("{}", demo.audit);
+    print!("{}", demo.outbox);
+    println!();
+    if demo.faults.is_empty() {
+        println!("No monkey struck.");
+    } else {
+        println!("The monkeys struck:");
+        for (kind, count) in &demo.faults {
+            println!("  {count:>5} × {kind}");
+        }
+    }
+    if demo.audit.is_consistent() && demo.outbox.is_clean() {
+        0
+    } else {
+        1
+    }
+}

@@ -1,0 +1,354 @@
+//! The shop's front: carts in the shop's document store, the submit that
+//! queues `SendSubmitOrder` on the shop's own queue and answers 202, and the
+//! handler of that command, which sends `SubmitOrder` to the Orders service.
+//! This is Part A's shape, as its last exercise (04) leaves it.
+//!
+//! Each cart has its own partition (the cart id); the idempotency records
+//! of its submits live in the same partition, so that one batch can write
+//! them with the cart.
+
+use harness::{
+    Broker, Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim, Version,
+    World,
+};
+use serde::{Deserialize, Serialize};
+
+/// The id of the cart item inside its partition.
+pub const CART: &str = "cart";
+
+/// The queue of the Orders service: `SubmitOrder` goes there.
+pub const ORDERS_QUEUE: &str = "orders";
+
+/// The shop's own queue: `SendSubmitOrder` goes there.
+pub const SHOP_QUEUE: &str = "shop";
+
+/// A customer's cart.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cart {
+    /// Who owns it.
+    pub customer: String,
+    /// The pierogi in it.
+    pub lines: Vec<Line>,
+    /// Where to bring the order, once the customer submitted the cart.
+    pub deliver_to: String,
+    /// True once the shop decided to order this cart: from then on the
+    /// cart cannot change, and `SubmitOrder` is sent until it got out.
+    pub accepted: bool,
+    /// True once `SubmitOrder` was sent: the cart is done.
+    pub submitted: bool,
+}
+
+/// One line of a cart: one item, with its own id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    /// The line's id.
+    pub id: String,
+    /// What is in it: `ruskie`, `z kapustą` …
+    pub name: String,
+}
+
+/// The command the shop sends to itself when a customer submits a cart:
+/// "accept this cart and send `SubmitOrder` for it".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendSubmitOrder {
+    /// The cart to submit.
+    pub cart_id: String,
+    /// Where to bring the order.
+    pub deliver_to: String,
+    /// The submit's `Idempotency-Key` and the answer it got, if it had one:
+    /// stored with the cart when the shop accepts it.
+    pub idempotency: Option<(String, KeyRecord)>,
+}
+
+/// The message that asks the Orders service to make an order from a cart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubmitOrder {
+    /// The cart to order.
+    pub cart_id: String,
+    /// Who ordered.
+    pub customer: String,
+    /// What they ordered.
+    pub items: Vec<String>,
+    /// Where to bring it.
+    pub deliver_to: String,
+}
+
+/// An order, made by the Orders service from a `SubmitOrder`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    /// Its id.
+    pub id: String,
+    /// The cart it was made from.
+    pub cart_id: String,
+    /// Who ordered.
+    pub customer: String,
+    /// What they ordered.
+    pub items: Vec<String>,
+    /// Where to bring it.
+    pub deliver_to: String,
+    /// What the customer added once the order was placed (`AddItem`) and
+    /// did not remove (`RemoveItem`): one portion per filling.
+    pub added: Vec<String>,
+    /// True while the customer's payment is booked (`BookPayment`), false
+    /// once it is cancelled (`CancelPayment`).
+    pub payment_booked: bool,
+}
+
+/// What remembers a request sent with an `Idempotency-Key`: which request it
+/// was, and the answer it got, so that a retry gets the same answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Method, path and body of the request, as one string.
+    pub fingerprint: String,
+    /// The answer's status code.
+    pub status: u16,
+    /// The answer's `Location` header.
+    pub location: String,
+    /// The answer's JSON body.
+    pub body: serde_json::Value,
+}
+
+/// What a `PUT` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It created the resource (HTTP 201).
+    Created,
+    /// The same resource was there already: a retry, nothing to do (HTTP 200).
+    Unchanged,
+    /// Something else has this id: the client reused it by mistake (HTTP 409).
+    Conflict,
+    /// The cart was submitted: it can no longer change (HTTP 409).
+    Frozen,
+}
+
+/// Why a submit did not create an order.
+#[derive(Debug)]
+pub enum SubmitError {
+    /// There is no such cart.
+    NotFound,
+    /// The cart was submitted before: its order exists already (HTTP 409).
+    AlreadySubmitted,
+    /// Someone changed the cart between our read and our write (HTTP 409).
+    Conflict,
+    /// The store failed; nothing is known for sure, the caller may retry.
+    Store(Error),
+    /// The broker did not take `SubmitOrder`; the caller may retry.
+    Broker(Error),
+}
+
+impl From<Error> for SubmitError {
+    fn from(err: Error) -> SubmitError {
+        if err.is_conflict() {
+            SubmitError::Conflict
+        } else {
+            SubmitError::Store(err)
+        }
+    }
+}
+
+/// The shop's data, its own queue, and its way to the Orders service. Cheap to clone:
+/// clones share the store and the broker.
+#[derive(Clone)]
+pub struct Shop {
+    sim: Sim,
+    store: DocumentStore,
+    broker: Broker,
+}
+
+impl Shop {
+    /// A shop with an empty store (its fault points are `kv.shop.*`) that
+    /// queues commands to itself (`broker.shop.send`) and sends to the
+    /// Orders service (`broker.orders.send`) through `broker`.
+    pub fn new(sim: &Sim, broker: &Broker) -> Shop {
+        broker.declare_queue(SHOP_QUEUE);
+        broker.declare_queue(ORDERS_QUEUE);
+        Shop {
+            sim: sim.clone(),
+            store: DocumentStore::new(sim, "shop"),
+            broker: broker.clone(),
+        }
+    }
+
+    /// The simulation this shop runs in.
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+
+    /// Creates an empty cart for `customer` under `cart_id`.
+    pub fn create_cart(&self, cart_id: &str, customer: &str) -> Result<Outcome, Error> {
+        let cart = Cart {
+            customer: customer.to_string(),
+            ..Cart::default()
+        };
+        // The client chose the id: the same cart again is a retry (nothing
+        // to do); the id with another customer is a mistake (refuse it).
+        match self.store.get::<Cart>(cart_id, CART)? {
+            Some(found) if found.value.customer == customer => return Ok(Outcome::Unchanged),
+            Some(_) => return Ok(Outcome::Conflict),
+            None => {}
+        }
+        self.store
+            .put(cart_id, CART, &cart, Condition::CreateOnly)?;
+        Ok(Outcome::Created)
+    }
+
+    /// Puts a line into the cart.
+    pub fn add_line(&self, cart_id: &str, line: Line) -> Result<Outcome, Error> {
+        let Some(found) = self.store.get::<Cart>(cart_id, CART)? else {
+            return Err(not_found(cart_id));
+        };
+        let mut cart = found.value;
+        // Once accepted, the cart is what `SubmitOrder` says: every copy of
+        // the message, sent now or later, must carry the same items.
+        if cart.accepted {
+            return Ok(Outcome::Frozen);
+        }
+        // The same line id again is a retry, or a mistake if the item differs.
+        if let Some(existing) = cart.lines.iter().find(|old| old.id == line.id) {
+            if existing.name == line.name {
+                return Ok(Outcome::Unchanged);
+            }
+            return Ok(Outcome::Conflict);
+        }
+        cart.lines.push(line);
+        self.store
+            .put(cart_id, CART, &cart, Condition::IfMatch(found.version))?;
+        Ok(Outcome::Created)
+    }
+
+    /// The customer clicks "Submit": queue a `SendSubmitOrder` command on
+    /// the shop's own queue (`broker.shop.send`). That is all the customer
+    /// waits for; [`Shop::handle`] does the work later, and the broker
+    /// delivers the command again until it succeeds. `record`, if given, is
+    /// stored under `key-<idempotency key>` when the cart is accepted.
+    pub fn submit(
+        &self,
+        cart_id: &str,
+        deliver_to: &str,
+        record: Option<(&str, &KeyRecord)>,
+    ) -> Result<(), SubmitError> {
+        let Some(found) = self.store.get::<Cart>(cart_id, CART)? else {
+            return Err(SubmitError::NotFound);
+        };
+        // Another submit got there first. (A retry of that submit, with its
+        // key, was answered from the key's record before it got here.)
+        if found.value.accepted {
+            return Err(SubmitError::AlreadySubmitted);
+        }
+        let command = SendSubmitOrder {
+            cart_id: cart_id.to_string(),
+            deliver_to: deliver_to.to_string(),
+            idempotency: record.map(|(key, record)| (key.to_string(), record.clone())),
+        };
+        let envelope = Envelope::new(self.sim.new_message_id(), "SendSubmitOrder", &command);
+        self.broker
+            .send(SHOP_QUEUE, envelope)
+            .map_err(SubmitError::Broker)
+    }
+
+    /// Adds the shop to the world as the endpoint that reads its own queue
+    /// (`shop`) and handles `SendSubmitOrder`.
+    pub fn add_to(&self, world: &mut World) {
+        let shop = self.clone();
+        world.add_endpoint(
+            SHOP_QUEUE,
+            move |ctx: &mut HandlerContext, message: &Envelope| shop.handle(ctx, message),
+        );
+    }
+
+    /// Handles one `SendSubmitOrder`: accept the cart, send `SubmitOrder`,
+    /// mark the cart submitted. An error gives the command back to the
+    /// broker, which delivers it again: the retries are automatic.
+    pub fn handle(&self, ctx: &mut HandlerContext, message: &Envelope) -> Result<(), HandlerError> {
+        let command: SendSubmitOrder = message.body()?;
+        let cart_id = command.cart_id.as_str();
+        let Some(found) = self.store.get::<Cart>(cart_id, CART)? else {
+            return Err(HandlerError::unrecoverable(format!(
+                "there is no cart {cart_id}"
+            )));
+        };
+        let mut cart = found.value;
+        if cart.submitted {
+            // Done before: this command is a duplicate. Nothing is wrong and
+            // nothing is left to do, so acknowledge it.
+            return Ok(());
+        }
+        let mut version = found.version;
+        // Step 1: decide, durably, before anything leaves. From now on the
+        // cart is frozen, and a retry knows it must send.
+        if !cart.accepted {
+            cart.accepted = true;
+            cart.deliver_to = command.deliver_to.clone();
+            let record = command
+                .idempotency
+                .as_ref()
+                .map(|(key, record)| (key.as_str(), record));
+            version = self.save(cart_id, &cart, version, record)?;
+        }
+        // Step 2: send, now: `ctx.send` would hold the message back until
+        // this handler returns, after step 3 said it was sent.
+        ctx.send_immediately(ORDERS_QUEUE, self.submit_order(cart_id, &cart))?;
+        // Step 3: done. If this write fails, the retry sends a second copy.
+        cart.submitted = true;
+        self.save(cart_id, &cart, version, None)?;
+        Ok(())
+    }
+
+    /// Writes the cart if nobody wrote it since `version`, with the
+    /// idempotency record if there is one, in one batch. Returns the cart's
+    /// new version.
+    fn save(
+        &self,
+        cart_id: &str,
+        cart: &Cart,
+        version: Version,
+        record: Option<(&str, &KeyRecord)>,
+    ) -> Result<Version, Error> {
+        let mut batch = self.store.batch(cart_id);
+        batch.put(CART, cart, Condition::IfMatch(version));
+        if let Some((key, record)) = record {
+            batch.put(&key_id(key), record, Condition::CreateOnly);
+        }
+        let versions = batch.commit()?;
+        Ok(versions[0].unwrap_or(version))
+    }
+
+    /// `SubmitOrder` for the cart, as it is, in an envelope with a new id.
+    fn submit_order(&self, cart_id: &str, cart: &Cart) -> Envelope {
+        let message = SubmitOrder {
+            cart_id: cart_id.to_string(),
+            customer: cart.customer.clone(),
+            items: cart.lines.iter().map(|line| line.name.clone()).collect(),
+            deliver_to: cart.deliver_to.clone(),
+        };
+        Envelope::new(self.sim.new_message_id(), "SubmitOrder", &message)
+    }
+
+    /// The record of a submit sent with this idempotency key, if any.
+    pub fn key_record(&self, cart_id: &str, key: &str) -> Result<Option<KeyRecord>, Error> {
+        let found = self.store.get::<KeyRecord>(cart_id, &key_id(key))?;
+        Ok(found.map(|document| document.value))
+    }
+
+    /// The cart, if it exists.
+    pub fn cart(&self, cart_id: &str) -> Result<Option<Cart>, Error> {
+        let found = self.store.get::<Cart>(cart_id, CART)?;
+        Ok(found.map(|document| document.value))
+    }
+
+    /// How many documents the store holds (carts and records). For tests.
+    pub fn document_count(&self) -> usize {
+        self.store.len()
+    }
+}
+
+fn key_id(key: &str) -> String {
+    format!("key-{key}")
+}
+
+fn not_found(cart_id: &str) -> Error {
+    Error::NotFound {
+        store: "shop".to_string(),
+        key: format!("{cart_id}/{CART}"),
+    }
+}

@@ -1,0 +1,39 @@
+//! The pierogi shop that the workshop's exercises stand on, written once.
+//!
+//! Each exercise crate holds only its lesson (the file or two the attendee
+//! edits) and plugs it into this shop. The shop is organised by what it is,
+//! not by exercise:
+//!
+//! - [`front`]: carts in the shop's document store, the submit that queues
+//!   `SendSubmitOrder`, and its handler that sends `SubmitOrder` (Part A).
+//! - [`http`]: the HTTP API (axum) that browsers and apps call;
+//!   [`client`]: the shop's app, which calls the API and retries.
+//! - [`orders`]: the Orders service on the other side of the broker, its
+//!   orders in a relational database, every request through the
+//!   [`outbox`] (Parts B–C).
+//! - [`order_page`]: where customers change a placed order.
+//! - [`downstream`]: Billing and Marketing; [`mailer`]: who sends their
+//!   letters; [`ids`]: the ids of the messages the handlers send.
+//! - [`chaos`]: the chaos monkeys between a service and the broker.
+//! - [`town`], [`intent`], [`audit`], [`demo`]: all of it wired together,
+//!   what the customers asked for, the consistency report, and the demo.
+
+pub mod audit;
+pub mod chaos;
+pub mod client;
+pub mod demo;
+pub mod downstream;
+pub mod front;
+pub mod http;
+pub mod ids;
+pub mod intent;
+pub mod mailer;
+pub mod order_page;
+pub mod orders;
+pub mod outbox;
+pub mod town;
+
+pub use front::{
+    CART, Cart, KeyRecord, Line, ORDERS_QUEUE, Order, Outcome, SHOP_QUEUE, SendSubmitOrder,
+    Shop, SubmitError, SubmitOrder,
+};
