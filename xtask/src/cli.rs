@@ -146,6 +146,10 @@ pub struct CheckArgs {
     /// Also apply each patch in solutions/*/mutants/ and confirm the tests fail
     #[arg(long)]
     pub mutants: bool,
+    /// Check only this exercise (number or slug; repeat for more), without
+    /// the kit-wide checks (the course, the tools, lints): for authors at work
+    #[arg(long, value_name = "EXERCISE")]
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, Args)]
