@@ -4,6 +4,7 @@
 //! It builds once (every checkpoint, solution, the harness and the runner, into
 //! the shared `target/`), then runs each package's tests without rebuilding.
 
+mod chain;
 pub mod decks;
 mod exercise;
 mod mutants;
@@ -17,6 +18,7 @@ use crate::course::{Copy, Course, Exercise};
 use crate::error::Result;
 use crate::ui::{self, paint};
 
+pub use chain::SCENARIO_DIFF;
 pub use decks::decks;
 pub use tally::Tally;
 
@@ -57,6 +59,9 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
     for ex in built {
         tally.heading(&format!("Exercise {} — {}", ex.label(), ex.title));
         exercise::check_exercise(course, ex, &mut tally);
+        if let Some(result) = chain::check_chain(course, ex, args.bless) {
+            tally.record("chain", result);
+        }
         if args.mutants {
             mutants::check_mutants(course, ex, &mut tally);
         }
