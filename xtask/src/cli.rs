@@ -22,7 +22,7 @@ pub enum Command {
 
     /// Run an exercise's tests: failing tests first, then `N/M tests pass`
     #[command(
-        after_help = "Examples:\n  cargo xtask verify              the current exercise\n  cargo xtask verify 3            exercise 03\n  cargo xtask verify async-submit the same, by slug\n  cargo xtask verify --all        every built exercise, in order\n  cargo xtask verify 3 --json     one JSON object, for tools\n\nExit code: 0 when every test passes, 1 otherwise."
+        after_help = "Examples:\n  cargo xtask verify              the current exercise\n  cargo xtask verify 3            exercise 03\n  cargo xtask verify async-submit the same, by slug\n  cargo xtask verify --all        every built exercise, in order\n  cargo xtask verify 3 --all-reports  every failing test in full\n  cargo xtask verify 3 --json     one JSON object, for tools\n\nExit code: 0 when every test passes, 1 otherwise."
     )]
     Verify(VerifyArgs),
 
@@ -96,6 +96,10 @@ pub struct VerifyArgs {
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,
+    /// Print every failing test's full report (by default: the first in full,
+    /// one line for each of the others, all of them in a file)
+    #[arg(long, conflicts_with = "json")]
+    pub all_reports: bool,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +109,9 @@ pub struct WatchArgs {
     /// Poll for changes instead of using file-system events
     #[arg(long)]
     pub poll: bool,
+    /// Print every failing test's full report after each check
+    #[arg(long)]
+    pub all_reports: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,9 +49,9 @@ pub struct Exercise {
     pub continues: Vec<String>,
 }
 
-/// The three copies of an exercise.
+/// The three copies of an exercise, each a folder tree of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Copy {
+pub enum Tree {
     /// `exercises/NN-slug`: the attendee's working copy.
     Exercise,
     /// `checkpoints/NN-slug`: the pristine starting point.
@@ -60,22 +60,26 @@ pub enum Copy {
     Solution,
 }
 
-impl Copy {
-    pub const ALL: [Copy; 3] = [Copy::Exercise, Copy::Checkpoint, Copy::Solution];
+/// The old name of [`Tree`], which shadowed the standard `Copy` trait wherever
+/// it was imported; `check/` and `explore.rs` still use it.
+pub type Copy = Tree;
+
+impl Tree {
+    pub const ALL: [Tree; 3] = [Tree::Exercise, Tree::Checkpoint, Tree::Solution];
 
     pub fn folder(self) -> &'static str {
         match self {
-            Copy::Exercise => "exercises",
-            Copy::Checkpoint => "checkpoints",
-            Copy::Solution => "solutions",
+            Tree::Exercise => "exercises",
+            Tree::Checkpoint => "checkpoints",
+            Tree::Solution => "solutions",
         }
     }
 
     fn package_prefix(self) -> &'static str {
         match self {
-            Copy::Exercise => "ex",
-            Copy::Checkpoint => "cp",
-            Copy::Solution => "sol",
+            Tree::Exercise => "ex",
+            Tree::Checkpoint => "cp",
+            Tree::Solution => "sol",
         }
     }
 }
@@ -87,8 +91,8 @@ impl Exercise {
     }
 
     /// `ex03-async-submit`, `cp03-async-submit`, `sol03-async-submit`.
-    pub fn package(&self, copy: Copy) -> String {
-        format!("{}{}", copy.package_prefix(), self.dir_name())
+    pub fn package(&self, tree: Tree) -> String {
+        format!("{}{}", tree.package_prefix(), self.dir_name())
     }
 
     /// `03 async-submit`, how messages name an exercise.
@@ -144,8 +148,8 @@ impl Course {
         })
     }
 
-    pub fn dir(&self, ex: &Exercise, copy: Copy) -> PathBuf {
-        self.root.join(copy.folder()).join(ex.dir_name())
+    pub fn dir(&self, ex: &Exercise, tree: Tree) -> PathBuf {
+        self.root.join(tree.folder()).join(ex.dir_name())
     }
 
     /// A path relative to the course root, for messages.
@@ -156,7 +160,7 @@ impl Course {
     /// Built = not planned and the attendee's folder is there. `check` flags
     /// the other combinations.
     pub fn is_built(&self, ex: &Exercise) -> bool {
-        !ex.planned && self.dir(ex, Copy::Exercise).is_dir()
+        !ex.planned && self.dir(ex, Tree::Exercise).is_dir()
     }
 
     pub fn built(&self) -> impl Iterator<Item = &Exercise> {
@@ -207,16 +211,21 @@ impl Course {
         if self.is_built(ex) {
             return Ok(());
         }
-        let why = if ex.planned {
-            "is planned but not written yet"
-        } else {
-            "has no folder"
-        };
+        let folder = self
+            .rel(&self.dir(ex, Tree::Exercise))
+            .display()
+            .to_string();
+        if ex.planned {
+            bail!(
+                "exercise {} is planned but not written yet. Built exercises:\n{}",
+                ex.label(),
+                self.built_listing()
+            )
+        }
         bail!(
-            "exercise {} {why} ({}). Built exercises:\n{}",
-            ex.label(),
-            self.rel(&self.dir(ex, Copy::Exercise)).display(),
-            self.built_listing()
+            "{folder} is missing; `cargo xtask reset {}` restores exercise {} from its checkpoint",
+            ex.number,
+            ex.label()
         )
     }
 
@@ -225,7 +234,13 @@ impl Course {
             .exercises
             .iter()
             .map(|e| {
-                let planned = if self.is_built(e) { "" } else { "  (planned)" };
+                let planned = if e.planned {
+                    "  (planned)".to_string()
+                } else if !self.is_built(e) {
+                    format!("  (missing: `cargo xtask reset {}` restores it)", e.number)
+                } else {
+                    String::new()
+                };
                 format!("  {:>2}  {}{planned}", e.number, e.slug)
             })
             .collect();
@@ -254,8 +269,8 @@ impl Course {
 /// libraries hide their docs, to avoid `cargo doc` name collisions). `reset`
 /// writes it and `check` compares against it, so the two always agree.
 pub fn exercise_manifest(checkpoint_manifest: &str, ex: &Exercise) -> String {
-    let from = format!("\"{}\"", ex.package(Copy::Checkpoint));
-    let to = format!("\"{}\"", ex.package(Copy::Exercise));
+    let from = format!("\"{}\"", ex.package(Tree::Checkpoint));
+    let to = format!("\"{}\"", ex.package(Tree::Exercise));
     let mut section = String::new();
     let mut out = String::new();
     for line in checkpoint_manifest.lines() {
@@ -313,9 +328,9 @@ mod tests {
         let first = &c.exercises[0];
         assert_eq!(first.slug, "submit-once");
         assert_eq!(first.dir_name(), "01-submit-once");
-        assert_eq!(first.package(Copy::Exercise), "ex01-submit-once");
-        assert_eq!(first.package(Copy::Checkpoint), "cp01-submit-once");
-        assert_eq!(first.package(Copy::Solution), "sol01-submit-once");
+        assert_eq!(first.package(Tree::Exercise), "ex01-submit-once");
+        assert_eq!(first.package(Tree::Checkpoint), "cp01-submit-once");
+        assert_eq!(first.package(Tree::Solution), "sol01-submit-once");
         assert!(c.exercises[1].planned);
     }
 

@@ -1,4 +1,5 @@
-//! File-tree helpers: listing, copying and comparing exercise folders, and backups.
+//! File-tree helpers: listing, copying and comparing exercise folders, and
+//! naming backups.
 
 use std::path::{Path, PathBuf};
 
@@ -78,19 +79,21 @@ pub fn differing_files(
     Ok(differ)
 }
 
-/// Copies `dir` to `<root>/.backups/<time>-<label>/` and returns that folder.
-/// Every command that overwrites attendee files calls this first.
-pub fn backup(root: &Path, dir: &Path, label: &str) -> Result<PathBuf> {
-    let dest = fresh_backup_dir(root, label)?;
-    copy_dir(dir, &dest)
-        .context(|| format!("backing up {} to {}", dir.display(), dest.display()))?;
-    Ok(dest)
+/// Where backups go, at the course root (ignored by git).
+pub const BACKUPS: &str = ".backups";
+
+/// A new, empty `.backups/<time>-<label>` folder.
+pub fn fresh_backup_dir(root: &Path, label: &str) -> Result<PathBuf> {
+    let dir = fresh_backup_path(root, label)?;
+    std::fs::create_dir(&dir).context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }
 
-/// A new, empty `.backups/<time>-<label>` folder (with `-2`, `-3`… when two
-/// backups land in the same second).
-pub fn fresh_backup_dir(root: &Path, label: &str) -> Result<PathBuf> {
-    let base = root.join(".backups");
+/// A name for a new backup, `.backups/<time>-<label>` (with `-2`, `-3`… when two
+/// backups land in the same second), not yet taken; `.backups/` is created.
+pub fn fresh_backup_path(root: &Path, label: &str) -> Result<PathBuf> {
+    let base = root.join(BACKUPS);
+    std::fs::create_dir_all(&base).context(|| format!("creating {}", base.display()))?;
     let stamp = Utc::now().compact();
     for n in 1.. {
         let name = if n == 1 {
@@ -100,27 +103,10 @@ pub fn fresh_backup_dir(root: &Path, label: &str) -> Result<PathBuf> {
         };
         let dir = base.join(name);
         if !dir.exists() {
-            std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
             return Ok(dir);
         }
     }
     unreachable!("the loop above returns")
-}
-
-/// Empties `dir` (keeping `target/`) so a copy into it leaves no stray files.
-pub fn clear_dir(dir: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if skipped(&entry.file_name()) {
-            continue;
-        }
-        if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(entry.path())?;
-        } else {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -156,16 +142,9 @@ mod tests {
                 .is_empty()
         );
 
-        let first = backup(tmp.path(), &b, "01-x").unwrap();
-        let second = backup(tmp.path(), &b, "01-x").unwrap();
+        let first = fresh_backup_dir(tmp.path(), "01-x").unwrap();
+        let second = fresh_backup_path(tmp.path(), "01-x").unwrap();
         assert_ne!(first, second);
-        assert_eq!(
-            std::fs::read_to_string(second.join("src/lib.rs")).unwrap(),
-            "fn b() {}"
-        );
-
-        clear_dir(&a).unwrap();
-        assert_eq!(files(&a).unwrap(), Vec::<PathBuf>::new());
-        assert!(a.join("target/junk").exists());
+        assert!(first.is_dir() && !second.exists());
     }
 }

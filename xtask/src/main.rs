@@ -9,7 +9,9 @@ mod cli;
 mod commands;
 mod course;
 mod error;
+mod fault;
 mod fsutil;
+mod health;
 mod progress;
 mod time;
 mod ui;
@@ -38,6 +40,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> error::Result<ExitCode> {
     let root = Course::find_root(&std::env::current_dir()?)?;
     let course = Course::load(&root)?;
+    // Commands that look at one exercise check its pieces themselves; `check`
+    // reports the kit's state in its own words.
+    match &cli.command {
+        Command::List | Command::Hint(_) | Command::Setup | Command::Slides(_) => {
+            commands::warn_problems(&course, None)
+        }
+        _ => {}
+    }
     match cli.command {
         Command::List => commands::list::run(&course),
         Command::Verify(args) => commands::verify::run(&course, &args),

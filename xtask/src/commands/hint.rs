@@ -11,28 +11,35 @@ use crate::ui::{self, paint};
 const LEVELS: [&str; 3] = ["a nudge", "the concept", "nearly the solution"];
 
 pub fn run(course: &Course, args: &HintArgs) -> Result<ExitCode> {
-    let mut progress = Progress::load(course);
     let ex = match args.exercise.as_deref() {
         Some(name) => course.resolve(name)?,
-        None => super::chosen(course, &progress, None)?,
+        None => super::chosen(course, &Progress::load(course), None)?,
     };
-    show(course, &mut progress, ex, args.level);
+    show(course, ex, args.level);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints hint `level` (default: the next unseen one) and records it.
-pub fn show(course: &Course, progress: &mut Progress, ex: &Exercise, level: Option<u8>) {
+/// Prints hint `level` (default: the next one not yet seen, as recorded at this
+/// moment, so two terminals asking at once get two levels) and records it.
+pub fn show(course: &Course, ex: &Exercise, level: Option<u8>) {
     if ex.hints.is_empty() {
         anstream::println!("Exercise {} has no hints yet.", ex.label());
         return;
     }
-    let used = progress.entry(&ex.slug).hints_used;
-    let level = usize::from(level.unwrap_or(used.saturating_add(1))).clamp(1, ex.hints.len());
-    let entry = progress.entry_mut(&ex.slug);
-    entry.hints_used = entry.hints_used.max(level as u8);
-    if let Err(e) = progress.save(course) {
-        ui::warn(e);
-    }
+    let count = ex.hints.len();
+    let choose = |used: u8| usize::from(level.unwrap_or(used.saturating_add(1))).clamp(1, count);
+    let level = match Progress::update(course, |progress| {
+        let entry = progress.entry_mut(&ex.slug);
+        let level = choose(entry.hints_used);
+        entry.hints_used = entry.hints_used.max(level as u8);
+        level
+    }) {
+        Ok((_, level)) => level,
+        Err(e) => {
+            ui::warn(e);
+            choose(Progress::load(course).entry(&ex.slug).hints_used)
+        }
+    };
     let name = LEVELS.get(level - 1).copied().unwrap_or("a hint");
     anstream::println!(
         "{} {}",

@@ -36,8 +36,10 @@ pub fn run(course: &Course) -> Result<ExitCode> {
         }
         let entry = progress.entry(&ex.slug);
         let is_current = current.as_deref() == Some(ex.slug.as_str());
-        let status = if !course.is_built(ex) {
+        let status = if ex.planned {
             paint(ui::DIM, "planned")
+        } else if !course.is_built(ex) {
+            paint(ui::BAD, "missing")
         } else if is_current && entry.status != Status::Done {
             paint(ui::WARN, "current")
         } else {

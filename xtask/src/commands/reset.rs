@@ -7,35 +7,41 @@ use std::process::ExitCode;
 
 use crate::bail;
 use crate::cli::ResetArgs;
-use crate::course::{Copy, Course, Exercise, exercise_manifest};
+use crate::course::{Course, Exercise, Tree, exercise_manifest};
 use crate::error::{Context, Result};
-use crate::fsutil;
 use crate::progress::{Progress, Status};
 use crate::ui::{self, paint};
+use crate::{fault, fsutil};
 
 pub fn run_reset(course: &Course, args: &ResetArgs) -> Result<ExitCode> {
     if args.all {
         return reset_all(course, args.yes);
     }
     let ex = restorable(course, args.exercise.as_deref().unwrap_or_default())?;
+    super::warn_problems(course, Some(ex));
     restore_announced(course, ex)?;
+    // A restored exercise starts over: pending again (hints seen stay seen).
+    Progress::update(course, |p| p.mark_pending(&ex.slug))?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn run_checkpoint(course: &Course, name: &str) -> Result<ExitCode> {
     let ex = restorable(course, name)?;
+    super::warn_problems(course, Some(ex));
     restore_announced(course, ex)?;
-    let mut progress = Progress::load(course);
-    let mut skipped = Vec::new();
-    for earlier in course.built().filter(|e| e.number < ex.number) {
-        let entry = progress.entry_mut(&earlier.slug);
-        if entry.status == Status::Pending {
-            entry.status = Status::Skipped;
-            skipped.push(earlier.slug.clone());
+    let (_, skipped) = Progress::update(course, |progress| {
+        let mut skipped = Vec::new();
+        for earlier in course.built().filter(|e| e.number < ex.number) {
+            let entry = progress.entry_mut(&earlier.slug);
+            if entry.status == Status::Pending {
+                entry.status = Status::Skipped;
+                skipped.push(earlier.slug.clone());
+            }
         }
-    }
-    progress.current = Some(ex.slug.clone());
-    progress.save(course)?;
+        progress.mark_pending(&ex.slug);
+        progress.current = Some(ex.slug.clone());
+        skipped
+    })?;
     if !skipped.is_empty() {
         anstream::println!(
             "Marked as skipped: {} (finish them any time).",
@@ -74,7 +80,7 @@ fn restore_announced(course: &Course, ex: &Exercise) -> Result<()> {
                 "{} Exercise {} restored from {}.",
                 paint(ui::GOOD, ui::PASS_MARK),
                 ex.label(),
-                course.rel(&course.dir(ex, Copy::Checkpoint)).display()
+                course.rel(&course.dir(ex, Tree::Checkpoint)).display()
             );
             if let Some(backup) = backup {
                 anstream::println!(
@@ -96,45 +102,114 @@ pub enum Restored {
 }
 
 /// Makes `exercises/NN` equal to `checkpoints/NN` (with the exercise's package
-/// name), after copying the attendee's folder to `backup_into` or to a fresh
-/// `.backups/<time>-NN-slug/`.
+/// name) without ever leaving it half-done: the new copy is built beside the
+/// old one (in `.backups/`), then the attendee's folder is moved whole to its
+/// backup (`backup_into/NN-slug`, or a fresh `.backups/<time>-NN-slug`) and the
+/// new copy moved into its place. A step that fails puts everything back as it
+/// was and says where the attendee's files are.
 fn restore(course: &Course, ex: &Exercise, backup_into: Option<&Path>) -> Result<Restored> {
-    let checkpoint = course.dir(ex, Copy::Checkpoint);
-    let mine = course.dir(ex, Copy::Exercise);
-    if !checkpoint.is_dir() {
+    let checkpoint = course.dir(ex, Tree::Checkpoint);
+    let mine = course.dir(ex, Tree::Exercise);
+    let mine_rel = course.rel(&mine).display().to_string();
+    if !checkpoint.join("Cargo.toml").is_file() {
+        let folder = Tree::Checkpoint.folder();
+        let mend = if course.root.join(folder).is_dir() {
+            format!("git checkout -- {}", course.rel(&checkpoint).display())
+        } else {
+            format!("git checkout -- {folder}/")
+        };
         bail!(
-            "{} is missing, so exercise {} cannot be restored",
+            "{} is missing, so exercise {} cannot be restored; {} brings it back",
             course.rel(&checkpoint).display(),
-            ex.label()
+            ex.label(),
+            ui::cmd(mend)
         );
     }
-    if differences_from_checkpoint(course, ex)?.is_empty() {
+    if mine.is_dir() && differences_from_checkpoint(course, ex)?.is_empty() {
         return Ok(Restored::AlreadyPristine);
     }
-    let backup = match backup_into {
-        _ if !mine.is_dir() => None,
-        Some(dir) => {
-            let dest = dir.join(ex.dir_name());
-            fsutil::copy_dir(&mine, &dest).context(|| format!("backing up {}", mine.display()))?;
-            Some(dest)
-        }
-        None => Some(fsutil::backup(&course.root, &mine, &ex.dir_name())?),
-    };
-    if mine.is_dir() {
-        fsutil::clear_dir(&mine).context(|| format!("clearing {}", mine.display()))?;
+    let nothing_changed = |what: &str| format!("{what}; nothing changed in {mine_rel}");
+
+    // 1. The new copy, complete, beside the old one.
+    let backups = course.root.join(fsutil::BACKUPS);
+    std::fs::create_dir_all(&backups)
+        .context(|| nothing_changed(&format!("could not create {}", backups.display())))?;
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".restoring-{}-", ex.dir_name()))
+        .tempdir_in(&backups)
+        .context(|| nothing_changed("could not create a folder for the new copy"))?;
+    let new = staging.path().join(ex.dir_name());
+    fault::check("reset.stage")
+        .and_then(|()| fsutil::copy_dir(&checkpoint, &new))
+        .and_then(|()| std::fs::read_to_string(checkpoint.join("Cargo.toml")))
+        .and_then(|manifest| {
+            std::fs::write(new.join("Cargo.toml"), exercise_manifest(&manifest, ex))
+        })
+        .context(|| {
+            nothing_changed(&format!(
+                "could not copy {}",
+                course.rel(&checkpoint).display()
+            ))
+        })?;
+
+    // 2. No folder to keep: the new copy goes straight in.
+    if !mine.is_dir() {
+        std::fs::rename(&new, &mine)
+            .context(|| nothing_changed(&format!("could not create {mine_rel}")))?;
+        return Ok(Restored::Restored { backup: None });
     }
-    fsutil::copy_dir(&checkpoint, &mine).context(|| format!("copying {}", checkpoint.display()))?;
-    let manifest = std::fs::read_to_string(checkpoint.join("Cargo.toml"))?;
-    std::fs::write(mine.join("Cargo.toml"), exercise_manifest(&manifest, ex))?;
-    Ok(Restored::Restored { backup })
+
+    // 3. Build output stays with the exercise, not with its backup.
+    let target = mine.join("target");
+    let moved_target = target.is_dir() && std::fs::rename(&target, new.join("target")).is_ok();
+    let put_target_back = || {
+        if moved_target {
+            let _ = std::fs::rename(new.join("target"), &target);
+        }
+    };
+
+    // 4. The attendee's folder, whole, becomes the backup.
+    let backup = match backup_into {
+        Some(dir) => dir.join(ex.dir_name()),
+        None => fsutil::fresh_backup_path(&course.root, &ex.dir_name())?,
+    };
+    if let Err(e) = fault::check("reset.backup").and_then(|()| std::fs::rename(&mine, &backup)) {
+        put_target_back();
+        bail!(
+            "{}",
+            nothing_changed(&format!(
+                "could not move {mine_rel} to {} ({e})",
+                course.rel(&backup).display()
+            ))
+        );
+    }
+
+    // 5. The new copy takes its place; if it cannot, the old one goes back.
+    if let Err(e) = fault::check("reset.swap").and_then(|()| std::fs::rename(&new, &mine)) {
+        let backup_rel = course.rel(&backup).display();
+        if std::fs::rename(&backup, &mine).is_ok() {
+            put_target_back();
+            bail!(
+                "{}",
+                nothing_changed(&format!("could not put the restored copy in place ({e})"))
+            );
+        }
+        bail!(
+            "could not put the restored copy in place ({e}), nor move your files back: they are all in {backup_rel}. Run {} again, then copy what you need from there.",
+            ui::cmd(format!("cargo xtask reset {}", ex.number))
+        );
+    }
+    Ok(Restored::Restored {
+        backup: Some(backup),
+    })
 }
 
 /// Files in which the attendee's copy differs from the checkpoint. `Cargo.toml`
 /// is compared as TOML after deriving the exercise's manifest from the
 /// checkpoint's, so formatting does not matter but every setting does.
 pub fn differences_from_checkpoint(course: &Course, ex: &Exercise) -> Result<Vec<PathBuf>> {
-    let checkpoint = course.dir(ex, Copy::Checkpoint);
-    let mine = course.dir(ex, Copy::Exercise);
+    let checkpoint = course.dir(ex, Tree::Checkpoint);
+    let mine = course.dir(ex, Tree::Exercise);
     let mut differ = fsutil::differing_files(&mine, &checkpoint, |p| p == Path::new("Cargo.toml"))?;
     let parse = |text: &str| text.parse::<toml::Table>().ok();
     let expected = std::fs::read_to_string(checkpoint.join("Cargo.toml"))
@@ -164,17 +239,19 @@ fn reset_all(course: &Course, yes: bool) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let backup = fsutil::fresh_backup_dir(&course.root, "all")?;
+    let backup_rel = course.rel(&backup).display().to_string();
     let mut restored = 0;
     for ex in &built {
-        if let Restored::Restored { .. } = restore(course, ex, Some(&backup))? {
-            restored += 1;
+        match restore(course, ex, Some(&backup)) {
+            Ok(Restored::Restored { .. }) => restored += 1,
+            Ok(Restored::AlreadyPristine) => {}
+            Err(e) => bail!(
+                "{e}\nStopped at exercise {}; the files of the {restored} exercises restored before it are in {backup_rel}",
+                ex.label()
+            ),
         }
     }
-    let progress_file = Progress::path(&course.root);
-    if progress_file.is_file() {
-        std::fs::copy(&progress_file, backup.join(crate::progress::PROGRESS_FILE))?;
-        std::fs::remove_file(&progress_file)?;
-    }
+    Progress::set_aside_into(course, &backup)?;
     anstream::println!(
         "{} Reset {} exercises ({restored} had changes) and your progress.",
         paint(ui::GOOD, ui::PASS_MARK),

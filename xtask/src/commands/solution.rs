@@ -6,21 +6,22 @@ use std::process::ExitCode;
 use similar::TextDiff;
 
 use crate::cli::SolutionArgs;
-use crate::course::{Copy, Course};
+use crate::course::{Course, Tree};
 use crate::error::{Context, Result};
 use crate::fsutil;
 use crate::ui::{self, paint};
 
 pub fn run(course: &Course, args: &SolutionArgs) -> Result<ExitCode> {
     let ex = course.resolve_built(&args.exercise)?;
-    let solution = course.dir(ex, Copy::Solution);
+    super::ensure_whole(course, Some(ex))?;
+    let solution = course.dir(ex, Tree::Solution);
     let from = match (args.diff, args.mine) {
-        (true, _) => Copy::Checkpoint,
-        (_, true) => Copy::Exercise,
+        (true, _) => Tree::Checkpoint,
+        (_, true) => Tree::Exercise,
         _ => return show_sources(course, &solution),
     };
     let from_dir = course.dir(ex, from);
-    let what = if from == Copy::Exercise {
+    let what = if from == Tree::Exercise {
         "your copy"
     } else {
         "the checkpoint"

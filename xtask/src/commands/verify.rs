@@ -1,14 +1,19 @@
 //! `verify [N]`: run an exercise's tests once and explain the result.
-//! `watch` reuses [`verify_exercise`] and [`report`].
+//! `watch` reuses [`verify_exercise`], [`record`] and [`report`].
+//!
+//! The report ends with the verdict: at most one failure in full (the first the
+//! course lists, else the shortest), then one line per failing test, then the
+//! summary and what to do next. Every failure in full goes to a file the summary
+//! names (`--all-reports` prints them all instead).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::cargo::{self, Echo, TestRun};
+use crate::cargo::{self, Echo, TestCase, TestRun};
 use crate::cli::VerifyArgs;
-use crate::course::{Copy, Course, Exercise};
+use crate::course::{Course, Exercise, Tree};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::ui::{self, paint};
@@ -16,6 +21,9 @@ use crate::ui::{self, paint};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Pass,
+    /// Every test passes, but the attendee's tests are not the checkpoint's:
+    /// not done until the original tests pass.
+    PassWithChangedTests,
     Fail,
     CompileError,
     NoTests,
@@ -25,6 +33,7 @@ impl Verdict {
     fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
+            Verdict::PassWithChangedTests => "pass_with_changed_tests",
             Verdict::Fail => "fail",
             Verdict::CompileError => "compile_error",
             Verdict::NoTests => "no_tests",
@@ -32,9 +41,16 @@ impl Verdict {
     }
 }
 
+/// Who shows the report: the next step reads differently in `watch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Verify,
+    Watch,
+}
+
 /// The result of verifying one exercise.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Verification {
     pub verdict: Verdict,
     pub run: TestRun,
     /// Files under `tests/` that differ from the checkpoint's.
@@ -42,11 +58,13 @@ pub struct Outcome {
 }
 
 pub fn run(course: &Course, args: &VerifyArgs) -> Result<ExitCode> {
-    let mut progress = Progress::load(course);
+    let progress = Progress::load(course);
     if args.all {
-        return verify_all(course, &mut progress, args.json);
+        super::ensure_whole(course, None)?;
+        return verify_all(course, args.json);
     }
     let ex = super::chosen(course, &progress, args.exercise.as_deref())?;
+    super::ensure_whole(course, Some(ex))?;
     let echo = if args.json {
         Echo::Quiet
     } else {
@@ -58,32 +76,35 @@ pub fn run(course: &Course, args: &VerifyArgs) -> Result<ExitCode> {
         print_header(course, ex);
         print_checking();
     }
-    let outcome = verify_exercise(course, ex, echo)?;
-    progress.current = Some(ex.slug.clone());
-    record(course, &mut progress, ex, &outcome);
+    let verification = verify_exercise(course, ex, echo)?;
+    record(course, ex, &verification, true);
     if args.json {
-        println!("{}", to_json(course, ex, &outcome));
+        println!("{}", to_json(course, ex, &verification));
     } else {
-        report(course, ex, &outcome);
+        report(course, ex, &verification, Mode::Verify, args.all_reports);
     }
-    Ok(super::exit_code(outcome.verdict == Verdict::Pass))
+    Ok(super::exit_code(verification.verdict == Verdict::Pass))
 }
 
 /// Runs the attendee's copy of `ex` through `cargo test` once.
-pub fn verify_exercise(course: &Course, ex: &Exercise, echo: Echo) -> Result<Outcome> {
+pub fn verify_exercise(course: &Course, ex: &Exercise, echo: Echo) -> Result<Verification> {
     let tests_changed = changed_tests(course, ex);
-    let args = cargo::exercise_test_args(&ex.package(Copy::Exercise));
+    let args = cargo::exercise_test_args(&ex.package(Tree::Exercise));
     let run = cargo::run_tests(&course.root, &args, echo)?;
     let verdict = if run.compile_failed() {
         Verdict::CompileError
     } else if run.report.all_passed() && run.exit_ok {
-        Verdict::Pass
+        if tests_changed.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::PassWithChangedTests
+        }
     } else if run.report.total() == 0 && run.report.crashed_suites == 0 && run.exit_ok {
         Verdict::NoTests
     } else {
         Verdict::Fail
     };
-    Ok(Outcome {
+    Ok(Verification {
         verdict,
         run,
         tests_changed,
@@ -92,20 +113,26 @@ pub fn verify_exercise(course: &Course, ex: &Exercise, echo: Echo) -> Result<Out
 
 /// Files in the attendee's `tests/` that differ from the checkpoint's.
 fn changed_tests(course: &Course, ex: &Exercise) -> Vec<PathBuf> {
-    let mine = course.dir(ex, Copy::Exercise).join("tests");
-    let pristine = course.dir(ex, Copy::Checkpoint).join("tests");
+    let mine = course.dir(ex, Tree::Exercise).join("tests");
+    let pristine = course.dir(ex, Tree::Checkpoint).join("tests");
     if !pristine.is_dir() {
         return Vec::new();
     }
     crate::fsutil::differing_files(&mine, &pristine, |_| false).unwrap_or_default()
 }
 
-/// Saves what this run taught us: a pass marks the exercise done.
-pub fn record(course: &Course, progress: &mut Progress, ex: &Exercise, outcome: &Outcome) {
-    if outcome.verdict == Verdict::Pass {
-        progress.mark_done(&ex.slug);
-    }
-    if let Err(e) = progress.save(course) {
+/// Saves what this run taught us, merged with what other runs saved meanwhile:
+/// a pass marks the exercise done; `make_current` makes it the current one.
+pub fn record(course: &Course, ex: &Exercise, verification: &Verification, make_current: bool) {
+    let saved = Progress::update(course, |progress| {
+        if make_current {
+            progress.current = Some(ex.slug.clone());
+        }
+        if verification.verdict == Verdict::Pass {
+            progress.mark_done(&ex.slug);
+        }
+    });
+    if let Err(e) = saved {
         ui::warn(e);
     }
 }
@@ -119,7 +146,7 @@ pub fn print_header(course: &Course, ex: &Exercise) {
             ui::DIM,
             format!(
                 "({})",
-                course.rel(&course.dir(ex, Copy::Exercise)).display()
+                course.rel(&course.dir(ex, Tree::Exercise)).display()
             )
         )
     );
@@ -130,23 +157,26 @@ pub fn print_checking() {
     anstream::println!("{}", paint(ui::DIM, "checking…"));
 }
 
-/// The human verdict: failing tests first, the summary line, then what to do next.
-pub fn report(course: &Course, ex: &Exercise, outcome: &Outcome) {
-    let report = &outcome.run.report;
-    warn_changed_tests(course, ex, &outcome.tests_changed);
-    if outcome.verdict == Verdict::CompileError {
+/// The human verdict, ending with the summary and what to do next.
+pub fn report(course: &Course, ex: &Exercise, v: &Verification, mode: Mode, all_reports: bool) {
+    let report = &v.run.report;
+    if v.verdict == Verdict::CompileError {
+        warn_changed_tests(course, ex, &v.tests_changed);
         anstream::println!(
             "\n{} {} does not compile yet: the compiler's messages are above.",
             paint(ui::BAD, ui::FAIL_MARK),
             ex.label()
         );
-        anstream::println!(
-            "Fix the first error, then run {} again.",
-            ui::cmd("cargo xtask verify")
-        );
+        next_step(course, ex, v.verdict, mode);
         return;
     }
-    for case in report.failures() {
+    let failures = ordered_failures(ex, report.failures());
+    let shown = if all_reports {
+        failures.len()
+    } else {
+        failures.len().min(1)
+    };
+    for case in &failures[..shown] {
         anstream::println!(
             "\n{} {}",
             paint(ui::BAD, ui::FAIL_MARK),
@@ -162,29 +192,128 @@ pub fn report(course: &Course, ex: &Exercise, outcome: &Outcome) {
             paint(ui::BAD, ui::FAIL_MARK)
         );
     }
-    anstream::println!("\n{}", summary_line(outcome));
-    next_step(course, ex, outcome.verdict);
+    let file = reports_file(course, ex);
+    let omitted = failures.len() > shown;
+    if omitted {
+        if let Err(e) = write_reports(&file, ex, &failures) {
+            ui::warn(format!("could not write {}: {e}", file.display()));
+        }
+    } else {
+        // A file from an earlier run would describe failures that are gone.
+        let _ = std::fs::remove_file(&file);
+    }
+    if failures.len() > 1 {
+        anstream::println!("\n{}", paint(ui::BOLD, "Failing tests:"));
+        for case in &failures {
+            anstream::println!(
+                "  {} {} {}",
+                paint(ui::BAD, ui::FAIL_MARK),
+                case.name,
+                paint(ui::DIM, format!("— {}", gist(case)))
+            );
+        }
+    }
+    if omitted {
+        anstream::println!(
+            "Every failure in full: {} (or {})",
+            paint(ui::BOLD, course.rel(&file).display()),
+            ui::cmd(format!("cargo xtask verify {} --all-reports", ex.number))
+        );
+    }
+    warn_changed_tests(course, ex, &v.tests_changed);
+    anstream::println!("\n{}", summary_line(v));
+    next_step(course, ex, v.verdict, mode);
+}
+
+/// Failing tests in the order the course lists them (`failing_tests`, the
+/// order the README introduces them), then the others, shortest message first.
+/// Deterministic: libtest prints results in the order tests finish.
+pub fn ordered_failures<'r>(
+    ex: &Exercise,
+    failures: impl Iterator<Item = &'r TestCase>,
+) -> Vec<&'r TestCase> {
+    let rank = |case: &TestCase| {
+        let listed = ex.failing_tests.iter().position(|listed| {
+            case.name == *listed || case.name.rsplit("::").next() == Some(listed.as_str())
+        });
+        let message = case.message.as_deref().unwrap_or("");
+        (
+            listed.unwrap_or(usize::MAX),
+            message.lines().count(),
+            message.len(),
+            case.name.clone(),
+        )
+    };
+    let mut failures: Vec<&TestCase> = failures.collect();
+    failures.sort_by_cached_key(|case| rank(case));
+    failures
+}
+
+/// A failure in a few words: the first line of its panic message, without
+/// libtest's `thread '…' panicked at …` and `assertion … failed:` preambles.
+pub fn gist(case: &TestCase) -> String {
+    const MAX: usize = 90;
+    let message = case.message.as_deref().unwrap_or("");
+    let line = message
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !(l.starts_with("thread '") && l.contains("panicked at")))
+        .unwrap_or("no message");
+    let line = match line.split_once(" failed: ") {
+        Some((assertion, said)) if assertion.starts_with("assertion") && !said.is_empty() => said,
+        _ => line,
+    };
+    if line.chars().count() > MAX {
+        let cut: String = line.chars().take(MAX - 1).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        line.to_string()
+    }
+}
+
+/// `target/xtask/NN-slug-failures.txt`: every failure of the last run in full.
+pub fn reports_file(course: &Course, ex: &Exercise) -> PathBuf {
+    course
+        .root
+        .join("target")
+        .join("xtask")
+        .join(format!("{}-failures.txt", ex.dir_name()))
+}
+
+fn write_reports(file: &Path, ex: &Exercise, failures: &[&TestCase]) -> std::io::Result<()> {
+    let mut text = format!(
+        "Exercise {}: {} failing, in full (the last run of `cargo xtask verify`).\n",
+        ex.label(),
+        ui::plural(failures.len(), "test")
+    );
+    for case in failures {
+        text.push_str(&format!("\n{} {}\n", ui::FAIL_MARK, case.name));
+        for line in case.message.as_deref().unwrap_or("(no message)").lines() {
+            text.push_str(&format!("    {line}\n"));
+        }
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(file, text)
 }
 
 /// `3/5 tests pass` (plus ignored tests and the time taken).
-pub fn summary_line(outcome: &Outcome) -> String {
-    let report = &outcome.run.report;
+pub fn summary_line(v: &Verification) -> String {
+    let report = &v.run.report;
     let mut line = format!("{}/{} tests pass", report.passed(), report.total());
     if report.ignored() > 0 {
         line.push_str(&format!(", {} ignored", report.ignored()));
     }
-    let style = if outcome.verdict == Verdict::Pass {
-        ui::GOOD
-    } else {
-        ui::BAD
+    let style = match v.verdict {
+        Verdict::Pass => ui::GOOD,
+        Verdict::PassWithChangedTests => ui::WARN,
+        _ => ui::BAD,
     };
     format!(
         "{} {}",
         paint(style, line),
-        paint(
-            ui::DIM,
-            format!("({:.1} s)", outcome.run.duration.as_secs_f64())
-        )
+        paint(ui::DIM, format!("({:.1} s)", v.run.duration.as_secs_f64()))
     )
 }
 
@@ -197,17 +326,25 @@ fn warn_changed_tests(course: &Course, ex: &Exercise, changed: &[PathBuf]) {
         .map(|p| format!("tests/{}", p.display()))
         .collect();
     anstream::println!(
-        "{}: you changed {} of exercise {}: the verdict uses your version. The original is in {}.",
+        "{}: you changed {} of exercise {}: the tests ran as you changed them, and the exercise is done only once the original tests pass. The originals are in {}.",
         paint(ui::WARN, "warning"),
         names.join(", "),
         ex.label(),
         course
-            .rel(&course.dir(ex, Copy::Checkpoint).join("tests"))
+            .rel(&course.dir(ex, Tree::Checkpoint).join("tests"))
             .display()
     );
 }
 
-fn next_step(course: &Course, ex: &Exercise, verdict: Verdict) {
+fn next_step(course: &Course, ex: &Exercise, verdict: Verdict, mode: Mode) {
+    let again = match mode {
+        Mode::Verify => format!("run {} again", ui::cmd("cargo xtask verify")),
+        Mode::Watch => "save to check again".to_string(),
+    };
+    let mine = course
+        .rel(&course.dir(ex, Tree::Exercise))
+        .display()
+        .to_string();
     match verdict {
         Verdict::Pass => {
             anstream::println!(
@@ -215,60 +352,72 @@ fn next_step(course: &Course, ex: &Exercise, verdict: Verdict) {
                 paint(ui::GOOD, ui::PASS_MARK),
                 ex.label()
             );
-            match course.next_after(ex) {
-                Some(next) => anstream::println!(
+            match (course.next_after(ex), mode) {
+                (Some(next), Mode::Verify) => anstream::println!(
                     "Next: {} — {}",
                     ui::cmd(format!("cargo xtask verify {}", next.number)),
                     next.title
                 ),
-                None => anstream::println!(
+                (Some(next), Mode::Watch) => anstream::println!(
+                    "Next: type {} and Enter for exercise {} — {}",
+                    paint(ui::BOLD, "n"),
+                    next.label(),
+                    next.title
+                ),
+                (None, _) => anstream::println!(
                     "That was the last exercise of the course. Well done! Compare with the reference: {}",
                     ui::cmd(format!("cargo xtask solution {} --mine", ex.number))
                 ),
             }
         }
-        Verdict::NoTests => anstream::println!(
-            "{} no test ran: does {} still have its tests?",
+        Verdict::PassWithChangedTests => anstream::println!(
+            "{} Your tests pass, but they are not the exercise's: copy the original tests back from {} into {mine}/tests/ and {again}.",
             paint(ui::WARN, "?"),
             course
-                .rel(&course.dir(ex, Copy::Exercise).join("tests"))
+                .rel(&course.dir(ex, Tree::Checkpoint).join("tests"))
                 .display()
         ),
-        Verdict::Fail | Verdict::CompileError => anstream::println!(
-            "Edit {} and run {} again. Stuck? {}",
-            course.rel(&course.dir(ex, Copy::Exercise)).display(),
-            ui::cmd("cargo xtask verify"),
+        Verdict::NoTests => anstream::println!(
+            "{} no test ran: does {mine}/tests still have its tests?",
+            paint(ui::WARN, "?"),
+        ),
+        Verdict::CompileError => anstream::println!(
+            "Fix the first error in {mine}, then {again}. Stuck? {}",
+            ui::cmd(format!("cargo xtask hint {}", ex.number))
+        ),
+        Verdict::Fail => anstream::println!(
+            "Edit {mine} and {again}. Stuck? {}",
             ui::cmd(format!("cargo xtask hint {}", ex.number))
         ),
     }
 }
 
-fn to_json(course: &Course, ex: &Exercise, outcome: &Outcome) -> serde_json::Value {
-    let report = &outcome.run.report;
+fn to_json(course: &Course, ex: &Exercise, v: &Verification) -> serde_json::Value {
+    let report = &v.run.report;
     let mut value = json!({
-        "status": outcome.verdict.as_str(),
+        "status": v.verdict.as_str(),
         "exercise": {
             "number": ex.number,
             "slug": ex.slug,
             "title": ex.title,
-            "path": course.rel(&course.dir(ex, Copy::Exercise)),
+            "path": course.rel(&course.dir(ex, Tree::Exercise)),
         },
         "tests": report.tests,
         "passed": report.passed(),
         "failed": report.failed(),
         "ignored": report.ignored(),
         "total": report.total(),
-        "duration_ms": outcome.run.duration.as_millis() as u64,
-        "tests_changed": outcome.tests_changed,
+        "duration_ms": v.run.duration.as_millis() as u64,
+        "tests_changed": v.tests_changed,
     });
-    if !outcome.run.compiler_output.is_empty() {
-        value["compiler_output"] = outcome.run.compiler_output.clone().into();
+    if !v.run.compiler_output.is_empty() {
+        value["compiler_output"] = v.run.compiler_output.clone().into();
     }
     value
 }
 
 /// `verify --all`: every built exercise in order, one line each.
-fn verify_all(course: &Course, progress: &mut Progress, json: bool) -> Result<ExitCode> {
+fn verify_all(course: &Course, json: bool) -> Result<ExitCode> {
     let mut results = Vec::new();
     let mut passed = 0;
     let built: Vec<&Exercise> = course.built().collect();
@@ -276,13 +425,13 @@ fn verify_all(course: &Course, progress: &mut Progress, json: bool) -> Result<Ex
         anstream::println!("No exercises yet: nothing to verify.");
     }
     for ex in &built {
-        let outcome = verify_exercise(course, ex, Echo::Quiet)?;
-        record(course, progress, ex, &outcome);
-        passed += usize::from(outcome.verdict == Verdict::Pass);
+        let v = verify_exercise(course, ex, Echo::Quiet)?;
+        record(course, ex, &v, false);
+        passed += usize::from(v.verdict == Verdict::Pass);
         if json {
-            results.push(to_json(course, ex, &outcome));
+            results.push(to_json(course, ex, &v));
         } else {
-            print_line(ex, &outcome);
+            print_line(ex, &v);
         }
     }
     if json {
@@ -296,28 +445,24 @@ fn verify_all(course: &Course, progress: &mut Progress, json: bool) -> Result<Ex
     Ok(super::exit_code(passed == built.len()))
 }
 
-fn print_line(ex: &Exercise, outcome: &Outcome) {
-    let report = &outcome.run.report;
-    let (mark, detail) = match outcome.verdict {
-        Verdict::Pass => (
-            paint(ui::GOOD, ui::PASS_MARK),
-            format!("{}/{}", report.passed(), report.total()),
+fn print_line(ex: &Exercise, v: &Verification) {
+    let report = &v.run.report;
+    let counts = format!("{}/{}", report.passed(), report.total());
+    let (mark, detail) = match v.verdict {
+        Verdict::Pass => (paint(ui::GOOD, ui::PASS_MARK), counts),
+        Verdict::PassWithChangedTests => (
+            paint(ui::WARN, "?"),
+            format!("{counts}, with tests changed from the checkpoint's"),
         ),
         Verdict::CompileError => (paint(ui::BAD, ui::FAIL_MARK), "does not compile".into()),
         Verdict::NoTests => (paint(ui::WARN, "?"), "no tests ran".into()),
         Verdict::Fail => {
-            let first = report
-                .failures()
-                .next()
+            let first = ordered_failures(ex, report.failures())
+                .first()
                 .map(|t| format!(", first failure: {}", t.name));
             (
                 paint(ui::BAD, ui::FAIL_MARK),
-                format!(
-                    "{}/{}{}",
-                    report.passed(),
-                    report.total(),
-                    first.unwrap_or_default()
-                ),
+                format!("{counts}{}", first.unwrap_or_default()),
             )
         }
     };

@@ -16,7 +16,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::cargo::Echo;
 use crate::cli::WatchArgs;
-use crate::course::{Copy, Course, Exercise};
+use crate::course::{Course, Exercise, Tree};
 use crate::error::{Context, Result};
 use crate::progress::{Progress, Status};
 use crate::ui::{self, paint};
@@ -103,9 +103,9 @@ enum Msg {
 }
 
 pub fn run(course: &Course, args: &WatchArgs) -> Result<ExitCode> {
-    let mut progress = Progress::load(course);
-    let ex = super::chosen(course, &progress, args.exercise.as_deref())?.clone();
-    progress.current = Some(ex.slug.clone());
+    let ex = super::chosen(course, &Progress::load(course), args.exercise.as_deref())?.clone();
+    super::ensure_whole(course, Some(&ex))?;
+    make_current(course, &ex);
     if !args.poll && looks_like_wsl_mount(&course.root) {
         ui::note(
             "this looks like a Windows drive under WSL, where file-change events do not arrive: if saves are not noticed, use `cargo xtask watch --poll`",
@@ -113,15 +113,15 @@ pub fn run(course: &Course, args: &WatchArgs) -> Result<ExitCode> {
     }
     let (tx, rx) = mpsc::channel();
     let _watcher = start_watcher(
-        &course.root.join(Copy::Exercise.folder()),
+        &course.root.join(Tree::Exercise.folder()),
         args.poll,
         tx.clone(),
     )?;
     spawn_key_reader(tx);
     let mut session = Session {
         course,
-        progress,
         ex,
+        all_reports: args.all_reports,
         state: Debounce::new(DEBOUNCE),
         rx,
         keys: VecDeque::new(),
@@ -136,10 +136,12 @@ enum Next {
     Quit,
 }
 
+/// What watch keeps between runs. Never a copy of the progress: other
+/// terminals may change it at any time, so each use reads or updates the file.
 struct Session<'c> {
     course: &'c Course,
-    progress: Progress,
     ex: Exercise,
+    all_reports: bool,
     state: Debounce,
     rx: Receiver<Msg>,
     /// Keys typed while a check ran: handled once it is done, never dropped.
@@ -194,14 +196,14 @@ impl Session<'_> {
     fn key(&mut self, key: &str) -> Result<Next> {
         match key {
             "q" | "quit" => return Ok(Next::Quit),
-            "h" => super::hint::show(self.course, &mut self.progress, &self.ex, None),
+            "h" => super::hint::show(self.course, &self.ex, None),
             "l" => {
                 super::list::run(self.course)?;
             }
-            "n" => match next(self.course, &self.progress, &self.ex) {
+            "n" => match next(self.course, &Progress::load(self.course), &self.ex) {
                 Ok(next) => {
                     self.ex = next.clone();
-                    self.progress.current = Some(self.ex.slug.clone());
+                    make_current(self.course, &self.ex);
                     return Ok(Next::Run);
                 }
                 Err(why) => anstream::println!("{why}"),
@@ -213,7 +215,7 @@ impl Session<'_> {
     }
 
     fn is_relevant(&self, path: &Path) -> bool {
-        is_relevant(path, &self.course.dir(&self.ex, Copy::Exercise))
+        is_relevant(path, &self.course.dir(&self.ex, Tree::Exercise))
     }
 
     /// One or more runs until the verdict is fresh. `announced`: the change
@@ -230,8 +232,8 @@ impl Session<'_> {
                 verify::print_checking();
             }
             let colour = ui::stdout_has_colour();
-            let outcome = match verify::verify_exercise(course, &ex, Echo::Live { colour }) {
-                Ok(outcome) => outcome,
+            let verification = match verify::verify_exercise(course, &ex, Echo::Live { colour }) {
+                Ok(v) => v,
                 Err(e) => {
                     ui::warn(e);
                     self.state.finished(Instant::now());
@@ -249,7 +251,7 @@ impl Session<'_> {
                     Msg::WatchError(e) => ui::warn(format!("file watcher: {e}")),
                 }
             }
-            verify::record(course, &mut self.progress, &ex, &outcome);
+            verify::record(course, &ex, &verification, true);
             if self.state.finished(Instant::now()) {
                 anstream::println!(
                     "{}",
@@ -260,9 +262,22 @@ impl Session<'_> {
                 announced = true;
                 continue;
             }
-            verify::report(course, &ex, &outcome);
-            return Some(outcome.verdict);
+            verify::report(
+                course,
+                &ex,
+                &verification,
+                verify::Mode::Watch,
+                self.all_reports,
+            );
+            return Some(verification.verdict);
         }
+    }
+}
+
+/// Records `ex` as the current exercise (merged with what is on disk).
+fn make_current(course: &Course, ex: &Exercise) {
+    if let Err(e) = Progress::update(course, |p| p.current = Some(ex.slug.clone())) {
+        ui::warn(e);
     }
 }
 
@@ -277,7 +292,7 @@ fn footer(course: &Course, ex: &Exercise, verdict: Option<Verdict>) {
             ui::DIM,
             format!(
                 "watching {} — save to re-check · keys + Enter: h hint · l list · r re-run{next} · q quit",
-                course.rel(&course.dir(ex, Copy::Exercise)).display()
+                course.rel(&course.dir(ex, Tree::Exercise)).display()
             )
         )
     );
