@@ -665,6 +665,12 @@ fn watch_session(flags: &[&str]) {
     });
     let mut seen = Vec::new();
     wait_for(&rx, "1/2 tests pass", &mut seen);
+    // The next step fits watch: save again, not run a command.
+    wait_for(
+        &rx,
+        "Edit exercises/01-add-one and save to check again",
+        &mut seen,
+    );
     wait_for(&rx, "watching exercises/01-add-one", &mut seen);
 
     fx.solve("01"); // a real file-system event: what watch is for
@@ -678,5 +684,12 @@ fn watch_session(flags: &[&str]) {
     wait_for(&rx, "0/1 tests pass", &mut seen);
     stdin.write_all(b"q\n").unwrap();
     assert!(child.0.wait().unwrap().success());
+    assert!(
+        !seen
+            .iter()
+            .any(|l| l.contains("`cargo xtask verify` again")),
+        "{}",
+        seen.join("\n")
+    );
     assert!(fx.read(".progress.toml").contains("current = \"double\""));
 }

@@ -257,7 +257,7 @@ pub fn gist(case: &TestCase) -> String {
     let line = message
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !(l.starts_with("thread '") && l.contains("panicked at")))
+        .find(|l| !l.is_empty() && !is_panic_header(l))
         .unwrap_or("no message");
     let line = match line.split_once(" failed: ") {
         Some((assertion, said)) if assertion.starts_with("assertion") && !said.is_empty() => said,
@@ -269,6 +269,11 @@ pub fn gist(case: &TestCase) -> String {
     } else {
         line.to_string()
     }
+}
+
+/// libtest's `thread 'name' (123) panicked at tests/x.rs:1:2:` line.
+fn is_panic_header(line: &str) -> bool {
+    line.starts_with("thread '") && line.contains("panicked at")
 }
 
 /// `target/xtask/NN-slug-failures.txt`: every failure of the last run in full.
