@@ -473,3 +473,64 @@ fn print_line(ex: &Exercise, v: &Verification) {
     };
     anstream::println!("{mark} {:<28} {detail}", ex.label());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cargo::Outcome;
+
+    fn failed(name: &str, message: &str) -> TestCase {
+        TestCase {
+            name: name.into(),
+            status: Outcome::Failed,
+            message: Some(message.into()),
+        }
+    }
+
+    #[test]
+    fn a_failure_in_a_few_words() {
+        let cases = [
+            (
+                "thread 't' (12) panicked at tests/a.rs:2:5:\nassertion `left == right` failed: add_one(1) should be 2\n  left: 0\n right: 2",
+                "add_one(1) should be 2",
+            ),
+            (
+                "thread 't' panicked at tests/a.rs:2:5:\nassertion `left == right` failed\n  left: 0",
+                "assertion `left == right` failed",
+            ),
+            (
+                "thread 't' panicked at tests/a.rs:2:5:\n\nItemAdded(m1) was published, then the write failed\n\nWhat happened (4 steps):",
+                "ItemAdded(m1) was published, then the write failed",
+            ),
+            ("", "no message"),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(gist(&failed("t", message)), expected, "{message}");
+        }
+        let long = gist(&failed("t", &"word ".repeat(40)));
+        assert!(long.ends_with('…') && long.chars().count() <= 90, "{long}");
+    }
+
+    #[test]
+    fn failures_come_in_the_course_s_order_then_shortest_first() {
+        let ex = Course::parse(
+            Path::new("/nowhere"),
+            "version = 1\n[[exercise]]\nnumber = 1\nslug = \"a\"\npart = \"A\"\ntitle = \"A\"\n\
+             minutes = 1\nfailing_tests = [\"second\", \"scenario::first\"]\n",
+        )
+        .unwrap()
+        .exercises
+        .remove(0);
+        let cases = [
+            failed("long", "1\n2\n3"),
+            failed("scenario::first", "1\n2\n3\n4"),
+            failed("short", "1"),
+            failed("mod::second", "1\n2\n3\n4\n5"),
+        ];
+        let names: Vec<&str> = ordered_failures(&ex, cases.iter())
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["mod::second", "scenario::first", "short", "long"]);
+    }
+}
