@@ -250,24 +250,33 @@ pub fn ordered_failures<'r>(
 }
 
 /// A failure in a few words: the first line of its panic message, without
-/// libtest's `thread '…' panicked at …` and `assertion … failed:` preambles.
+/// libtest's `thread '…' panicked at …` and `assertion … failed:` preambles
+/// (with the line after it when it ends in a colon), cut to fit one line
+/// beside the test's name.
 pub fn gist(case: &TestCase) -> String {
-    const MAX: usize = 90;
+    const WIDTH: usize = 110;
+    let max = WIDTH.saturating_sub(case.name.chars().count()).max(40);
     let message = case.message.as_deref().unwrap_or("");
-    let line = message
+    let mut lines = message
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !is_panic_header(l))
-        .unwrap_or("no message");
-    let line = match line.split_once(" failed: ") {
-        Some((assertion, said)) if assertion.starts_with("assertion") && !said.is_empty() => said,
-        _ => line,
+        .filter(|l| !l.is_empty() && !is_panic_header(l));
+    let Some(first) = lines.next() else {
+        return "no message".to_string();
     };
-    if line.chars().count() > MAX {
-        let cut: String = line.chars().take(MAX - 1).collect();
+    let first = match first.split_once(" failed: ") {
+        Some((assertion, said)) if assertion.starts_with("assertion") && !said.is_empty() => said,
+        _ => first,
+    };
+    let line = match lines.next() {
+        Some(next) if first.ends_with(':') => format!("{first} {next}"),
+        _ => first.to_string(),
+    };
+    if line.chars().count() > max {
+        let cut: String = line.chars().take(max - 1).collect();
         format!("{}…", cut.trim_end())
     } else {
-        line.to_string()
+        line
     }
 }
 
@@ -508,7 +517,11 @@ mod tests {
             assert_eq!(gist(&failed("t", message)), expected, "{message}");
         }
         let long = gist(&failed("t", &"word ".repeat(40)));
-        assert!(long.ends_with('…') && long.chars().count() <= 90, "{long}");
+        assert!(long.ends_with('…') && long.chars().count() <= 109, "{long}");
+        assert_eq!(
+            gist(&failed("t", "6 things are wrong:\n  - one\n  - two")),
+            "6 things are wrong: - one"
+        );
     }
 
     #[test]
