@@ -22,7 +22,7 @@ pub enum Command {
 
     /// Run an exercise's tests: failing tests first, then `N/M tests pass`
     #[command(
-        after_help = "Examples:\n  cargo xtask verify              the current exercise\n  cargo xtask verify 3            exercise 03\n  cargo xtask verify async-submit the same, by slug\n  cargo xtask verify --all        every built exercise, in order\n  cargo xtask verify 3 --all-reports  every failing test in full\n  cargo xtask verify 3 --json     one JSON object, for tools\n\nExit code: 0 when every test passes, 1 otherwise."
+        after_help = "Examples:\n  cargo xtask verify              the current exercise\n  cargo xtask verify 3            exercise 03\n  cargo xtask verify async-submit the same, by slug\n  cargo xtask verify --all        every built exercise, in order\n  cargo xtask verify 3 --all-reports  every failing test in full\n  cargo xtask verify 3 --json     one JSON object, for tools\n\nExit code: 0 when every test passes (the exercise's own tests, unchanged), 1 otherwise, 2 when the runner could not run them."
     )]
     Verify(VerifyArgs),
 

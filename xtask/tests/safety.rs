@@ -191,6 +191,19 @@ fn a_reset_that_fails_at_any_step_changes_nothing_and_says_so() {
             assert_eq!(files_named(&fx.path(".backups"), ""), Vec::<String>::new());
         }
     }
+    // A real fault: `.backups` is a file, so there is nowhere to build the copy.
+    let _ = std::fs::remove_dir_all(fx.path(".backups"));
+    fx.write(".backups", "not a folder");
+    let run = fx.run(&["reset", "1"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("nothing changed in exercises/01-add-one"),
+        "{}",
+        run.stderr
+    );
+    assert!(fx.read("exercises/01-add-one/src/lib.rs").contains("x + 1"));
+    std::fs::remove_file(fx.path(".backups")).unwrap();
     // The workspace still works, and the exercise is still done.
     assert_eq!(fx.run(&["verify", "1"]).code, 0);
 
