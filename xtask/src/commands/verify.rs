@@ -249,17 +249,21 @@ pub fn ordered_failures<'r>(
     failures
 }
 
-/// A failure in a few words: the first line of its panic message, without
-/// libtest's `thread '…' panicked at …` and `assertion … failed:` preambles
+/// A failure in a few words: the first line of its panic message (not what the
+/// test printed before), without libtest's `thread '…' panicked at …` and
+/// `assertion … failed:` preambles
 /// (with the line after it when it ends in a colon), cut to fit one line
 /// beside the test's name.
 pub fn gist(case: &TestCase) -> String {
     const WIDTH: usize = 110;
     let max = WIDTH.saturating_sub(case.name.chars().count()).max(40);
     let message = case.message.as_deref().unwrap_or("");
-    let mut lines = message
-        .lines()
-        .map(str::trim)
+    // What the test printed before it panicked is context; the panic says what failed.
+    let all: Vec<&str> = message.lines().map(str::trim).collect();
+    let from = all.iter().position(|l| is_panic_header(l)).unwrap_or(0);
+    let mut lines = all[from..]
+        .iter()
+        .copied()
         .filter(|l| !l.is_empty() && !is_panic_header(l));
     let Some(first) = lines.next() else {
         return "no message".to_string();
@@ -511,6 +515,11 @@ mod tests {
                 "thread 't' panicked at tests/a.rs:2:5:\n\nItemAdded(m1) was published, then the write failed\n\nWhat happened (4 steps):",
                 "ItemAdded(m1) was published, then the write failed",
             ),
+            (
+                "two copies: 365 schedules\n\nthread 't' panicked at tests/a.rs:2:5:\nduplicate: AddItem(m5)",
+                "duplicate: AddItem(m5)",
+            ),
+            ("printed, then no panic", "printed, then no panic"),
             ("", "no message"),
         ];
         for (message, expected) in cases {
