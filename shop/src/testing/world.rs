@@ -102,3 +102,44 @@ pub fn assert_as_asked(town: &Town, test: &str, scenario: &str) {
     }
     failure.panic();
 }
+
+/// Fails the test `test` when `order` lacks an item that Orders finished
+/// adding and nobody removed (a lost update: a later write overwrote the
+/// one that added it). `scenario` says what happened; the report marks
+/// every write of the orders store.
+#[track_caller]
+pub fn assert_no_lost_update(town: &Town, order: &str, test: &str, scenario: &str) {
+    let run = town.sim.trace();
+    let items = town
+        .orders
+        .added_to(order)
+        .expect("the orders store can be read");
+    let Some(missing) = town
+        .intent_of(order)
+        .items
+        .into_iter()
+        .find(|filling| !items.contains(filling))
+    else {
+        return;
+    };
+    let mut failure = Failure::from_trace(
+        town.sim.seed(),
+        run.clone(),
+        format!("lost: Orders finished the AddItem({missing}) of order {order}, but the order does not have it"),
+    )
+    .detail(scenario)
+    .detail(
+        "a later write overwrote the one that added it: every write of the order (the one that \
+         clears an outbox too) must be refused (if-match) when someone wrote the order since \
+         it was read",
+    )
+    .test_name(test);
+    for event in run.events() {
+        if let EventKind::Wrote { store, .. } = &event.kind
+            && store == "orders"
+        {
+            failure = failure.highlight(event.seq);
+        }
+    }
+    failure.panic();
+}

@@ -6,11 +6,11 @@
 //! where the first attempt decided to send. What a request sends must be
 //! decided once, and kept with the change until it is out.
 
-use harness::{EventKind, Failure, Fault, FaultRule, Sim};
+use harness::{Fault, FaultRule, Sim};
 use inline_outbox::{open_town, run_demo};
 use shop::ORDERS_QUEUE;
 use shop::demo::Profile;
-use shop::testing::world::assert_as_asked;
+use shop::testing::world::{assert_as_asked, assert_no_lost_update};
 use shop::town::Town;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -194,42 +194,6 @@ fn three_tabs_at_once_keep_every_item() {
         assert_no_lost_update(&town, &order, test, scenario);
         assert_as_asked(&town, test, scenario);
     }
-}
-
-/// Fails the test when the order lacks an item that Orders finished
-/// adding and nobody removed: a write overwrote the one that added it.
-fn assert_no_lost_update(town: &Town, order: &str, test: &str, scenario: &str) {
-    let run = town.sim.trace();
-    let items = town.orders.added_to(order).unwrap();
-    let Some(missing) = town
-        .intent_of(order)
-        .items
-        .into_iter()
-        .find(|filling| !items.contains(filling))
-    else {
-        return;
-    };
-    let mut failure = Failure::from_trace(
-        town.sim.seed(),
-        run.clone(),
-        format!("lost: Orders finished Ola's AddItem({missing}), but her order does not have it"),
-    )
-    .detail(scenario)
-    .detail(
-        "a later write overwrote the one that added it: every write of the order, the one that \
-         clears its outbox too, must be refused (if-match) when someone wrote the order since \
-         it was read",
-    )
-    .test_name(test);
-    // Point at every write of the order.
-    for event in run.events() {
-        if let EventKind::Wrote { store, .. } = &event.kind
-            && store == "orders"
-        {
-            failure = failure.highlight(event.seq);
-        }
-    }
-    failure.panic();
 }
 
 // ----- all of it at once -----
