@@ -5,8 +5,9 @@
 //!
 //! `cargo run -p <this package> -- demo --seed 7 --chaos all`
 //!
-//! Each exercise runs it with its own Orders ([`OpenOrders`]); the
-//! customers only send the requests that Orders takes.
+//! Each exercise runs it with its own Orders (`open` makes it, in either
+//! shape: see [`AnyOrders`]); the customers only send the requests that
+//! Orders takes.
 //!
 //! Everything runs in the simulation, so the same seed and profile give the
 //! same report, on every machine.
@@ -19,9 +20,6 @@ use crate::audit::Audit;
 use crate::chaos::DuplicateWhen;
 use crate::outbox::OutboxReport;
 use crate::town::{AnyOrders, Town};
-
-/// Makes the Orders service of an exercise's town, in `sim`.
-pub type OpenOrders = fn(&Sim) -> AnyOrders;
 
 /// Who orders.
 const CUSTOMERS: [&str; 6] = ["Ola", "Bartek", "Zosia", "Kuba", "Hania", "Staś"];
@@ -113,7 +111,12 @@ const ROUNDS: usize = 6;
 /// then, in rounds, each customer changes their order once per round (and
 /// the payment service books or cancels its payment), with the monkeys of
 /// `profile` loose.
-pub fn run(sim: &Sim, profile: Profile, orders: usize, open: OpenOrders) -> Result<Demo, Error> {
+pub fn run<O: Into<AnyOrders>>(
+    sim: &Sim,
+    profile: Profile,
+    orders: usize,
+    open: fn(&Sim) -> O,
+) -> Result<Demo, Error> {
     let mut town = Town::open(sim, open(sim));
     match &town.orders {
         // Two workers: copies of one message can race inside Orders.
@@ -277,7 +280,7 @@ pub const USAGE: &str =
 
 /// `demo --seed S --chaos P --orders N`: runs the demo with the Orders
 /// `open` makes and prints its report. Returns the process's exit code.
-pub fn command(args: &[String], open: OpenOrders) -> i32 {
+pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 {
     let mut seed = 7;
     let mut profile = Profile::All;
     let mut orders = 300;

@@ -59,13 +59,14 @@ impl Town {
     /// use shop::town::Town;
     ///
     /// let sim = Sim::new(1);
-    /// let mut town = Town::open(&sim, Orders::new(&sim).into());
+    /// let mut town = Town::open(&sim, Orders::new(&sim));
     /// let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
     /// town.add_item("Ola", &order, "meat").unwrap();
     /// town.deliver().unwrap();
     /// assert!(town.audit().unwrap().is_consistent());
     /// ```
-    pub fn open(sim: &Sim, orders: AnyOrders) -> Town {
+    pub fn open(sim: &Sim, orders: impl Into<AnyOrders>) -> Town {
+        let orders = orders.into();
         let broker = Broker::new(sim);
         let mut world = World::new(sim, &broker);
         let shop = Shop::new(sim, &broker);
@@ -230,6 +231,15 @@ impl From<sql_orders::Orders> for AnyOrders {
 }
 
 impl AnyOrders {
+    /// Orders on SQL, if that is this town's shape (for the outbox's
+    /// reports).
+    pub fn as_sql(&self) -> Option<&sql_orders::Orders> {
+        match self {
+            AnyOrders::Documents(_) => None,
+            AnyOrders::Sql(orders) => Some(orders),
+        }
+    }
+
     /// Adds the service to the world as the endpoint of the `orders` queue.
     pub fn add_to(&self, world: &mut World) {
         match self {

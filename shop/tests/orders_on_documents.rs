@@ -7,12 +7,12 @@ use shop::ORDERS_QUEUE;
 use shop::demo::{self, Profile};
 use shop::orders::documents::{Moments, Orders, change_order};
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
-use shop::town::{AnyOrders, Town};
+use shop::town::Town;
 
 const SEED: u64 = 58;
 
-fn shops_own(sim: &Sim) -> AnyOrders {
-    Orders::new(sim).into()
+fn shops_own(sim: &Sim) -> Orders {
+    Orders::new(sim)
 }
 
 #[test]

@@ -10,12 +10,12 @@ pub mod change;
 use harness::{Error, Sim};
 use shop::demo::{Demo, Profile};
 use shop::orders::documents::Orders;
-use shop::town::{AnyOrders, Town};
+use shop::town::Town;
 
 /// This exercise's Orders: on the document store, changing orders with
 /// your `change_order`.
-pub fn orders(sim: &Sim) -> AnyOrders {
-    Orders::new(sim).changing_with(change::change_order).into()
+pub fn orders(sim: &Sim) -> Orders {
+    Orders::new(sim).changing_with(change::change_order)
 }
 
 /// A town with no orders yet, around this exercise's Orders.

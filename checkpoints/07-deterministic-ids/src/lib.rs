@@ -11,12 +11,12 @@ pub mod ids;
 use harness::{Error, Sim};
 use shop::demo::{Demo, Profile};
 use shop::orders::documents::Orders;
-use shop::town::{AnyOrders, Town};
+use shop::town::Town;
 
 /// This exercise's Orders: on the document store, naming what it publishes
 /// with your `outgoing_id` (and so do Billing and Marketing in its town).
-pub fn orders(sim: &Sim) -> AnyOrders {
-    Orders::new(sim).naming_with(ids::outgoing_id).into()
+pub fn orders(sim: &Sim) -> Orders {
+    Orders::new(sim).naming_with(ids::outgoing_id)
 }
 
 /// A town with no orders yet, around this exercise's Orders.

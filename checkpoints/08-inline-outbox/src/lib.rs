@@ -10,15 +10,14 @@ pub mod change;
 use harness::{Error, Sim};
 use shop::demo::{Demo, Profile};
 use shop::orders::documents::{Moments, Orders};
-use shop::town::{AnyOrders, Town};
+use shop::town::Town;
 
 /// This exercise's Orders: on the document store, changing orders with
 /// your `change_order`, and telling Marketing of first items and coupons.
-pub fn orders(sim: &Sim) -> AnyOrders {
+pub fn orders(sim: &Sim) -> Orders {
     Orders::new(sim)
         .changing_with(change::change_order)
         .announcing(Moments::Announced)
-        .into()
 }
 
 /// A town with no orders yet, around this exercise's Orders.

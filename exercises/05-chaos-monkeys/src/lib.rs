@@ -11,13 +11,13 @@ pub mod chaos;
 use harness::{Error, Sim};
 use shop::demo::{Demo, Profile};
 use shop::orders::documents::Orders;
-use shop::town::{AnyOrders, Town};
+use shop::town::Town;
 
 /// This exercise's Orders: on the document store, taking `SubmitOrder` and
 /// `AddItem` only (a placed order can only grow), `AddItem` handled by
 /// your `add_item`.
-pub fn orders(sim: &Sim) -> AnyOrders {
-    Orders::growing_only(sim, add_item::add_item).into()
+pub fn orders(sim: &Sim) -> Orders {
+    Orders::growing_only(sim, add_item::add_item)
 }
 
 /// A town with no orders yet, around this exercise's Orders.

@@ -42,7 +42,7 @@ const ORDER_MESSAGES: [&str; 6] = [
 /// use shop::town::Town;
 ///
 /// let sim = Sim::new(1);
-/// let mut town = Town::open(&sim, Orders::new(&sim).into());
+/// let mut town = Town::open(&sim, Orders::new(&sim));
 /// let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
 /// town.add_item("Ola", &order, "meat").unwrap();
 /// town.deliver().unwrap();
