@@ -10,6 +10,7 @@
 //! copies of a request and sending belong to the middleware, once for all.
 
 mod add_item;
+pub mod documents;
 mod payment;
 mod remove_item;
 mod store;
