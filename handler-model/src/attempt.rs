@@ -13,7 +13,9 @@ use crate::message_handler::MessageId;
 /// so the changes of attempt 1 and attempt 2 of one message differ.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Change {
+    /// The message that made the change.
     pub message: MessageId,
+    /// The attempt that computed it.
     pub attempt: u8,
 }
 
@@ -43,7 +45,9 @@ impl fmt::Debug for Change {
 /// the same event (a resend of identical content).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ItemAdded {
+    /// The message the event tells about.
     pub message: MessageId,
+    /// The attempt whose data it carries.
     pub attempt: u8,
 }
 

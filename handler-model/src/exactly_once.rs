@@ -28,7 +28,9 @@ use crate::check::Narrated;
 /// A message in the input queue: its id and how often it was retried.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InMsg {
+    /// The message id: 1 is `m1`.
     pub id: u8,
+    /// How often it failed and came back.
     pub retry: u8,
 }
 
@@ -42,7 +44,9 @@ impl fmt::Debug for InMsg {
 /// the state change it reports.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OutMsg {
+    /// The input message it answers.
     pub id: u8,
+    /// The version of the state change it reports.
     pub ver: u8,
 }
 
@@ -76,7 +80,9 @@ impl fmt::Debug for OutboxEntry {
 /// One state change in the log: its version and the message that made it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LogEntry {
+    /// The change's version: 1, 2 … in the order of the commits.
     pub ver: u8,
+    /// The message that made it.
     pub msg: u8,
 }
 
@@ -90,7 +96,9 @@ impl fmt::Debug for LogEntry {
 /// version 0, made by nobody) and the outbox (entry `i` is message `i + 1`'s).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Document {
+    /// The state changes, oldest first.
     pub log: Vec<LogEntry>,
+    /// One entry per message (index 0 is `m1`).
     pub outbox: Vec<OutboxEntry>,
 }
 
@@ -114,20 +122,30 @@ impl fmt::Debug for Document {
 /// Where a handler is: the labels of the PlusCal algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Label {
+    /// Between two messages (not a step of its own after the diet).
     MainLoop,
+    /// Take a message from the queue.
     LockInMsg,
+    /// Load the store document.
     LoadState,
+    /// Append the change and the outbox entry, commit if the version still matches.
     ProcessAndCommit,
+    /// Send the event of the outbox entry.
     SendOutMsg,
+    /// Mark the outbox entry sent.
     UpdateOutbox,
+    /// Acknowledge the input message.
     AckInMsg,
 }
 
 /// One handler: its label, the message it holds and the document it loaded.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Process {
+    /// Where the handler is (TLA+ `pc`).
     pub pc: Label,
+    /// The message it holds.
     pub msg: Option<InMsg>,
+    /// The document it loaded, with its version.
     pub loaded: Option<Document>,
 }
 
@@ -147,10 +165,15 @@ impl fmt::Debug for Process {
 /// Everything the checker tracks.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EoState {
+    /// The input queue.
     pub input: BTreeSet<InMsg>,
+    /// The store's one document.
     pub store: Document,
+    /// The messages sent.
     pub output: BTreeSet<OutMsg>,
+    /// The messages acknowledged (TLA+ `processed`).
     pub processed: BTreeSet<InMsg>,
+    /// The handlers.
     pub procs: Vec<Process>,
 }
 
@@ -181,9 +204,14 @@ pub enum EoAction {
     },
 }
 
-/// The three safety properties of `exactly_once.tla`.
+// The three safety properties of `exactly_once.tla`.
+
+/// No message changes the state twice.
 pub const AT_MOST_ONE_STATE_CHANGE: &str = "at most one state change";
+/// No message is answered with two different events.
 pub const AT_MOST_ONE_OUTPUT_MESSAGE: &str = "at most one output message";
+/// A processed message has its change in the log and its event sent, with
+/// the same version (`ConsistentStateAndOutput`).
 pub const CONSISTENT_STATE_AND_OUTPUT: &str = "consistent state and output";
 
 /// The model, with the original's constants.

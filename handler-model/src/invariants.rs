@@ -25,6 +25,7 @@ pub enum Invariant {
 }
 
 impl Invariant {
+    /// All four, in the order of the exercise's tests.
     pub const ALL: [Invariant; 4] = [
         Invariant::NoGhostMessages,
         Invariant::NoLostMessages,

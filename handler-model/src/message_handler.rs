@@ -75,7 +75,9 @@ pub struct HandlerSteps {
 /// the first delivery, 2 for the first retry …).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Delivery {
+    /// The message.
     pub message: MessageId,
+    /// Its attempt: 1, then one more per failure.
     pub attempt: u8,
 }
 
@@ -93,7 +95,9 @@ pub enum Handler {
     /// Handling a delivery; `left` are the steps it has still to do, the
     /// next one first (the end of [`HandlerSteps::order`]).
     Busy {
+        /// What it handles.
         delivery: Delivery,
+        /// The steps it has still to do.
         left: &'static [Step],
     },
 }
@@ -231,6 +235,7 @@ impl Default for Config {
 pub struct HandlerModel {
     /// The handler under check.
     pub steps: HandlerSteps,
+    /// How big a world to check.
     pub config: Config,
     /// The invariants the checker checks.
     pub invariants: Vec<Invariant>,
