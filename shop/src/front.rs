@@ -7,6 +7,8 @@
 //! of its submits live in the same partition, so that one batch can write
 //! them with the cart.
 
+pub mod direct;
+
 use harness::{
     Broker, Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim, Version,
     World,

@@ -5,7 +5,9 @@
 //! not by exercise:
 //!
 //! - [`front`]: carts in the shop's document store, the submit that queues
-//!   `SendSubmitOrder`, and its handler that sends `SubmitOrder` (Part A).
+//!   `SendSubmitOrder`, and its handler that sends `SubmitOrder` (Part A);
+//!   [`front::direct`]: the earlier front whose submit makes the order itself
+//!   (exercises 01–02).
 //! - [`http`]: the HTTP API (axum) that browsers and apps call;
 //!   [`client`]: the shop's app, which calls the API and retries.
 //! - [`orders`]: the Orders service on the other side of the broker, its
@@ -17,6 +19,7 @@
 //! - [`chaos`]: the chaos monkeys between a service and the broker.
 //! - [`town`], [`intent`], [`audit`], [`demo`]: all of it wired together,
 //!   what the customers asked for, the consistency report, and the demo.
+//! - [`testing`]: helpers for the exercises' tests.
 
 pub mod audit;
 pub mod chaos;
@@ -31,6 +34,7 @@ pub mod mailer;
 pub mod order_page;
 pub mod orders;
 pub mod outbox;
+pub mod testing;
 pub mod town;
 
 pub use front::{
