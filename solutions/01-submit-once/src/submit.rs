@@ -22,6 +22,9 @@ pub fn submit(carts: &Carts, cart_id: &str) -> Result<String, SubmitError> {
         return Err(SubmitError::NotFound);
     };
     let mut cart = found.value;
+    if cart.submitted {
+        return Err(SubmitError::AlreadySubmitted);
+    }
     cart.submitted = true;
     let order = Order {
         id: format!("order-{}", carts.sim().new_uuid()),
