@@ -38,6 +38,6 @@ pub mod testing;
 pub mod town;
 
 pub use front::{
-    CART, Cart, KeyRecord, Line, ORDERS_QUEUE, Order, Outcome, SHOP_QUEUE, SendSubmitOrder,
-    Shop, SubmitError, SubmitOrder,
+    CART, Cart, KeyRecord, Line, ORDERS_QUEUE, Order, Outcome, SHOP_QUEUE, SendSubmitOrder, Shop,
+    SubmitError, SubmitOrder,
 };

@@ -39,9 +39,12 @@ fn submit_creates_an_order_with_the_cart_items() {
         .map(|order| (order.customer.as_str(), order.items.as_slice()))
         .collect();
     let expected = ["ruskie".to_string(), "z kapustą".to_string()];
-    ensure_eq(content, vec![("ola", &expected[..])], &sim, || {
-        "Ola's cart should become one order, hers, with the cart's items"
-    });
+    ensure_eq(
+        content,
+        vec![("ola", &expected[..])],
+        &sim,
+        || "Ola's cart should become one order, hers, with the cart's items",
+    );
 }
 
 #[test]
@@ -49,7 +52,9 @@ fn unknown_cart_is_not_found() {
     let sim = Sim::from_env_or(SEED);
     let result = submit(&Carts::new(&sim), "no-such-cart");
     ensure(matches!(result, Err(SubmitError::NotFound)), &sim, || {
-        format!("submitting a cart that does not exist should say NotFound, but returned {result:?}")
+        format!(
+            "submitting a cart that does not exist should say NotFound, but returned {result:?}"
+        )
     });
 }
 
@@ -108,9 +113,11 @@ fn racing_tabs_create_one_order() {
     sim.set_actor("test");
     let tab_2 = tab_2_result.lock().unwrap().take();
 
-    ensure(tab_2.is_some(), &sim, || {
-        "tab 1's submit never wrote to the store"
-    });
+    ensure(
+        tab_2.is_some(),
+        &sim,
+        || "tab 1's submit never wrote to the store",
+    );
     let tab_2 = tab_2.unwrap();
     let orders = order_count(&carts);
     ensure(orders == 1, &sim, || {
