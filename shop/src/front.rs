@@ -8,10 +8,12 @@
 //! them with the cart.
 
 pub mod direct;
+pub mod orders;
+pub mod serve;
 
 use harness::{
-    Broker, Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim, Version,
-    World,
+    Broker, Condition, Document, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim,
+    Version, World,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +63,20 @@ pub struct SendSubmitOrder {
     /// stored with the cart when the shop accepts it.
     pub idempotency: Option<(String, KeyRecord)>,
 }
+
+impl SendSubmitOrder {
+    /// The idempotency key and record to store with the cart, if any.
+    pub fn key_record(&self) -> Option<(&str, &KeyRecord)> {
+        self.idempotency
+            .as_ref()
+            .map(|(key, record)| (key.as_str(), record))
+    }
+}
+
+/// A handler of `SendSubmitOrder` on the shop's queue: [`Shop::handle`], or
+/// an exercise's, plugged in with [`Shop::add_to_with`].
+pub type SendSubmitOrderHandler =
+    fn(&Shop, &mut HandlerContext, &Envelope) -> Result<(), HandlerError>;
 
 /// The message that asks the Orders service to make an order from a cart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -249,12 +265,30 @@ impl Shop {
     }
 
     /// Adds the shop to the world as the endpoint that reads its own queue
-    /// (`shop`) and handles `SendSubmitOrder`.
+    /// (`shop`) and handles `SendSubmitOrder` with [`Shop::handle`].
     pub fn add_to(&self, world: &mut World) {
+        self.add_to_with(world, Shop::handle);
+    }
+
+    /// Adds the shop to the world with another handler of `SendSubmitOrder`:
+    /// an exercise's (exercise 04 plugs its lesson in here).
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, HandlerError, Sim, World};
+    /// use shop::Shop;
+    /// fn acknowledge(_: &Shop, _: &mut HandlerContext, _: &Envelope) -> Result<(), HandlerError> {
+    ///     Ok(())
+    /// }
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// Shop::new(&sim, &broker).add_to_with(&mut world, acknowledge);
+    /// ```
+    pub fn add_to_with(&self, world: &mut World, handler: SendSubmitOrderHandler) {
         let shop = self.clone();
         world.add_endpoint(
             SHOP_QUEUE,
-            move |ctx: &mut HandlerContext, message: &Envelope| shop.handle(ctx, message),
+            move |ctx: &mut HandlerContext, message: &Envelope| handler(&shop, ctx, message),
         );
     }
 
@@ -264,7 +298,7 @@ impl Shop {
     pub fn handle(&self, ctx: &mut HandlerContext, message: &Envelope) -> Result<(), HandlerError> {
         let command: SendSubmitOrder = message.body()?;
         let cart_id = command.cart_id.as_str();
-        let Some(found) = self.store.get::<Cart>(cart_id, CART)? else {
+        let Some(found) = self.find_cart(cart_id)? else {
             return Err(HandlerError::unrecoverable(format!(
                 "there is no cart {cart_id}"
             )));
@@ -281,11 +315,7 @@ impl Shop {
         if !cart.accepted {
             cart.accepted = true;
             cart.deliver_to = command.deliver_to.clone();
-            let record = command
-                .idempotency
-                .as_ref()
-                .map(|(key, record)| (key.as_str(), record));
-            version = self.save(cart_id, &cart, version, record)?;
+            version = self.save(cart_id, &cart, version, command.key_record())?;
         }
         // Step 2: send, now: `ctx.send` would hold the message back until
         // this handler returns, after step 3 said it was sent.
@@ -296,10 +326,15 @@ impl Shop {
         Ok(())
     }
 
+    /// The cart and its version, if it exists.
+    pub fn find_cart(&self, cart_id: &str) -> Result<Option<Document<Cart>>, Error> {
+        self.store.get::<Cart>(cart_id, CART)
+    }
+
     /// Writes the cart if nobody wrote it since `version`, with the
     /// idempotency record if there is one, in one batch. Returns the cart's
     /// new version.
-    fn save(
+    pub fn save(
         &self,
         cart_id: &str,
         cart: &Cart,
@@ -316,7 +351,7 @@ impl Shop {
     }
 
     /// `SubmitOrder` for the cart, as it is, in an envelope with a new id.
-    fn submit_order(&self, cart_id: &str, cart: &Cart) -> Envelope {
+    pub fn submit_order(&self, cart_id: &str, cart: &Cart) -> Envelope {
         let message = SubmitOrder {
             cart_id: cart_id.to_string(),
             customer: cart.customer.clone(),

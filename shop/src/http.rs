@@ -15,8 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::orders::Orders;
-use crate::{Cart, KeyRecord, Line, Outcome, Shop, SubmitError};
+use crate::{Cart, KeyRecord, Line, Order, Outcome, Shop, SubmitError};
 
 /// The largest request body the API accepts, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -27,16 +26,36 @@ pub struct App {
     /// The shop's data.
     pub shop: Shop,
     /// The Orders service, asked for the order a submit led to.
-    pub orders: Orders,
+    pub orders: Arc<dyn PlacedOrders>,
     /// The idempotency keys of the requests being processed right now.
     pub in_flight: InFlight,
 }
 
-/// The shop's API.
-pub fn router(shop: Shop, orders: Orders) -> Router {
+/// Where the API finds the order a cart became: the Orders service, on
+/// documents (Part A, [`crate::front::orders::Orders`]) or on SQL (Parts
+/// B–C, [`crate::orders::Orders`]).
+pub trait PlacedOrders: Send + Sync + 'static {
+    /// Every order made from the cart.
+    fn of_cart(&self, cart_id: &str) -> Result<Vec<Order>, harness::Error>;
+}
+
+impl PlacedOrders for crate::orders::Orders {
+    fn of_cart(&self, cart_id: &str) -> Result<Vec<Order>, harness::Error> {
+        crate::orders::Orders::of_cart(self, cart_id)
+    }
+}
+
+impl PlacedOrders for crate::front::orders::Orders {
+    fn of_cart(&self, cart_id: &str) -> Result<Vec<Order>, harness::Error> {
+        crate::front::orders::Orders::of_cart(self, cart_id)
+    }
+}
+
+/// The shop's API, asking `orders` for the order a submit led to.
+pub fn router(shop: Shop, orders: impl PlacedOrders) -> Router {
     let app = App {
         shop,
-        orders,
+        orders: Arc::new(orders),
         in_flight: InFlight::default(),
     };
     Router::new()
