@@ -10,6 +10,7 @@ use harness::http::{HttpClient, serve_on_loopback};
 use harness::{Error, Failure, FaultRule, Sim};
 use serde_json::{Value, json};
 use shop::client::ShopClient;
+use shop::front::CartRules;
 use shop::http::{MAX_BODY_BYTES, router};
 use shop::testing::front::{HttpResponse, Storefront, error_message, submit_with_key};
 
@@ -20,7 +21,7 @@ const SEED: u64 = 4;
 /// A fresh storefront with the shop's own handlers, a raw HTTP client for
 /// the shop, and the shop's app.
 fn open_shop(sim: &Sim) -> (Storefront, HttpClient, ShopClient) {
-    let front = Storefront::open(sim, |world, shop, orders| {
+    let front = Storefront::open(sim, CartRules::QUEUED, |world, shop, orders| {
         shop.add_to(world);
         orders.add_to(world);
     });

@@ -13,6 +13,7 @@ use harness::{
     Broker, Explorer, Failure, Fault, FaultRule, SCRIPT_VARIABLE, Sim, Violation, World, ensure,
 };
 use retry_and_dedup::add_handlers;
+use shop::front::CartRules;
 use shop::front::orders::Orders;
 use shop::testing::front::{
     HttpResponse, Storefront, error_message, is_write, labels_of, olas_submit_order_envelope,
@@ -26,7 +27,7 @@ const SEED: u64 = 4;
 
 /// A fresh storefront, with this exercise's handlers.
 fn open_shop(sim: &Sim) -> Storefront {
-    Storefront::open(sim, add_handlers)
+    Storefront::open(sim, CartRules::QUEUED, add_handlers)
 }
 
 // ----- exercise 04: retries are automatic, duplicates are harmless -----

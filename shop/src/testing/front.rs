@@ -7,6 +7,7 @@ use harness::{Broker, Envelope, Error, EventKind, Failure, FaultPoint, MessageRe
 use serde_json::{Value, json};
 
 use crate::client::ShopClient;
+use crate::front::CartRules;
 use crate::front::orders::Orders;
 use crate::http::router;
 use crate::{ORDERS_QUEUE, SHOP_QUEUE, Shop, SubmitOrder};
@@ -45,13 +46,15 @@ pub struct Storefront {
 }
 
 impl Storefront {
-    /// A fresh storefront; `add_handlers` adds the shop and Orders to the
-    /// world with the handlers under test.
+    /// A fresh storefront whose shop adds lines and submits by `rules`;
+    /// `add_handlers` adds the shop and Orders to the world with the
+    /// handlers under test.
     ///
     /// ```
+    /// use shop::front::CartRules;
     /// use shop::testing::front::Storefront;
     /// let sim = harness::Sim::new(1);
-    /// let mut front = Storefront::open(&sim, |world, shop, orders| {
+    /// let mut front = Storefront::open(&sim, CartRules::QUEUED, |world, shop, orders| {
     ///     shop.add_to(world);
     ///     orders.add_to(world);
     /// });
@@ -59,9 +62,13 @@ impl Storefront {
     /// front.app.submit(&cart_id, "Rynek 1").unwrap();
     /// assert_eq!(front.order_count(&cart_id), 1);
     /// ```
-    pub fn open(sim: &Sim, add_handlers: impl FnOnce(&mut World, &Shop, &Orders)) -> Storefront {
+    pub fn open(
+        sim: &Sim,
+        rules: CartRules,
+        add_handlers: impl FnOnce(&mut World, &Shop, &Orders),
+    ) -> Storefront {
         let broker = Broker::new(sim);
-        let shop = Shop::new(sim, &broker);
+        let shop = Shop::new(sim, &broker).with_rules(rules);
         let orders = Orders::new(sim);
         let mut world = World::new(sim, &broker);
         add_handlers(&mut world, &shop, &orders);
