@@ -4,29 +4,32 @@
 use std::sync::{Arc, Mutex};
 
 use harness::http::{HttpClient, HttpResponse, serve_on_loopback};
-use harness::{Error, Failure, FaultPoint, FaultRule, Sim};
-use idempotent_http::Shop;
-use idempotent_http::client::ShopClient;
-use idempotent_http::http::{MAX_BODY_BYTES, router};
+use harness::{Error, Failure, FaultRule, Sim};
+use idempotent_http::RULES;
+use idempotent_http::app::{add_item, create_cart};
 use serde_json::{Value, json};
+use shop::client::ShopClient;
+use shop::front::direct::{Carts, router};
+use shop::http::MAX_BODY_BYTES;
+use shop::testing::front::{error_message, is_write, submit_with_key};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
 const SEED: u64 = 2;
 
 /// A fresh shop, a raw HTTP client for it, and the shop's app.
-fn open_shop(sim: &Sim) -> (Shop, HttpClient, ShopClient) {
-    let shop = Shop::new(sim);
-    let http = HttpClient::in_process(sim, "shop", router(shop.clone()));
+fn open_shop(sim: &Sim) -> (Carts, HttpClient, ShopClient) {
+    let carts = Carts::new(sim);
+    let http = HttpClient::in_process(sim, "shop", router(carts.clone(), RULES));
     let app = ShopClient::new(sim, http.clone());
-    (shop, http, app)
+    (carts, http, app)
 }
 
 /// Ola's cart with ruskie in it, made through the app.
 fn olas_cart(sim: &Sim, app: &ShopClient) -> String {
     sim.set_actor("Ola's app");
-    let cart_id = app.create_cart("ola").unwrap();
-    app.add_item(&cart_id, "ruskie").unwrap();
+    let cart_id = create_cart(app, "ola").unwrap();
+    add_item(app, &cart_id, "ruskie").unwrap();
     sim.set_actor("test");
     cart_id
 }
@@ -37,31 +40,8 @@ fn explain(sim: &Sim, test: &str, what: &str) -> String {
     Failure::new(sim, what).test_name(test).finish()
 }
 
-/// The `error` message of a JSON error body, if the body is one.
-fn error_message(response: &HttpResponse) -> Option<String> {
-    let body: Value = serde_json::from_slice(&response.body).ok()?;
-    body["error"].as_str().map(str::to_string)
-}
-
-fn is_write(point: &FaultPoint) -> bool {
-    point.name.ends_with(".put") || point.name.ends_with(".batch")
-}
-
-fn submit_with_key(
-    http: &HttpClient,
-    cart_id: &str,
-    key: &str,
-    deliver_to: &str,
-) -> Result<HttpResponse, Error> {
-    http.with_header("Idempotency-Key", &format!("\"{key}\""))
-        .post_json(
-            &format!("/carts/{cart_id}/submit"),
-            &json!({ "deliver_to": deliver_to }),
-        )
-}
-
-fn order_count(shop: &Shop, cart_id: &str) -> usize {
-    shop.orders(cart_id).unwrap().len()
+fn order_count(carts: &Carts, cart_id: &str) -> usize {
+    carts.orders(cart_id).unwrap().len()
 }
 
 // ----- identity chosen by the client -----
@@ -73,7 +53,7 @@ fn lost_response_does_not_create_two_carts() {
     let test = "lost_response_does_not_create_two_carts";
     sim.inject(FaultRule::at("http.shop.*").fail_after());
     sim.set_actor("Ola's app");
-    let created = app.create_cart("ola");
+    let created = create_cart(&app, "ola");
     sim.set_actor("test");
     let carts = shop.document_count();
     assert!(
@@ -98,9 +78,9 @@ fn lost_response_does_not_add_an_item_twice() {
     let (shop, _http, app) = open_shop(&sim);
     let test = "lost_response_does_not_add_an_item_twice";
     sim.set_actor("Ola's app");
-    let cart_id = app.create_cart("ola").unwrap();
+    let cart_id = create_cart(&app, "ola").unwrap();
     sim.inject(FaultRule::at("http.shop.*").fail_after());
-    let added = app.add_item(&cart_id, "ruskie");
+    let added = add_item(&app, &cart_id, "ruskie");
     sim.set_actor("test");
     let lines = shop
         .cart(&cart_id)
@@ -661,14 +641,14 @@ fn wrong_method_is_405_and_unknown_path_is_404_with_a_json_error() {
 #[test]
 fn the_shop_works_over_a_real_socket() {
     let sim = Sim::from_env_or(SEED);
-    let shop = Shop::new(&sim);
-    let server = serve_on_loopback(router(shop.clone())).unwrap();
+    let carts = Carts::new(&sim);
+    let server = serve_on_loopback(router(carts, RULES)).unwrap();
     let http = HttpClient::at_url(&sim, "shop", &server.url()).unwrap();
     let app = ShopClient::new(&sim, http.clone());
 
-    let cart_id = app.create_cart("ola").unwrap();
-    app.add_item(&cart_id, "ruskie").unwrap();
-    app.add_item(&cart_id, "z kapustą").unwrap();
+    let cart_id = create_cart(&app, "ola").unwrap();
+    add_item(&app, &cart_id, "ruskie").unwrap();
+    add_item(&app, &cart_id, "z kapustą").unwrap();
     let submitted = app.submit(&cart_id, "Rynek 1, Kraków").unwrap();
     let location = submitted
         .header("Location")
