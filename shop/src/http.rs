@@ -51,9 +51,10 @@ pub trait Front: Send + Sync + 'static {
     fn order_of(&self, cart_id: &str) -> Result<Option<Order>, harness::Error>;
 }
 
-/// How the API answers `POST /carts/{cart_id}/submit`: [`submit_once_per_key`],
-/// or an exercise's.
-pub type SubmitRoute = fn(&App, &str, &HeaderMap, &SubmitRequest) -> Result<Response, ApiError>;
+/// How the API answers `POST /carts/{cart_id}/submit` (given the cart id,
+/// the headers and the body): [`submit_once_per_key`], or an exercise's.
+pub type SubmitRoute =
+    Arc<dyn Fn(&App, &str, &HeaderMap, &SubmitRequest) -> Result<Response, ApiError> + Send + Sync>;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -130,7 +131,7 @@ impl<O: PlacedOrders> Front for ShopFront<O> {
 
 /// The shop's API, asking `orders` for the order a submit led to.
 pub fn router(shop: Shop, orders: impl PlacedOrders) -> Router {
-    api(ShopFront { shop, orders }, submit_once_per_key)
+    api(ShopFront { shop, orders }, Arc::new(submit_once_per_key))
 }
 
 /// The API over any [`Front`]: carts and lines named by the client (`PUT`),

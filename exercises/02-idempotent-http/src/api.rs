@@ -6,15 +6,15 @@
 //! (and for the older `POST` routes, with an id the server made up), and
 //! `submit` for `POST /carts/{cart_id}/submit`. The carts live in the shop's
 //! document store (`shop/src/front/direct.rs`): `Carts::submit` makes the
-//! order, and stores an idempotency record in the same batch if you give it
-//! one.
+//! order (exercise 01's way), and stores an idempotency record in the same
+//! batch if you give it one.
 
 use harness::{Condition, Error};
-use shop::Line;
-use shop::Outcome;
 use shop::front::direct::{CART, Cart, Carts, no_such_cart};
-use shop::http::SubmitRequest;
-use shop::http::{ApiError, App, HeaderMap, IntoResponse, Json, Response, StatusCode};
+use shop::http::{
+    ApiError, HeaderMap, InFlight, IntoResponse, Json, Response, StatusCode, SubmitRequest,
+};
+use shop::{Line, Outcome};
 
 /// Creates an empty cart for `customer` under `cart_id`.
 pub fn create_cart(carts: &Carts, cart_id: &str, customer: &str) -> Result<Outcome, Error> {
@@ -46,14 +46,14 @@ pub fn add_line(carts: &Carts, cart_id: &str, line: Line) -> Result<Outcome, Err
 
 /// `POST /carts/{cart_id}/submit`: the customer clicks "Submit".
 pub fn submit(
-    app: &App,
+    carts: &Carts,
+    _in_flight: &InFlight,
     cart_id: &str,
     _headers: &HeaderMap,
     request: &SubmitRequest,
 ) -> Result<Response, ApiError> {
     // EXERCISE: honour the Idempotency-Key header, and answer 202 Accepted
     // with a Location to poll.
-    app.front.submit(cart_id, &request.deliver_to, None)?;
-    let order = app.front.order_of(cart_id)?;
+    let order = carts.submit(cart_id, &request.deliver_to, None)?;
     Ok((StatusCode::OK, Json(order)).into_response())
 }

@@ -15,6 +15,8 @@
 //! lesson, and how its HTTP API recognises a retry is exercise 02's
 //! ([`router`] plugs that lesson in).
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -27,7 +29,10 @@ use harness::{Condition, DocumentStore, Error, Sim};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::{self, ApiError, App, Front, NewCart, NewLine, SubmitRoute, parse_json};
+use crate::http::{
+    self, ApiError, App, Front, HeaderMap, InFlight, NewCart, NewLine, SubmitRequest, SubmitRoute,
+    parse_json,
+};
 use crate::{KeyRecord, Line, Order, Outcome, SubmitError};
 
 /// The id of the cart item inside its partition.
@@ -200,8 +205,10 @@ pub struct ApiRules {
     pub create_cart: fn(&Carts, &str, &str) -> Result<Outcome, Error>,
     /// Puts a line into a cart.
     pub add_line: fn(&Carts, &str, Line) -> Result<Outcome, Error>,
-    /// Answers `POST /carts/{id}/submit`.
-    pub submit: SubmitRoute,
+    /// Answers `POST /carts/{id}/submit`, given the carts, the keys in
+    /// flight, the cart id, the headers and the body.
+    pub submit:
+        fn(&Carts, &InFlight, &str, &HeaderMap, &SubmitRequest) -> Result<Response, ApiError>,
 }
 
 /// The carts, with the rules the API changes them by, as a [`Front`].
@@ -255,7 +262,11 @@ pub fn router(carts: Carts, rules: ApiRules) -> Router {
     let older = Router::new()
         .route("/carts", post(post_cart))
         .route("/carts/{cart_id}/items", post(post_line));
-    let submit = rules.submit;
+    let answer = rules.submit;
+    let submit_carts = carts.clone();
+    let submit: SubmitRoute = Arc::new(move |app, cart_id, headers, request| {
+        answer(&submit_carts, &app.in_flight, cart_id, headers, request)
+    });
     http::routes(DirectFront { carts, rules }, submit, older)
 }
 

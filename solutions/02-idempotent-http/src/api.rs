@@ -6,18 +6,16 @@
 //! (and for the older `POST` routes, with an id the server made up), and
 //! `submit` for `POST /carts/{cart_id}/submit`. The carts live in the shop's
 //! document store (`shop/src/front/direct.rs`): `Carts::submit` makes the
-//! order, and stores an idempotency record in the same batch if you give it
-//! one.
+//! order (exercise 01's way), and stores an idempotency record in the same
+//! batch if you give it one.
 
 use harness::{Condition, Error};
-use shop::Line;
-use shop::Outcome;
 use shop::front::direct::{CART, Cart, Carts, no_such_cart};
-use shop::http::SubmitRequest;
 use shop::http::{
-    ApiError, App, HeaderMap, Response, StatusCode, accepted, fingerprint, idempotency_key,
-    stored_answer,
+    ApiError, HeaderMap, InFlight, Response, StatusCode, SubmitRequest, accepted, fingerprint,
+    idempotency_key, stored_answer,
 };
+use shop::{Line, Outcome};
 
 /// Creates an empty cart for `customer` under `cart_id`.
 pub fn create_cart(carts: &Carts, cart_id: &str, customer: &str) -> Result<Outcome, Error> {
@@ -60,7 +58,8 @@ pub fn add_line(carts: &Carts, cart_id: &str, line: Line) -> Result<Outcome, Err
 
 /// `POST /carts/{cart_id}/submit`: the customer clicks "Submit".
 pub fn submit(
-    app: &App,
+    carts: &Carts,
+    in_flight: &InFlight,
     cart_id: &str,
     headers: &HeaderMap,
     request: &SubmitRequest,
@@ -72,14 +71,14 @@ pub fn submit(
              for its retries",
         ));
     };
-    let Some(_in_flight) = app.in_flight.begin(&format!("{cart_id}/{key}")) else {
+    let Some(_in_flight) = in_flight.begin(&format!("{cart_id}/{key}")) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "a request with this Idempotency-Key is still in progress: try again later",
         ));
     };
     let fingerprint = fingerprint(cart_id, request);
-    if let Some(record) = app.front.key_record(cart_id, &key)? {
+    if let Some(record) = carts.key_record(cart_id, &key)? {
         if record.fingerprint != fingerprint {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -92,7 +91,6 @@ pub fn submit(
     // The answer is decided before the work (202, and where to poll) and
     // stored in the order's batch.
     let record = accepted(cart_id, fingerprint);
-    app.front
-        .submit(cart_id, &request.deliver_to, Some((&key, &record)))?;
+    carts.submit(cart_id, &request.deliver_to, Some((&key, &record)))?;
     Ok(stored_answer(&record))
 }
