@@ -3,14 +3,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use harness::http::{HttpClient, HttpResponse, serve_on_loopback};
+use harness::http::{HttpClient, HttpResponse};
 use harness::{Error, Failure, FaultRule, Sim};
 use idempotent_http::RULES;
 use idempotent_http::app::{add_item, create_cart};
 use serde_json::{Value, json};
 use shop::client::ShopClient;
 use shop::front::direct::{Carts, router};
-use shop::http::MAX_BODY_BYTES;
 use shop::testing::front::{error_message, is_write, submit_with_key};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -523,155 +522,6 @@ fn a_new_submit_of_a_submitted_cart_is_409() {
     );
 }
 
-// ----- every mistake gets a clear 4xx with a JSON error -----
-
-/// Asserts a 4xx answer with a JSON error whose message contains `hint`.
-fn assert_json_error(
-    sim: &Sim,
-    test: &str,
-    what: &str,
-    response: &HttpResponse,
-    status: u16,
-    hint: &str,
-) {
-    let message = error_message(response).unwrap_or_default();
-    assert!(
-        response.status == status && message.to_lowercase().contains(hint),
-        "{}",
-        explain(
-            sim,
-            test,
-            &format!(
-                "{what} should get {status} with a JSON body {{\"error\": \"...{hint}...\"}}, \
-                 but got {} {}",
-                response.status,
-                response.text()
-            )
-        )
-    );
-}
-
-#[test]
-fn malformed_json_is_400_with_a_json_error() {
-    let sim = Sim::from_env_or(SEED);
-    let (_shop, http, app) = open_shop(&sim);
-    let cart_id = olas_cart(&sim, &app);
-    let response = http
-        .with_header("Content-Type", "application/json")
-        .with_header("Idempotency-Key", "\"k-1\"")
-        .send(
-            harness::http::Method::POST,
-            &format!("/carts/{cart_id}/submit"),
-            b"{\"deliver_to\": ".to_vec(),
-        )
-        .unwrap();
-    assert_json_error(
-        &sim,
-        "malformed_json_is_400_with_a_json_error",
-        "a submit with broken JSON",
-        &response,
-        400,
-        "json",
-    );
-}
-
-#[test]
-fn unknown_cart_is_404_with_a_json_error() {
-    let sim = Sim::from_env_or(SEED);
-    let (_shop, http, _app) = open_shop(&sim);
-    let test = "unknown_cart_is_404_with_a_json_error";
-    let response = http.get("/carts/no-such-cart").unwrap();
-    assert_json_error(
-        &sim,
-        test,
-        "GET of an unknown cart",
-        &response,
-        404,
-        "no-such-cart",
-    );
-    let response = submit_with_key(&http, "no-such-cart", "k-1", "Rynek 1").unwrap();
-    assert_json_error(
-        &sim,
-        test,
-        "a submit of an unknown cart",
-        &response,
-        404,
-        "cart",
-    );
-}
-
-#[test]
-fn oversized_body_is_413_with_a_json_error() {
-    let sim = Sim::from_env_or(SEED);
-    let (_shop, http, app) = open_shop(&sim);
-    let cart_id = olas_cart(&sim, &app);
-    let response =
-        submit_with_key(&http, &cart_id, "k-1", &"x".repeat(MAX_BODY_BYTES + 1)).unwrap();
-    assert_json_error(
-        &sim,
-        "oversized_body_is_413_with_a_json_error",
-        "a submit with a huge body",
-        &response,
-        413,
-        "too large",
-    );
-}
-
-#[test]
-fn wrong_method_is_405_and_unknown_path_is_404_with_a_json_error() {
-    let sim = Sim::from_env_or(SEED);
-    let (_shop, http, app) = open_shop(&sim);
-    let test = "wrong_method_is_405_and_unknown_path_is_404_with_a_json_error";
-    let cart_id = olas_cart(&sim, &app);
-    let response = http.delete(&format!("/carts/{cart_id}")).unwrap();
-    assert_json_error(&sim, test, "DELETE of a cart", &response, 405, "method");
-    let response = http.get("/pierogi").unwrap();
-    assert_json_error(
-        &sim,
-        test,
-        "GET /pierogi",
-        &response,
-        404,
-        "no such resource",
-    );
-}
-
-// ----- the real thing, over a socket -----
-
-#[test]
-fn the_shop_works_over_a_real_socket() {
-    let sim = Sim::from_env_or(SEED);
-    let carts = Carts::new(&sim);
-    let server = serve_on_loopback(router(carts, RULES)).unwrap();
-    let http = HttpClient::at_url(&sim, "shop", &server.url()).unwrap();
-    let app = ShopClient::new(&sim, http.clone());
-
-    let cart_id = create_cart(&app, "ola").unwrap();
-    add_item(&app, &cart_id, "ruskie").unwrap();
-    add_item(&app, &cart_id, "z kapustą").unwrap();
-    let submitted = app.submit(&cart_id, "Rynek 1, Kraków").unwrap();
-    let location = submitted
-        .header("Location")
-        .unwrap_or(&format!("/carts/{cart_id}/order"))
-        .to_string();
-    let order: Value = http.get(&location).unwrap().json().unwrap();
-    assert_eq!(
-        order["items"],
-        json!(["ruskie", "z kapustą"]),
-        "the order over the socket: {order}"
-    );
-
-    let broken = http
-        .with_header("Content-Type", "application/json")
-        .send(
-            harness::http::Method::PUT,
-            &format!("/carts/{cart_id}"),
-            b"not json".to_vec(),
-        )
-        .unwrap();
-    assert!(
-        broken.status.is_client_error() && error_message(&broken).is_some(),
-        "a broken request over the socket should get a 4xx with a JSON error, got {broken:?}"
-    );
-    server.shutdown().unwrap();
-}
+// (Every mistake gets a clear 4xx with a JSON error, and the API works over a
+// real socket: that is the shop's own API code, tested in
+// `shop/tests/front_http.rs`.)
