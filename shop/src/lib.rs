@@ -5,7 +5,9 @@
 //! not by exercise:
 //!
 //! - [`front`]: carts in the shop's document store, the submit that queues
-//!   `SendSubmitOrder`, and its handler that sends `SubmitOrder` (Part A).
+//!   `SendSubmitOrder`, and its handler that sends `SubmitOrder` (Part A);
+//!   [`front::direct`]: the earlier front whose submit makes the order itself
+//!   (exercises 01–02).
 //! - [`http`]: the HTTP API (axum) that browsers and apps call;
 //!   [`client`]: the shop's app, which calls the API and retries.
 //! - [`orders`]: the Orders service on the other side of the broker, its

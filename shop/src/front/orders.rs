@@ -1,6 +1,8 @@
-//! The Orders service, on the other side of the broker: it reads its queue
-//! (`orders`) and makes an order from each `SubmitOrder` it receives. It
-//! keeps its orders in its own store (`kv.orders.*`), one partition per cart.
+//! The Orders service of exercises 03–04, on the other side of the broker:
+//! it reads its queue (`orders`) and makes an order from each `SubmitOrder`
+//! it receives. It keeps its orders in its own document store
+//! (`kv.orders.*`), one partition per cart. (Parts B–C replace it with
+//! [`crate::orders::Orders`], on a relational database.)
 //!
 //! Orders is told about each cart at least once, not exactly once: the
 //! shop may send `SubmitOrder` again (a sender-side duplicate, with a new
@@ -13,7 +15,31 @@ use harness::{
 
 use crate::{ORDERS_QUEUE, Order, SubmitOrder};
 
+/// A handler of `SubmitOrder` on the Orders queue: [`Orders::handle`], or
+/// an exercise's, plugged in with [`Orders::add_to_with`].
+pub type SubmitOrderHandler = fn(&Orders, &Envelope) -> Result<(), HandlerError>;
+
 /// The Orders service's data. Cheap to clone: clones share the store.
+///
+/// ```
+/// use harness::{Broker, Envelope, Sim, World};
+/// use shop::SubmitOrder;
+/// use shop::front::orders::Orders;
+/// let sim = Sim::new(1);
+/// let broker = Broker::new(&sim);
+/// let orders = Orders::new(&sim);
+/// let mut world = World::new(&sim, &broker);
+/// orders.add_to(&mut world);
+/// let submit = SubmitOrder {
+///     cart_id: "c-1".into(),
+///     customer: "ola".into(),
+///     items: vec!["ruskie".into()],
+///     deliver_to: "Rynek 1".into(),
+/// };
+/// world.send("orders", Envelope::new(sim.new_message_id(), "SubmitOrder", &submit)).unwrap();
+/// world.run_until_quiet(100).unwrap();
+/// assert_eq!(orders.of_cart("c-1").unwrap()[0].items, ["ruskie"]);
+/// ```
 #[derive(Clone)]
 pub struct Orders {
     sim: Sim,
@@ -29,17 +55,34 @@ impl Orders {
         }
     }
 
+    /// The simulation the service runs in.
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+
+    /// The service's document store: one partition per cart.
+    pub fn store(&self) -> &DocumentStore {
+        &self.store
+    }
+
     /// Adds the service to the world as the endpoint that reads the
-    /// `orders` queue.
+    /// `orders` queue, with [`Orders::handle`].
     pub fn add_to(&self, world: &mut World) {
+        self.add_to_with(world, Orders::handle);
+    }
+
+    /// Adds the service to the world with another handler of `SubmitOrder`:
+    /// an exercise's (exercise 04 plugs its lesson in here).
+    pub fn add_to_with(&self, world: &mut World, handler: SubmitOrderHandler) {
         let orders = self.clone();
         world.add_endpoint(
             ORDERS_QUEUE,
-            move |_ctx: &mut HandlerContext, message: &Envelope| orders.handle(message),
+            move |_ctx: &mut HandlerContext, message: &Envelope| handler(&orders, message),
         );
     }
 
-    /// Handles one `SubmitOrder`: makes the order.
+    /// Handles one `SubmitOrder`: makes the order, once, whatever the
+    /// number of copies.
     pub fn handle(&self, message: &Envelope) -> Result<(), HandlerError> {
         let submit: SubmitOrder = message.body()?;
         // The cart's id is the order's id: every copy of SubmitOrder names
@@ -50,6 +93,7 @@ impl Orders {
             customer: submit.customer,
             items: submit.items,
             deliver_to: submit.deliver_to,
+            ..Order::default()
         };
         let created = self
             .store
@@ -57,11 +101,7 @@ impl Orders {
         match created {
             Ok(_) => Ok(()),
             // Made already, by another copy: acknowledge this one.
-            Err(err) if err.is_conflict() => {
-                self.sim
-                    .note(&format!("order {} exists: a duplicate", order.id));
-                Ok(())
-            }
+            Err(err) if err.is_conflict() => Ok(()),
             Err(err) => Err(err.into()),
         }
     }
