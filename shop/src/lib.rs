@@ -31,9 +31,11 @@ pub mod mailer;
 pub mod order_page;
 pub mod orders;
 pub mod outbox;
+pub mod serve;
+pub mod testing;
 pub mod town;
 
 pub use front::{
-    CART, Cart, KeyRecord, Line, ORDERS_QUEUE, Order, Outcome, SHOP_QUEUE, SendSubmitOrder,
-    Shop, SubmitError, SubmitOrder,
+    CART, Cart, KeyRecord, Line, ORDERS_QUEUE, Order, Outcome, SHOP_QUEUE, SendSubmitOrder, Shop,
+    SubmitError, SubmitOrder,
 };

@@ -42,12 +42,12 @@ pub struct Town {
 }
 
 impl Town {
-    /// A town with no carts and no orders yet.
-    pub fn open(sim: &Sim) -> Town {
+    /// A town with no carts and no orders yet, around `orders` (made in
+    /// `sim`).
+    pub fn open(sim: &Sim, orders: Orders) -> Town {
         let broker = Broker::new(sim);
         let mut world = World::new(sim, &broker);
         let shop = Shop::new(sim, &broker);
-        let orders = Orders::new(sim);
         let billing = Subscriber::billing(sim);
         let marketing = Subscriber::marketing(sim);
         let mailer = Mailer::new(sim);

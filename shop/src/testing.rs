@@ -1,0 +1,3 @@
+//! Test helpers that several exercises share, written once.
+
+pub mod sql;
