@@ -206,10 +206,7 @@ fn chaos_storm_tells_one_story() {
     // Forty orders, items added to each, and every monkey loose: copies,
     // database failures, broker failures. The broker retries.
     let sim = Sim::from_env_or(SEED);
-    let ran = demo::run(&sim, Profile::All, 40, |sim| {
-        generic_outbox::orders(sim).into()
-    })
-    .unwrap();
+    let ran = demo::run(&sim, Profile::All, 40, generic_outbox::orders).unwrap();
     let run = sim.trace();
     let audit = &ran.audit;
     let outbox = ran

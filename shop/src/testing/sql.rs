@@ -63,7 +63,7 @@ pub fn stored_and_sent<'a>(
     history: &'a History,
     requests: &[Envelope],
 ) -> (Vec<Stored>, Vec<&'a Output>) {
-    let request_ids: Vec<String> = requests.iter().map(|add| request_id(add)).collect();
+    let request_ids: Vec<String> = requests.iter().map(request_id).collect();
     let stored = orders.journal().committed().unwrap();
     let stored = stored
         .into_iter()

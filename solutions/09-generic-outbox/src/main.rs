@@ -8,7 +8,7 @@ use generic_outbox::orders;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
-        Some("demo") => shop::demo::command(&args[1..], |sim| orders(sim).into()),
+        Some("demo") => shop::demo::command(&args[1..], orders),
         Some("serve") => shop::serve::command(&args[1..], orders),
         _ => {
             eprintln!(
