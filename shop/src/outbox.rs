@@ -36,6 +36,26 @@ use crate::chaos::Chaos;
 /// once as far as anyone can tell, however often it is delivered and
 /// wherever a crash strikes. `Ok` acknowledges the message; an error gives
 /// it back to the broker, which delivers it again.
+///
+/// ```
+/// use harness::{HandlerContext, HandlerError, Sim};
+/// use shop::orders::Orders;
+/// use shop::outbox::{Delivery, Outbox, in_one_transaction};
+///
+/// /// Says which request it handles, then lets the shop's own middleware
+/// /// handle it.
+/// fn talkative(
+///     outbox: &Outbox,
+///     ctx: &mut HandlerContext,
+///     request: &Delivery,
+/// ) -> Result<(), HandlerError> {
+///     ctx.sim().note(&format!("handling request {}", request.id()));
+///     in_one_transaction(outbox, ctx, request)
+/// }
+///
+/// let orders = Orders::with_middleware(&Sim::new(1), talkative);
+/// assert!(orders.of_cart("c-1").unwrap().is_empty());
+/// ```
 pub type Middleware =
     fn(outbox: &Outbox, ctx: &mut HandlerContext, request: &Delivery) -> Result<(), HandlerError>;
 
