@@ -10,13 +10,16 @@
 //!   [`client`]: the shop's app, which calls the API and retries.
 //! - [`orders`]: the Orders service on the other side of the broker, its
 //!   orders in a relational database, every request through the
-//!   [`outbox`] (Parts B–C).
+//!   [`outbox`] (Parts B–C), whose middleware exercises 09 and 11 write
+//!   ([`outbox::Middleware`]).
 //! - [`order_page`]: where customers change a placed order.
 //! - [`downstream`]: Billing and Marketing; [`mailer`]: who sends their
 //!   letters; [`ids`]: the ids of the messages the handlers send.
 //! - [`chaos`]: the chaos monkeys between a service and the broker.
 //! - [`town`], [`intent`], [`audit`], [`demo`]: all of it wired together,
-//!   what the customers asked for, the consistency report, and the demo.
+//!   what the customers asked for, the consistency report, and the demo;
+//!   [`serve`]: the shop's API on this machine, for `curl`.
+//! - [`testing`]: helpers the exercises' tests share.
 
 pub mod audit;
 pub mod chaos;
