@@ -5,19 +5,21 @@
 //!
 //! `cargo run -p <this package> -- demo --seed 7 --chaos all`
 //!
+//! Each exercise runs it with its own Orders (`open` makes it, in either
+//! shape: see [`AnyOrders`]); the customers only send the requests that
+//! Orders takes.
+//!
 //! Everything runs in the simulation, so the same seed and profile give the
 //! same report, on every machine.
 
-use harness::{Envelope, Error, EventKind, Fault, RandomFaults, Sim};
+use std::collections::BTreeSet;
+
+use harness::{Envelope, Error, EventKind, Fault, FaultRule, RandomFaults, Sim};
 
 use crate::audit::Audit;
 use crate::chaos::DuplicateWhen;
-use crate::orders::Orders;
 use crate::outbox::OutboxReport;
-use crate::town::Town;
-
-/// Makes the Orders service of an exercise's town, in `sim`.
-pub type OpenOrders = fn(&Sim) -> Orders;
+use crate::town::{AnyOrders, Town};
 
 /// Who orders.
 const CUSTOMERS: [&str; 6] = ["Ola", "Bartek", "Zosia", "Kuba", "Hania", "Staś"];
@@ -40,8 +42,9 @@ pub enum Profile {
     /// The order page sends some `AddItem`s twice; the broker duplicates
     /// some `ItemAdded`s.
     Duplicates,
-    /// The orders database fails some statements and some commits (before
-    /// or after committing).
+    /// The orders database fails some writes, before or after writing
+    /// (on SQL: some statements and some commits); on the document store it
+    /// also refuses every write to a few broken orders.
     Database,
     /// The broker fails some publishes of `ItemAdded` (before or after it
     /// took the event), of `PaymentBooked` and some letters to the mailer
@@ -95,7 +98,7 @@ pub struct Demo {
     pub town: Town,
     /// The consistency report.
     pub audit: Audit,
-    /// What the outbox stored, and what went out.
+    /// What the outbox stored, and what went out (Orders on SQL only).
     pub outbox: Option<OutboxReport>,
     /// How many times a monkey or a fault struck, by kind.
     pub faults: Vec<(String, usize)>,
@@ -108,14 +111,23 @@ const ROUNDS: usize = 6;
 /// then, in rounds, each customer changes their order once per round (and
 /// the payment service books or cancels its payment), with the monkeys of
 /// `profile` loose.
-pub fn run(sim: &Sim, profile: Profile, orders: usize, open: OpenOrders) -> Result<Demo, Error> {
+pub fn run<O: Into<AnyOrders>>(
+    sim: &Sim,
+    profile: Profile,
+    orders: usize,
+    open: fn(&Sim) -> O,
+) -> Result<Demo, Error> {
     let mut town = Town::open(sim, open(sim));
-    // One worker for Orders: copies of a message come one after the other.
-    // (Exercise 11's tests run two workers at once, in every interleaving.)
-    // A request is done only once all its messages are out: with three of
-    // them and the broker failing now and then, some requests need more
-    // than the broker's usual six deliveries.
-    town.broker.set_max_attempts(crate::ORDERS_QUEUE, 12)?;
+    match &town.orders {
+        // Two workers: copies of one message can race inside Orders.
+        AnyOrders::Documents(_) => town.world.set_workers(crate::ORDERS_QUEUE, 2)?,
+        // One worker for Orders: copies of a message come one after the
+        // other. (Exercise 11's tests run two workers at once, in every
+        // interleaving.) A request is done only once all its messages are
+        // out: with three of them and the broker failing now and then, some
+        // requests need more than the broker's usual six deliveries.
+        AnyOrders::Sql(_) => town.broker.set_max_attempts(crate::ORDERS_QUEUE, 12)?,
+    }
     // 1. Customers place their orders. Part A made that safe; no monkeys yet.
     let mut placed = Vec::new();
     for number in 1..=orders {
@@ -124,7 +136,11 @@ pub fn run(sim: &Sim, profile: Profile, orders: usize, open: OpenOrders) -> Resu
         placed.push((customer, order_id, Vec::new()));
     }
     // 2. The monkeys come.
-    unleash(&town, profile);
+    let names: Vec<String> = placed
+        .iter()
+        .map(|(_, order_id, _)| order_id.clone())
+        .collect();
+    unleash(&town, profile, &names);
     // 3. Round after round, every order gets one new request; the broker
     //    delivers them all before the next round. Now and then an earlier
     //    request of the order comes again, late.
@@ -147,18 +163,24 @@ pub fn run(sim: &Sim, profile: Profile, orders: usize, open: OpenOrders) -> Resu
     }
     Ok(Demo {
         audit: town.audit()?,
-        outbox: Some(town.orders.outbox_report(&town.broker)?),
+        outbox: match &town.orders {
+            AnyOrders::Documents(_) => None,
+            AnyOrders::Sql(orders) => Some(orders.outbox_report(&town.broker)?),
+        },
         faults,
         town,
     })
 }
 
-/// One new request for the order, picked at random: add or remove an
-/// item, or (the payment service) book the payment, or cancel it if it is
-/// booked.
+/// One new request for the order, picked at random among those Orders
+/// takes: add or remove an item, or (the payment service) book the
+/// payment, or cancel it if it is booked.
 fn next_request(town: &mut Town, customer: &str, order_id: &str) -> Result<Envelope, Error> {
     let sim = town.sim.clone();
     let filling = FILLINGS[sim.random_below(FILLINGS.len() as u64) as usize];
+    if !town.orders.takes("RemoveItem") {
+        return town.add_item(customer, order_id, filling);
+    }
     match sim.random_below(20) {
         0..=7 => town.add_item(customer, order_id, filling),
         8..=12 => town.remove_item(customer, order_id, filling),
@@ -167,8 +189,8 @@ fn next_request(town: &mut Town, customer: &str, order_id: &str) -> Result<Envel
     }
 }
 
-/// Lets the profile's monkeys loose.
-fn unleash(town: &Town, profile: Profile) {
+/// Lets the profile's monkeys loose on the placed orders.
+fn unleash(town: &Town, profile: Profile, placed: &[String]) {
     let sim = &town.sim;
     if profile.has(Profile::Duplicates) {
         // One request in five, picked by its (seeded) id, goes out twice.
@@ -180,12 +202,15 @@ fn unleash(town: &Town, profile: Profile) {
         ));
     }
     if profile.has(Profile::Database) {
-        sim.inject_random(
-            RandomFaults::new()
-                .with("sql.orders.execute", Fault::FailBefore, 0.01)
-                .with("sql.orders.commit", Fault::FailBefore, 0.03)
-                .with("sql.orders.commit", Fault::FailAfter, 0.03),
-        );
+        match town.orders {
+            AnyOrders::Documents(_) => break_documents(sim, placed),
+            AnyOrders::Sql(_) => sim.inject_random(
+                RandomFaults::new()
+                    .with("sql.orders.execute", Fault::FailBefore, 0.01)
+                    .with("sql.orders.commit", Fault::FailBefore, 0.03)
+                    .with("sql.orders.commit", Fault::FailAfter, 0.03),
+            ),
+        }
     }
     if profile.has(Profile::Broker) {
         sim.inject_random(
@@ -198,6 +223,33 @@ fn unleash(town: &Town, profile: Profile) {
                 .with("broker.mailer.send", Fault::FailAfter, 0.05),
         );
     }
+}
+
+/// The document store fails some writes of Orders, before or after
+/// writing, and refuses every write to about one order in 25.
+fn break_documents(sim: &Sim, placed: &[String]) {
+    sim.inject_random(
+        RandomFaults::new()
+            .with("kv.orders.put", Fault::FailBefore, 0.1)
+            .with("kv.orders.put", Fault::FailAfter, 0.1),
+    );
+    // The broken orders: the database refuses every write to them, however
+    // often Orders retries.
+    let mut broken = BTreeSet::new();
+    for _ in 0..placed.len().div_ceil(25) {
+        let order_id = &placed[sim.random_below(placed.len() as u64) as usize];
+        broken.insert(order_id.clone());
+    }
+    sim.inject(
+        FaultRule::at("kv.orders.put")
+            .when(move |point| {
+                let key = point.key.as_deref().unwrap_or_default();
+                let order = key.split('/').next().unwrap_or_default();
+                broken.contains(order)
+            })
+            .always()
+            .fail_before(),
+    );
 }
 
 /// A predicate true for about one message in `n`, decided by its id.
@@ -228,7 +280,7 @@ pub const USAGE: &str =
 
 /// `demo --seed S --chaos P --orders N`: runs the demo with the Orders
 /// `open` makes and prints its report. Returns the process's exit code.
-pub fn command(args: &[String], open: OpenOrders) -> i32 {
+pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 {
     let mut seed = 7;
     let mut profile = Profile::All;
     let mut orders = 300;

@@ -10,16 +10,18 @@
 //!   [`client`]: the shop's app, which calls the API and retries.
 //! - [`orders`]: the Orders service on the other side of the broker, its
 //!   orders in a relational database, every request through the
-//!   [`outbox`] (Parts B–C), whose middleware exercises 09 and 11 write
-//!   ([`outbox::Middleware`]).
+//!   [`outbox`] (exercises 09–11), whose middleware exercises 09 and 11
+//!   write ([`outbox::Middleware`]); [`orders::documents`]: Orders on the
+//!   document store (exercises 05–08).
 //! - [`order_page`]: where customers change a placed order.
 //! - [`downstream`]: Billing and Marketing; [`mailer`]: who sends their
 //!   letters; [`ids`]: the ids of the messages the handlers send.
 //! - [`chaos`]: the chaos monkeys between a service and the broker.
 //! - [`town`], [`intent`], [`audit`], [`demo`]: all of it wired together,
 //!   what the customers asked for, the consistency report, and the demo;
+//!   [`town::AnyOrders`] runs them with either shape of Orders;
 //!   [`serve`]: the shop's API on this machine, for `curl`.
-//! - [`testing`]: helpers the exercises' tests share.
+//! - [`testing`]: helpers for the exercises' tests.
 
 pub mod audit;
 pub mod chaos;

@@ -11,6 +11,7 @@
 //! (exercises 09 and 11 bring their own: [`Orders::with_middleware`]).
 
 mod add_item;
+pub mod documents;
 mod payment;
 mod remove_item;
 pub(crate) mod store;

@@ -2,6 +2,7 @@
 //! shop's own outbox middleware applies it once, whatever the copies.
 
 use harness::{Broker, Sim, World};
+use shop::demo::{self, Profile};
 use shop::orders::{
     AddItem, FIRST_ITEM_ADDED, FirstItemAdded, ITEM_ADDED, ItemAdded, Orders, add_item,
 };
@@ -79,4 +80,13 @@ fn the_shops_middleware_applies_copies_once_and_sends_once() {
     let report = orders.outbox_report(&broker).unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!((report.stored, report.sent), (2, 2), "{report}");
+}
+
+#[test]
+fn a_storm_through_the_shops_middleware_tells_one_story() {
+    let sim = Sim::from_env_or(SEED);
+    let ran = demo::run(&sim, Profile::All, 30, Orders::new).unwrap();
+    let outbox = ran.outbox.expect("Orders on SQL reports on its outbox");
+    assert!(ran.audit.is_consistent(), "{}", ran.audit);
+    assert!(outbox.is_clean(), "{outbox}");
 }

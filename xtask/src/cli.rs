@@ -146,6 +146,14 @@ pub struct CheckArgs {
     /// Also apply each patch in solutions/*/mutants/ and confirm the tests fail
     #[arg(long)]
     pub mutants: bool,
+    /// Check only this exercise (number or slug; repeat for more), without
+    /// the kit-wide checks (the course, the tools, lints): for authors at work
+    #[arg(long, value_name = "EXERCISE")]
+    pub only: Vec<String>,
+    /// With --only: write each checked exercise's scenario.diff as it is now
+    /// (the difference between the previous solution and this checkpoint)
+    #[arg(long, requires = "only")]
+    pub bless: bool,
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,10 @@ pub struct Exercise {
     /// Three levels: a nudge, the concept, a near-solution.
     #[serde(default)]
     pub hints: Vec<String>,
+    /// The lesson files (paths inside the crate) whose checkpoint copy
+    /// continues the previous exercise's solution: `check` verifies the chain.
+    #[serde(default)]
+    pub continues: Vec<String>,
 }
 
 /// The three copies of an exercise.

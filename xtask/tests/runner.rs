@@ -491,6 +491,43 @@ fn check_catches_broken_exercises() {
 }
 
 #[test]
+fn check_verifies_the_chain_against_the_recorded_scenario() {
+    let fx = Fixture::course();
+    fx.edit(
+        "course.toml",
+        "slug = \"double\"",
+        "slug = \"double\"\ncontinues = [\"src/lib.rs\"]",
+    );
+    // Checkpoint 02's lesson file is not solution 01's, and no scenario says why.
+    let run = fx.run(&["check", "--only", "2"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout.contains("✗ chain") && run.stdout.contains("--bless"),
+        "{}",
+        run.stdout
+    );
+    // Recording the difference as the new scenario makes the chain hold…
+    let run = fx.run(&["check", "--only", "2", "--bless"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let diff = fx.read("solutions/02-double/scenario.diff");
+    assert!(
+        diff.contains("+++ checkpoints/02-double/src/lib.rs"),
+        "{diff}"
+    );
+    let run = fx.run(&["check", "--only", "double"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("✓ chain"), "{}", run.stdout);
+    // … and the solution diff still shows the lesson only.
+    let run = fx.run(&["solution", "2", "--diff"]);
+    assert!(!run.stdout.contains("scenario.diff"), "{}", run.stdout);
+    // A fix to solution 01 that is not carried forward breaks it.
+    fx.edit("solutions/01-add-one/src/lib.rs", "x + 1", "1 + x");
+    let run = fx.run(&["check", "--only", "2"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stdout.contains("-    1 + x"), "{}", run.stdout);
+}
+
+#[test]
 fn check_mutants_must_fail_the_tests() {
     let fx = Fixture::course();
     fx.write(

@@ -61,10 +61,15 @@ fn show_sources(course: &Course, solution: &Path) -> Result<ExitCode> {
 }
 
 /// Unified diffs of every file that differs between two copies, in colour.
-/// `Cargo.toml` (only the package name differs) and `mutants/` are left out.
+/// `Cargo.toml` (only the package name differs) and the authors' material
+/// kept with a solution (`mutants/`, `scenario.diff`) are left out.
 /// Returns how many files differ.
 fn diff_trees(course: &Course, old: &Path, new: &Path) -> Result<usize> {
-    let ignore = |p: &Path| p == Path::new("Cargo.toml") || p.starts_with("mutants");
+    let ignore = |p: &Path| {
+        p == Path::new("Cargo.toml")
+            || p.starts_with("mutants")
+            || p == Path::new(super::check::SCENARIO_DIFF)
+    };
     let changed = fsutil::differing_files(old, new, ignore)?;
     for rel in &changed {
         let read = |dir: &Path| std::fs::read_to_string(dir.join(rel)).unwrap_or_default();

@@ -4,6 +4,7 @@
 //! It builds once (every checkpoint, solution, the harness and the runner, into
 //! the shared `target/`), then runs each package's tests without rebuilding.
 
+mod chain;
 pub mod decks;
 mod exercise;
 mod mutants;
@@ -17,19 +18,27 @@ use crate::course::{Copy, Course, Exercise};
 use crate::error::Result;
 use crate::ui::{self, paint};
 
+pub use chain::SCENARIO_DIFF;
 pub use decks::decks;
 pub use tally::Tally;
 
 pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
     let mut tally = Tally::default();
+    let whole_kit = args.only.is_empty();
 
-    tally.heading("Course");
-    exercise::check_course_metadata(course, &mut tally);
-    decks::check_references(course, &mut tally);
-    decks::check_snippets(course, &mut tally)?;
+    if whole_kit {
+        tally.heading("Course");
+        exercise::check_course_metadata(course, &mut tally);
+        decks::check_references(course, &mut tally);
+        decks::check_snippets(course, &mut tally)?;
+    }
 
-    let built: Vec<_> = course.exercises.iter().filter(|e| !e.planned).collect();
-    let tools = tool_packages(course);
+    let built = exercises_to_check(course, &args.only)?;
+    let tools = if whole_kit {
+        tool_packages(course)
+    } else {
+        Vec::new()
+    };
     anstream::println!(
         "\n{}",
         paint(
@@ -50,6 +59,9 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
     for ex in built {
         tally.heading(&format!("Exercise {} — {}", ex.label(), ex.title));
         exercise::check_exercise(course, ex, &mut tally);
+        if let Some(result) = chain::check_chain(course, ex, args.bless) {
+            tally.record("chain", result);
+        }
         if args.mutants {
             mutants::check_mutants(course, ex, &mut tally);
         }
@@ -57,11 +69,21 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
 
     tally.heading("Tooling");
     tally.record("build", build);
-    tooling(course, &tools, &mut tally);
+    if whole_kit {
+        tooling(course, &tools, &mut tally);
+    }
 
     anstream::println!();
     anstream::println!("{}", tally.closing_line());
     Ok(super::exit_code(tally.failed() == 0))
+}
+
+/// Every built exercise, or only those named with `--only`.
+fn exercises_to_check<'c>(course: &'c Course, only: &[String]) -> Result<Vec<&'c Exercise>> {
+    if only.is_empty() {
+        return Ok(course.exercises.iter().filter(|e| !e.planned).collect());
+    }
+    only.iter().map(|name| course.resolve_built(name)).collect()
 }
 
 /// One build of every package `check` tests, with `--keep-going` so that one
@@ -96,9 +118,10 @@ fn build_once(course: &Course, built: &[&Exercise], tools: &[&str]) -> Result<St
     }
 }
 
-/// The kit's own crates (a fixture course in a test may have neither).
+/// The kit's own crates, each in the folder of its name (a fixture course
+/// in a test may have none of them).
 fn tool_packages(course: &Course) -> Vec<&'static str> {
-    ["harness", "xtask"]
+    ["harness", "shop", "handler-model", "xtask"]
         .into_iter()
         .filter(|p| course.root.join(p).join("Cargo.toml").is_file())
         .collect()
