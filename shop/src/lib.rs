@@ -12,7 +12,8 @@
 //!   [`client`]: the shop's app, which calls the API and retries.
 //! - [`orders`]: the Orders service on the other side of the broker, its
 //!   orders in a relational database, every request through the
-//!   [`outbox`] (exercises 09–11); [`orders::documents`]: Orders on the
+//!   [`outbox`] (exercises 09–11), whose middleware exercises 09 and 11
+//!   write ([`outbox::Middleware`]); [`orders::documents`]: Orders on the
 //!   document store (exercises 05–08).
 //! - [`order_page`]: where customers change a placed order.
 //! - [`downstream`]: Billing and Marketing; [`mailer`]: who sends their
@@ -20,7 +21,8 @@
 //! - [`chaos`]: the chaos monkeys between a service and the broker.
 //! - [`town`], [`intent`], [`audit`], [`demo`]: all of it wired together,
 //!   what the customers asked for, the consistency report, and the demo;
-//!   [`town::AnyOrders`] runs them with either shape of Orders.
+//!   [`town::AnyOrders`] runs them with either shape of Orders;
+//!   [`serve`]: the shop's API on this machine, for `curl`.
 //! - [`testing`]: helpers for the exercises' tests.
 
 pub mod audit;
@@ -36,6 +38,7 @@ pub mod mailer;
 pub mod order_page;
 pub mod orders;
 pub mod outbox;
+pub mod serve;
 pub mod testing;
 pub mod town;
 

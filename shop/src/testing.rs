@@ -4,4 +4,5 @@
 //! each can grow on its own.
 
 pub mod front;
+pub mod sql;
 pub mod world;
