@@ -37,7 +37,9 @@ use serde::Deserialize;
 use crate::downstream::{MARKETING, Subscriber};
 use crate::intent::Intent;
 use crate::mailer::Mailer;
-use crate::orders::{AddItem, BookPayment, ITEM_ADDED, Orders};
+use crate::orders::documents::Moments;
+use crate::orders::{AddItem, BookPayment, ITEM_ADDED};
+use crate::town::AnyOrders;
 
 /// One mismatch between Orders and a subscriber.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,6 +143,9 @@ pub struct Audit {
     pub counted: u64,
     /// The letters the mailer sent.
     pub letters: usize,
+    /// Whether Orders tells Marketing of first items and coupons: if not,
+    /// they are not compared.
+    pub moments: Moments,
     /// First items added to the orders, and how many Marketing heard of.
     pub first_items: (usize, usize),
     /// Coupons the orders earned, and how many Marketing granted.
@@ -165,7 +170,7 @@ impl Audit {
     /// Compares each order of `intents` with what its customer asked for,
     /// and with what `subscribers` heard of it.
     pub fn of(
-        orders: &Orders,
+        orders: &AnyOrders,
         subscribers: &[&Subscriber],
         mailer: &Mailer,
         broker: &Broker,
@@ -180,6 +185,7 @@ impl Audit {
             bookings: (0, 0),
             counted: 0,
             letters: 0,
+            moments: orders.moments(),
             first_items: (0, 0),
             coupons: (0, 0),
             reordered: Vec::new(),
@@ -209,10 +215,12 @@ impl Audit {
                 for subscriber in subscribers.iter().filter(|s| s.name() == MARKETING) {
                     let counted = subscriber.bookings_of(order_id)?.total;
                     audit.compare_bookings(order_id, &bookings, counted);
-                    let firsts = subscriber.first_items_of(order_id)?;
-                    audit.compare_first_items(order_id, &intent.first_items, &firsts);
-                    let granted = subscriber.has_coupon(order_id)?;
-                    audit.compare_coupon(order_id, intent.coupon, granted);
+                    if audit.moments == Moments::Announced {
+                        let firsts = subscriber.first_items_of(order_id)?;
+                        audit.compare_first_items(order_id, &intent.first_items, &firsts);
+                        let granted = subscriber.has_coupon(order_id)?;
+                        audit.compare_coupon(order_id, intent.coupon, granted);
+                    }
                 }
                 let letters: Vec<String> = mailer
                     .letters_about(order_id)?
@@ -576,14 +584,16 @@ impl fmt::Display for Audit {
             money(self.counted)
         )?;
         writeln!(f, "  Mailer:     sent {}", plural(self.letters, "letter"))?;
-        writeln!(
-            f,
-            "  Moments:    {} and {} earned; Marketing heard of {} and granted {}",
-            plural(self.first_items.0, "first item"),
-            plural(self.coupons.0, "coupon"),
-            self.first_items.1,
-            self.coupons.1
-        )?;
+        if self.moments == Moments::Announced {
+            writeln!(
+                f,
+                "  Moments:    {} and {} earned; Marketing heard of {} and granted {}",
+                plural(self.first_items.0, "first item"),
+                plural(self.coupons.0, "coupon"),
+                self.first_items.1,
+                self.coupons.1
+            )?;
+        }
         let kinds = [
             (
                 "reordered",

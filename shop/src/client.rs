@@ -25,6 +25,16 @@ impl ShopClient {
         }
     }
 
+    /// The simulation: the app's ids come from it.
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+
+    /// The HTTP client the app sends its requests with.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// Creates a cart for `customer` and returns its id.
     pub fn create_cart(&self, customer: &str) -> Result<String, Error> {
         let body = json!({ "customer": customer });
@@ -58,7 +68,7 @@ impl ShopClient {
 
 /// Sends a request until an answer comes back, at most [`ATTEMPTS`] times;
 /// an error unless the answer is a success.
-fn send_with_retries(
+pub fn send_with_retries(
     send: impl Fn() -> Result<HttpResponse, Error>,
 ) -> Result<HttpResponse, Error> {
     let mut attempt = 1;

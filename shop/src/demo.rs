@@ -5,15 +5,21 @@
 //!
 //! `cargo run -p <this package> -- demo --seed 7 --chaos all`
 //!
+//! Each exercise runs it with its own Orders (`open` makes it, in either
+//! shape: see [`AnyOrders`]); the customers only send the requests that
+//! Orders takes.
+//!
 //! Everything runs in the simulation, so the same seed and profile give the
 //! same report, on every machine.
 
-use harness::{Envelope, Error, EventKind, Fault, RandomFaults, Sim};
+use std::collections::BTreeSet;
+
+use harness::{Envelope, Error, EventKind, Fault, FaultRule, RandomFaults, Sim};
 
 use crate::audit::Audit;
 use crate::chaos::DuplicateWhen;
 use crate::outbox::OutboxReport;
-use crate::town::Town;
+use crate::town::{AnyOrders, Town};
 
 /// Who orders.
 const CUSTOMERS: [&str; 6] = ["Ola", "Bartek", "Zosia", "Kuba", "Hania", "Staś"];
@@ -36,8 +42,9 @@ pub enum Profile {
     /// The order page sends some `AddItem`s twice; the broker duplicates
     /// some `ItemAdded`s.
     Duplicates,
-    /// The orders database fails some statements and some commits (before
-    /// or after committing).
+    /// The orders database fails some writes, before or after writing
+    /// (on SQL: some statements and some commits); on the document store it
+    /// also refuses every write to a few broken orders.
     Database,
     /// The broker fails some publishes of `ItemAdded` (before or after it
     /// took the event), of `PaymentBooked` and some letters to the mailer
@@ -91,8 +98,8 @@ pub struct Demo {
     pub town: Town,
     /// The consistency report.
     pub audit: Audit,
-    /// What the outbox stored, and what went out.
-    pub outbox: OutboxReport,
+    /// What the outbox stored, and what went out (Orders on SQL only).
+    pub outbox: Option<OutboxReport>,
     /// How many times a monkey or a fault struck, by kind.
     pub faults: Vec<(String, usize)>,
 }
@@ -100,17 +107,27 @@ pub struct Demo {
 /// How many requests each order gets, one per round.
 const ROUNDS: usize = 6;
 
-/// Runs the demo in `sim`: `orders` orders; then, in rounds, each customer
-/// changes their order once per round (and the payment service books or
-/// cancels its payment), with the monkeys of `profile` loose.
-pub fn run(sim: &Sim, profile: Profile, orders: usize) -> Result<Demo, Error> {
-    let mut town = Town::open(sim);
-    // One worker for Orders: copies of a message come one after the other.
-    // (Exercise 11's tests run two workers at once, in every interleaving.)
-    // A request is done only once all its messages are out: with three of
-    // them and the broker failing now and then, some requests need more
-    // than the broker's usual six deliveries.
-    town.broker.set_max_attempts(crate::ORDERS_QUEUE, 12)?;
+/// Runs the demo in `sim` with the Orders `open` makes: `orders` orders;
+/// then, in rounds, each customer changes their order once per round (and
+/// the payment service books or cancels its payment), with the monkeys of
+/// `profile` loose.
+pub fn run<O: Into<AnyOrders>>(
+    sim: &Sim,
+    profile: Profile,
+    orders: usize,
+    open: fn(&Sim) -> O,
+) -> Result<Demo, Error> {
+    let mut town = Town::open(sim, open(sim));
+    match &town.orders {
+        // Two workers: copies of one message can race inside Orders.
+        AnyOrders::Documents(_) => town.world.set_workers(crate::ORDERS_QUEUE, 2)?,
+        // One worker for Orders: copies of a message come one after the
+        // other. (Exercise 11's tests run two workers at once, in every
+        // interleaving.) A request is done only once all its messages are
+        // out: with three of them and the broker failing now and then, some
+        // requests need more than the broker's usual six deliveries.
+        AnyOrders::Sql(_) => town.broker.set_max_attempts(crate::ORDERS_QUEUE, 12)?,
+    }
     // 1. Customers place their orders. Part A made that safe; no monkeys yet.
     let mut placed = Vec::new();
     for number in 1..=orders {
@@ -119,7 +136,11 @@ pub fn run(sim: &Sim, profile: Profile, orders: usize) -> Result<Demo, Error> {
         placed.push((customer, order_id, Vec::new()));
     }
     // 2. The monkeys come.
-    unleash(&town, profile);
+    let names: Vec<String> = placed
+        .iter()
+        .map(|(_, order_id, _)| order_id.clone())
+        .collect();
+    unleash(&town, profile, &names);
     // 3. Round after round, every order gets one new request; the broker
     //    delivers them all before the next round. Now and then an earlier
     //    request of the order comes again, late.
@@ -142,18 +163,24 @@ pub fn run(sim: &Sim, profile: Profile, orders: usize) -> Result<Demo, Error> {
     }
     Ok(Demo {
         audit: town.audit()?,
-        outbox: town.orders.outbox_report(&town.broker)?,
+        outbox: match &town.orders {
+            AnyOrders::Documents(_) => None,
+            AnyOrders::Sql(orders) => Some(orders.outbox_report(&town.broker)?),
+        },
         faults,
         town,
     })
 }
 
-/// One new request for the order, picked at random: add or remove an
-/// item, or (the payment service) book the payment, or cancel it if it is
-/// booked.
+/// One new request for the order, picked at random among those Orders
+/// takes: add or remove an item, or (the payment service) book the
+/// payment, or cancel it if it is booked.
 fn next_request(town: &mut Town, customer: &str, order_id: &str) -> Result<Envelope, Error> {
     let sim = town.sim.clone();
     let filling = FILLINGS[sim.random_below(FILLINGS.len() as u64) as usize];
+    if !town.orders.takes("RemoveItem") {
+        return town.add_item(customer, order_id, filling);
+    }
     match sim.random_below(20) {
         0..=7 => town.add_item(customer, order_id, filling),
         8..=12 => town.remove_item(customer, order_id, filling),
@@ -162,8 +189,8 @@ fn next_request(town: &mut Town, customer: &str, order_id: &str) -> Result<Envel
     }
 }
 
-/// Lets the profile's monkeys loose.
-fn unleash(town: &Town, profile: Profile) {
+/// Lets the profile's monkeys loose on the placed orders.
+fn unleash(town: &Town, profile: Profile, placed: &[String]) {
     let sim = &town.sim;
     if profile.has(Profile::Duplicates) {
         // One request in five, picked by its (seeded) id, goes out twice.
@@ -175,12 +202,15 @@ fn unleash(town: &Town, profile: Profile) {
         ));
     }
     if profile.has(Profile::Database) {
-        sim.inject_random(
-            RandomFaults::new()
-                .with("sql.orders.execute", Fault::FailBefore, 0.01)
-                .with("sql.orders.commit", Fault::FailBefore, 0.03)
-                .with("sql.orders.commit", Fault::FailAfter, 0.03),
-        );
+        match town.orders {
+            AnyOrders::Documents(_) => break_documents(sim, placed),
+            AnyOrders::Sql(_) => sim.inject_random(
+                RandomFaults::new()
+                    .with("sql.orders.execute", Fault::FailBefore, 0.01)
+                    .with("sql.orders.commit", Fault::FailBefore, 0.03)
+                    .with("sql.orders.commit", Fault::FailAfter, 0.03),
+            ),
+        }
     }
     if profile.has(Profile::Broker) {
         sim.inject_random(
@@ -193,6 +223,33 @@ fn unleash(town: &Town, profile: Profile) {
                 .with("broker.mailer.send", Fault::FailAfter, 0.05),
         );
     }
+}
+
+/// The document store fails some writes of Orders, before or after
+/// writing, and refuses every write to about one order in 25.
+fn break_documents(sim: &Sim, placed: &[String]) {
+    sim.inject_random(
+        RandomFaults::new()
+            .with("kv.orders.put", Fault::FailBefore, 0.1)
+            .with("kv.orders.put", Fault::FailAfter, 0.1),
+    );
+    // The broken orders: the database refuses every write to them, however
+    // often Orders retries.
+    let mut broken = BTreeSet::new();
+    for _ in 0..placed.len().div_ceil(25) {
+        let order_id = &placed[sim.random_below(placed.len() as u64) as usize];
+        broken.insert(order_id.clone());
+    }
+    sim.inject(
+        FaultRule::at("kv.orders.put")
+            .when(move |point| {
+                let key = point.key.as_deref().unwrap_or_default();
+                let order = key.split('/').next().unwrap_or_default();
+                broken.contains(order)
+            })
+            .always()
+            .fail_before(),
+    );
 }
 
 /// A predicate true for about one message in `n`, decided by its id.
@@ -221,9 +278,9 @@ fn count_faults(sim: &Sim) -> Vec<(String, usize)> {
 pub const USAGE: &str =
     "demo [--seed S] [--chaos none|duplicates|database|broker|late|all] [--orders N]";
 
-/// `demo --seed S --chaos P --orders N`: runs the demo and prints its
-/// report. Returns the process's exit code.
-pub fn command(args: &[String]) -> i32 {
+/// `demo --seed S --chaos P --orders N`: runs the demo with the Orders
+/// `open` makes and prints its report. Returns the process's exit code.
+pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 {
     let mut seed = 7;
     let mut profile = Profile::All;
     let mut orders = 300;
@@ -250,7 +307,7 @@ pub fn command(args: &[String]) -> i32 {
         "Pierogi town, seed {seed}, chaos \"{name}\": {orders} orders placed, then {ROUNDS} \
          rounds of changes to each."
     );
-    let demo = match run(&sim, profile, orders) {
+    let demo = match run(&sim, profile, orders, open) {
         Ok(demo) => demo,
         Err(err) => {
             eprintln!("the demo could not run: {err}");
@@ -259,7 +316,9 @@ pub fn command(args: &[String]) -> i32 {
     };
     println!();
     print!("{}", demo.audit);
-    print!("{}", demo.outbox);
+    if let Some(outbox) = &demo.outbox {
+        print!("{outbox}");
+    }
     println!();
     if demo.faults.is_empty() {
         println!("No monkey struck.");
@@ -269,7 +328,8 @@ pub fn command(args: &[String]) -> i32 {
             println!("  {count:>5} × {kind}");
         }
     }
-    if demo.audit.is_consistent() && demo.outbox.is_clean() {
+    let outbox_clean = demo.outbox.as_ref().is_none_or(OutboxReport::is_clean);
+    if demo.audit.is_consistent() && outbox_clean {
         0
     } else {
         1

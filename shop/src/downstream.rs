@@ -19,7 +19,7 @@ use harness::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::ids::outgoing_id;
+use crate::ids::{OutgoingId, outgoing_id};
 use crate::mailer::{MAILER_QUEUE, SEND_EMAIL, SEND_INVOICE, SendEmail, SendInvoice};
 use crate::orders::{
     COUPON_EARNED, CouponEarned, FIRST_ITEM_ADDED, FirstItemAdded, ITEM_ADDED, ItemAdded,
@@ -87,6 +87,8 @@ pub struct Coupon {
 pub struct Subscriber {
     name: String,
     store: DocumentStore,
+    /// How it names the letters it asks the mailer to send.
+    outgoing_id: OutgoingId,
 }
 
 impl Subscriber {
@@ -106,6 +108,16 @@ impl Subscriber {
         Subscriber {
             name: name.to_string(),
             store: DocumentStore::new(sim, name),
+            outgoing_id,
+        }
+    }
+
+    /// The same service, naming its letters with `outgoing_id` (exercise
+    /// 07 writes its own).
+    pub fn naming_with(self, outgoing_id: OutgoingId) -> Subscriber {
+        Subscriber {
+            outgoing_id,
+            ..self
         }
     }
 
@@ -174,13 +186,13 @@ impl Subscriber {
                 subject: "receipt".to_string(),
                 amount: booked.amount,
             };
-            let id = outgoing_id(ctx, &incoming, SEND_EMAIL);
+            let id = (self.outgoing_id)(ctx, &incoming, SEND_EMAIL);
             ctx.send(MAILER_QUEUE, Envelope::new(id, SEND_EMAIL, &receipt))?;
             let invoice = SendInvoice {
                 order_id: booked.order_id.clone(),
                 amount: booked.amount,
             };
-            let id = outgoing_id(ctx, &incoming, SEND_INVOICE);
+            let id = (self.outgoing_id)(ctx, &incoming, SEND_INVOICE);
             ctx.send(MAILER_QUEUE, Envelope::new(id, SEND_INVOICE, &invoice))?;
             return Ok(());
         }
@@ -192,7 +204,7 @@ impl Subscriber {
             subject: "thank you".to_string(),
             amount: booked.amount,
         };
-        let id = outgoing_id(ctx, &incoming, SEND_EMAIL);
+        let id = (self.outgoing_id)(ctx, &incoming, SEND_EMAIL);
         ctx.send(MAILER_QUEUE, Envelope::new(id, SEND_EMAIL, &thanks))?;
         Ok(())
     }

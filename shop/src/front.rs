@@ -7,9 +7,13 @@
 //! of its submits live in the same partition, so that one batch can write
 //! them with the cart.
 
+pub mod direct;
+pub mod orders;
+pub mod serve;
+
 use harness::{
-    Broker, Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim, Version,
-    World,
+    Broker, Condition, Document, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim,
+    Version, World,
 };
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +63,20 @@ pub struct SendSubmitOrder {
     /// stored with the cart when the shop accepts it.
     pub idempotency: Option<(String, KeyRecord)>,
 }
+
+impl SendSubmitOrder {
+    /// The idempotency key and record to store with the cart, if any.
+    pub fn key_record(&self) -> Option<(&str, &KeyRecord)> {
+        self.idempotency
+            .as_ref()
+            .map(|(key, record)| (key.as_str(), record))
+    }
+}
+
+/// A handler of `SendSubmitOrder` on the shop's queue: [`Shop::handle`], or
+/// an exercise's, plugged in with [`Shop::add_to_with`].
+pub type SendSubmitOrderHandler =
+    fn(&Shop, &mut HandlerContext, &Envelope) -> Result<(), HandlerError>;
 
 /// The message that asks the Orders service to make an order from a cart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -146,6 +164,33 @@ impl From<Error> for SubmitError {
     }
 }
 
+/// How a cart takes a new line: [`Shop::add_line`] calls it.
+pub type AddLineFn = fn(&Shop, &str, Line) -> Result<Outcome, Error>;
+
+/// How a cart is submitted: [`Shop::submit`] calls it with the cart id,
+/// where to deliver, and the idempotency key and record to store, if any.
+pub type SubmitFn = fn(&Shop, &str, &str, Option<(&str, &KeyRecord)>) -> Result<(), SubmitError>;
+
+/// What the shop does when a customer adds a line or submits a cart: the
+/// shop's own rules ([`CartRules::QUEUED`]), or an exercise's, plugged in
+/// with [`Shop::with_rules`] (exercise 03 does).
+#[derive(Clone, Copy)]
+pub struct CartRules {
+    /// Puts a line into a cart.
+    pub add_line: AddLineFn,
+    /// Submits a cart.
+    pub submit: SubmitFn,
+}
+
+impl CartRules {
+    /// The shop's own rules: a cart is frozen once accepted, and a submit
+    /// queues `SendSubmitOrder` for [`Shop::handle`].
+    pub const QUEUED: CartRules = CartRules {
+        add_line: add_line_unless_frozen,
+        submit: queue_send_submit_order,
+    };
+}
+
 /// The shop's data, its own queue, and its way to the Orders service. Cheap to clone:
 /// clones share the store and the broker.
 #[derive(Clone)]
@@ -153,6 +198,7 @@ pub struct Shop {
     sim: Sim,
     store: DocumentStore,
     broker: Broker,
+    rules: CartRules,
 }
 
 impl Shop {
@@ -166,7 +212,27 @@ impl Shop {
             sim: sim.clone(),
             store: DocumentStore::new(sim, "shop"),
             broker: broker.clone(),
+            rules: CartRules::QUEUED,
         }
+    }
+
+    /// The same shop with other rules for adding lines and submitting.
+    ///
+    /// ```
+    /// use harness::{Broker, Sim};
+    /// use shop::front::CartRules;
+    /// use shop::{KeyRecord, Shop, SubmitError};
+    /// fn refuse(_: &Shop, _: &str, _: &str, _: Option<(&str, &KeyRecord)>) -> Result<(), SubmitError> {
+    ///     Err(SubmitError::NotFound)
+    /// }
+    /// let sim = Sim::new(1);
+    /// let rules = CartRules { submit: refuse, ..CartRules::QUEUED };
+    /// let shop = Shop::new(&sim, &Broker::new(&sim)).with_rules(rules);
+    /// assert!(matches!(shop.submit("c-1", "Rynek 1", None), Err(SubmitError::NotFound)));
+    /// ```
+    pub fn with_rules(mut self, rules: CartRules) -> Shop {
+        self.rules = rules;
+        self
     }
 
     /// The simulation this shop runs in.
@@ -192,67 +258,59 @@ impl Shop {
         Ok(Outcome::Created)
     }
 
-    /// Puts a line into the cart.
+    /// Puts a line into the cart, by the shop's rules.
     pub fn add_line(&self, cart_id: &str, line: Line) -> Result<Outcome, Error> {
-        let Some(found) = self.store.get::<Cart>(cart_id, CART)? else {
-            return Err(not_found(cart_id));
-        };
-        let mut cart = found.value;
-        // Once accepted, the cart is what `SubmitOrder` says: every copy of
-        // the message, sent now or later, must carry the same items.
-        if cart.accepted {
-            return Ok(Outcome::Frozen);
-        }
-        // The same line id again is a retry, or a mistake if the item differs.
-        if let Some(existing) = cart.lines.iter().find(|old| old.id == line.id) {
-            if existing.name == line.name {
-                return Ok(Outcome::Unchanged);
-            }
-            return Ok(Outcome::Conflict);
-        }
-        cart.lines.push(line);
-        self.store
-            .put(cart_id, CART, &cart, Condition::IfMatch(found.version))?;
-        Ok(Outcome::Created)
+        (self.rules.add_line)(self, cart_id, line)
     }
 
-    /// The customer clicks "Submit": queue a `SendSubmitOrder` command on
-    /// the shop's own queue (`broker.shop.send`). That is all the customer
-    /// waits for; [`Shop::handle`] does the work later, and the broker
-    /// delivers the command again until it succeeds. `record`, if given, is
-    /// stored under `key-<idempotency key>` when the cart is accepted.
+    /// The customer clicks "Submit", by the shop's rules: with its own, it
+    /// queues a `SendSubmitOrder` command on the shop's own queue
+    /// (`broker.shop.send`). That is all the customer waits for;
+    /// [`Shop::handle`] does the work later, and the broker delivers the
+    /// command again until it succeeds. `record`, if given, is stored under
+    /// `key-<idempotency key>` when the cart is accepted.
     pub fn submit(
         &self,
         cart_id: &str,
         deliver_to: &str,
         record: Option<(&str, &KeyRecord)>,
     ) -> Result<(), SubmitError> {
-        let Some(found) = self.store.get::<Cart>(cart_id, CART)? else {
-            return Err(SubmitError::NotFound);
-        };
-        // Another submit got there first. (A retry of that submit, with its
-        // key, was answered from the key's record before it got here.)
-        if found.value.accepted {
-            return Err(SubmitError::AlreadySubmitted);
-        }
-        let command = SendSubmitOrder {
-            cart_id: cart_id.to_string(),
-            deliver_to: deliver_to.to_string(),
-            idempotency: record.map(|(key, record)| (key.to_string(), record.clone())),
-        };
-        let envelope = Envelope::new(self.sim.new_message_id(), "SendSubmitOrder", &command);
+        (self.rules.submit)(self, cart_id, deliver_to, record)
+    }
+
+    /// Sends `SubmitOrder` for the cart, as it is, straight to the Orders
+    /// service (`broker.orders.send`), outside any handler.
+    pub fn send_submit_order(&self, cart_id: &str, cart: &Cart) -> Result<(), SubmitError> {
         self.broker
-            .send(SHOP_QUEUE, envelope)
+            .send(ORDERS_QUEUE, self.submit_order(cart_id, cart))
             .map_err(SubmitError::Broker)
     }
 
     /// Adds the shop to the world as the endpoint that reads its own queue
-    /// (`shop`) and handles `SendSubmitOrder`.
+    /// (`shop`) and handles `SendSubmitOrder` with [`Shop::handle`].
     pub fn add_to(&self, world: &mut World) {
+        self.add_to_with(world, Shop::handle);
+    }
+
+    /// Adds the shop to the world with another handler of `SendSubmitOrder`:
+    /// an exercise's (exercise 04 plugs its lesson in here).
+    ///
+    /// ```
+    /// use harness::{Broker, Envelope, HandlerContext, HandlerError, Sim, World};
+    /// use shop::Shop;
+    /// fn acknowledge(_: &Shop, _: &mut HandlerContext, _: &Envelope) -> Result<(), HandlerError> {
+    ///     Ok(())
+    /// }
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// let mut world = World::new(&sim, &broker);
+    /// Shop::new(&sim, &broker).add_to_with(&mut world, acknowledge);
+    /// ```
+    pub fn add_to_with(&self, world: &mut World, handler: SendSubmitOrderHandler) {
         let shop = self.clone();
         world.add_endpoint(
             SHOP_QUEUE,
-            move |ctx: &mut HandlerContext, message: &Envelope| shop.handle(ctx, message),
+            move |ctx: &mut HandlerContext, message: &Envelope| handler(&shop, ctx, message),
         );
     }
 
@@ -262,7 +320,7 @@ impl Shop {
     pub fn handle(&self, ctx: &mut HandlerContext, message: &Envelope) -> Result<(), HandlerError> {
         let command: SendSubmitOrder = message.body()?;
         let cart_id = command.cart_id.as_str();
-        let Some(found) = self.store.get::<Cart>(cart_id, CART)? else {
+        let Some(found) = self.find_cart(cart_id)? else {
             return Err(HandlerError::unrecoverable(format!(
                 "there is no cart {cart_id}"
             )));
@@ -279,11 +337,7 @@ impl Shop {
         if !cart.accepted {
             cart.accepted = true;
             cart.deliver_to = command.deliver_to.clone();
-            let record = command
-                .idempotency
-                .as_ref()
-                .map(|(key, record)| (key.as_str(), record));
-            version = self.save(cart_id, &cart, version, record)?;
+            version = self.save(cart_id, &cart, version, command.key_record())?;
         }
         // Step 2: send, now: `ctx.send` would hold the message back until
         // this handler returns, after step 3 said it was sent.
@@ -294,10 +348,15 @@ impl Shop {
         Ok(())
     }
 
+    /// The cart and its version, if it exists.
+    pub fn find_cart(&self, cart_id: &str) -> Result<Option<Document<Cart>>, Error> {
+        self.store.get::<Cart>(cart_id, CART)
+    }
+
     /// Writes the cart if nobody wrote it since `version`, with the
     /// idempotency record if there is one, in one batch. Returns the cart's
     /// new version.
-    fn save(
+    pub fn save(
         &self,
         cart_id: &str,
         cart: &Cart,
@@ -314,7 +373,7 @@ impl Shop {
     }
 
     /// `SubmitOrder` for the cart, as it is, in an envelope with a new id.
-    fn submit_order(&self, cart_id: &str, cart: &Cart) -> Envelope {
+    pub fn submit_order(&self, cart_id: &str, cart: &Cart) -> Envelope {
         let message = SubmitOrder {
             cart_id: cart_id.to_string(),
             customer: cart.customer.clone(),
@@ -342,11 +401,63 @@ impl Shop {
     }
 }
 
+/// The shop's own way to put a line into a cart: refused once the cart
+/// is accepted.
+fn add_line_unless_frozen(shop: &Shop, cart_id: &str, line: Line) -> Result<Outcome, Error> {
+    let Some(found) = shop.find_cart(cart_id)? else {
+        return Err(no_such_cart(cart_id));
+    };
+    let mut cart = found.value;
+    // Once accepted, the cart is what `SubmitOrder` says: every copy of
+    // the message, sent now or later, must carry the same items.
+    if cart.accepted {
+        return Ok(Outcome::Frozen);
+    }
+    // The same line id again is a retry, or a mistake if the item differs.
+    if let Some(existing) = cart.lines.iter().find(|old| old.id == line.id) {
+        if existing.name == line.name {
+            return Ok(Outcome::Unchanged);
+        }
+        return Ok(Outcome::Conflict);
+    }
+    cart.lines.push(line);
+    shop.store
+        .put(cart_id, CART, &cart, Condition::IfMatch(found.version))?;
+    Ok(Outcome::Created)
+}
+
+/// The shop's own submit: queue `SendSubmitOrder` for [`Shop::handle`].
+fn queue_send_submit_order(
+    shop: &Shop,
+    cart_id: &str,
+    deliver_to: &str,
+    record: Option<(&str, &KeyRecord)>,
+) -> Result<(), SubmitError> {
+    let Some(found) = shop.find_cart(cart_id)? else {
+        return Err(SubmitError::NotFound);
+    };
+    // Another submit got there first. (A retry of that submit, with its
+    // key, was answered from the key's record before it got here.)
+    if found.value.accepted {
+        return Err(SubmitError::AlreadySubmitted);
+    }
+    let command = SendSubmitOrder {
+        cart_id: cart_id.to_string(),
+        deliver_to: deliver_to.to_string(),
+        idempotency: record.map(|(key, record)| (key.to_string(), record.clone())),
+    };
+    let envelope = Envelope::new(shop.sim.new_message_id(), "SendSubmitOrder", &command);
+    shop.broker
+        .send(SHOP_QUEUE, envelope)
+        .map_err(SubmitError::Broker)
+}
+
 fn key_id(key: &str) -> String {
     format!("key-{key}")
 }
 
-fn not_found(cart_id: &str) -> Error {
+/// The error for a cart that does not exist.
+pub fn no_such_cart(cart_id: &str) -> Error {
     Error::NotFound {
         store: "shop".to_string(),
         key: format!("{cart_id}/{CART}"),

@@ -4,45 +4,154 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::header;
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use harness::Sim;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::orders::Orders;
-use crate::{Cart, KeyRecord, Line, Outcome, Shop, SubmitError};
+use crate::{KeyRecord, Line, Order, Outcome, Shop, SubmitError};
+
+// What a handler written outside the shop (an exercise's) needs to answer.
+pub use axum::Json;
+pub use axum::http::{HeaderMap, StatusCode};
+pub use axum::response::{IntoResponse, Response};
 
 /// The largest request body the API accepts, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// What the API needs from the shop's front, whatever its shape: the
+/// shop's own ([`router`]) or the one whose submit makes the order itself
+/// ([`crate::front::direct::router`], exercise 02).
+pub trait Front: Send + Sync + 'static {
+    /// The simulation: the ids the server makes come from it.
+    fn sim(&self) -> &Sim;
+    /// Creates a cart for `customer` under `cart_id`.
+    fn create_cart(&self, cart_id: &str, customer: &str) -> Result<Outcome, harness::Error>;
+    /// Puts a line into the cart.
+    fn add_line(&self, cart_id: &str, line: Line) -> Result<Outcome, harness::Error>;
+    /// The cart as the API shows it (`id`, `customer`, `lines`,
+    /// `submitted`), if it exists.
+    fn cart_view(&self, cart_id: &str) -> Result<Option<Value>, harness::Error>;
+    /// Submits the cart, storing `record` under its key if there is one.
+    fn submit(
+        &self,
+        cart_id: &str,
+        deliver_to: &str,
+        record: Option<(&str, &KeyRecord)>,
+    ) -> Result<(), SubmitError>;
+    /// The record of a submit sent with this idempotency key, if any.
+    fn key_record(&self, cart_id: &str, key: &str) -> Result<Option<KeyRecord>, harness::Error>;
+    /// The order the cart became, once there is one.
+    fn order_of(&self, cart_id: &str) -> Result<Option<Order>, harness::Error>;
+}
+
+/// How the API answers `POST /carts/{cart_id}/submit` (given the cart id,
+/// the headers and the body): [`submit_once_per_key`], or an exercise's.
+pub type SubmitRoute =
+    Arc<dyn Fn(&App, &str, &HeaderMap, &SubmitRequest) -> Result<Response, ApiError> + Send + Sync>;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct App {
-    /// The shop's data.
-    pub shop: Shop,
-    /// The Orders service, asked for the order a submit led to.
-    pub orders: Orders,
+    /// The shop's front: carts, submits, and where their orders are.
+    pub front: Arc<dyn Front>,
     /// The idempotency keys of the requests being processed right now.
     pub in_flight: InFlight,
+    /// How a submit is answered.
+    pub submit: SubmitRoute,
 }
 
-/// The shop's API.
-pub fn router(shop: Shop, orders: Orders) -> Router {
+/// Where the API finds the order a cart became: the Orders service, on
+/// documents (Part A, [`crate::front::orders::Orders`]) or on SQL (Parts
+/// B–C, [`crate::orders::Orders`]).
+pub trait PlacedOrders: Send + Sync + 'static {
+    /// Every order made from the cart.
+    fn of_cart(&self, cart_id: &str) -> Result<Vec<Order>, harness::Error>;
+}
+
+impl PlacedOrders for crate::orders::Orders {
+    fn of_cart(&self, cart_id: &str) -> Result<Vec<Order>, harness::Error> {
+        crate::orders::Orders::of_cart(self, cart_id)
+    }
+}
+
+impl PlacedOrders for crate::front::orders::Orders {
+    fn of_cart(&self, cart_id: &str) -> Result<Vec<Order>, harness::Error> {
+        crate::front::orders::Orders::of_cart(self, cart_id)
+    }
+}
+
+/// The shop's front and the Orders service behind it, as one [`Front`].
+struct ShopFront<O> {
+    shop: Shop,
+    orders: O,
+}
+
+impl<O: PlacedOrders> Front for ShopFront<O> {
+    fn sim(&self) -> &Sim {
+        self.shop.sim()
+    }
+
+    fn create_cart(&self, cart_id: &str, customer: &str) -> Result<Outcome, harness::Error> {
+        self.shop.create_cart(cart_id, customer)
+    }
+
+    fn add_line(&self, cart_id: &str, line: Line) -> Result<Outcome, harness::Error> {
+        self.shop.add_line(cart_id, line)
+    }
+
+    fn cart_view(&self, cart_id: &str) -> Result<Option<Value>, harness::Error> {
+        let cart = self.shop.cart(cart_id)?;
+        Ok(cart.map(|cart| cart_view(cart_id, &cart.customer, &cart.lines, cart.submitted)))
+    }
+
+    fn submit(
+        &self,
+        cart_id: &str,
+        deliver_to: &str,
+        record: Option<(&str, &KeyRecord)>,
+    ) -> Result<(), SubmitError> {
+        self.shop.submit(cart_id, deliver_to, record)
+    }
+
+    fn key_record(&self, cart_id: &str, key: &str) -> Result<Option<KeyRecord>, harness::Error> {
+        self.shop.key_record(cart_id, key)
+    }
+
+    fn order_of(&self, cart_id: &str) -> Result<Option<Order>, harness::Error> {
+        Ok(self.orders.of_cart(cart_id)?.into_iter().next())
+    }
+}
+
+/// The shop's API, asking `orders` for the order a submit led to.
+pub fn router(shop: Shop, orders: impl PlacedOrders) -> Router {
+    api(ShopFront { shop, orders }, Arc::new(submit_once_per_key))
+}
+
+/// The API over any [`Front`]: carts and lines named by the client (`PUT`),
+/// submits answered by `submit`, the order to poll, and JSON errors for
+/// everything else.
+pub fn api(front: impl Front, submit: SubmitRoute) -> Router {
+    routes(front, submit, Router::new())
+}
+
+/// The same, with extra routes (for example the older `POST` ones).
+pub fn routes(front: impl Front, submit: SubmitRoute, extra: Router<App>) -> Router {
     let app = App {
-        shop,
-        orders,
+        front: Arc::new(front),
         in_flight: InFlight::default(),
+        submit,
     };
-    Router::new()
+    extra
         .route("/carts/{cart_id}", get(get_cart).put(put_cart))
         .route("/carts/{cart_id}/items/{line_id}", put(put_line))
-        .route("/carts/{cart_id}/submit", post(submit))
+        .route("/carts/{cart_id}/submit", post(submit_route))
         .route("/carts/{cart_id}/order", get(get_order))
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
@@ -50,16 +159,18 @@ pub fn router(shop: Shop, orders: Orders) -> Router {
         .with_state(app)
 }
 
-/// The body of `PUT /carts/{id}`.
+/// The body of a request that makes a cart.
 #[derive(Deserialize)]
-struct NewCart {
-    customer: String,
+pub struct NewCart {
+    /// Who owns the cart.
+    pub customer: String,
 }
 
 /// The body of a request that adds a line.
 #[derive(Deserialize)]
-struct NewLine {
-    name: String,
+pub struct NewLine {
+    /// What is in the line: `ruskie` …
+    pub name: String,
 }
 
 /// The body of `POST /carts/{id}/submit`.
@@ -76,10 +187,10 @@ async fn put_cart(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: NewCart = parse_json(body)?;
-    let outcome = app.shop.create_cart(&cart_id, &request.customer)?;
+    let outcome = app.front.create_cart(&cart_id, &request.customer)?;
     let status = status_of(outcome, &format!("cart {cart_id}"))?;
-    let cart = app.shop.cart(&cart_id)?.unwrap_or_default();
-    Ok((status, Json(cart_view(&cart_id, &cart))).into_response())
+    let cart = app.front.cart_view(&cart_id)?.unwrap_or_default();
+    Ok((status, Json(cart)).into_response())
 }
 
 /// `GET /carts/{id}`.
@@ -87,8 +198,8 @@ async fn get_cart(
     State(app): State<App>,
     Path(cart_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    match app.shop.cart(&cart_id)? {
-        Some(cart) => Ok(Json(cart_view(&cart_id, &cart)).into_response()),
+    match app.front.cart_view(&cart_id)? {
+        Some(cart) => Ok(Json(cart).into_response()),
         None => Err(ApiError::unknown_cart(&cart_id)),
     }
 }
@@ -104,20 +215,33 @@ async fn put_line(
         id: line_id,
         name: request.name,
     };
-    let outcome = app.shop.add_line(&cart_id, line.clone())?;
+    let outcome = app.front.add_line(&cart_id, line.clone())?;
     let status = status_of(outcome, &format!("line {} of cart {cart_id}", line.id))?;
     Ok((status, Json(line)).into_response())
 }
 
-/// `POST /carts/{id}/submit`.
-async fn submit(
+/// `POST /carts/{id}/submit`, answered by the app's [`SubmitRoute`].
+async fn submit_route(
     State(app): State<App>,
     Path(cart_id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: SubmitRequest = parse_json(body)?;
-    let Some(key) = idempotency_key(&headers) else {
+    (app.submit)(&app, &cart_id, &headers, &request)
+}
+
+/// The shop's own answer to a submit: once per `Idempotency-Key`. 400
+/// without a key, 409 while a twin with the same key runs, 422 when the key
+/// was used for another request, the stored answer for a retry, and 202
+/// with a `Location` to poll for a new submit.
+pub fn submit_once_per_key(
+    app: &App,
+    cart_id: &str,
+    headers: &HeaderMap,
+    request: &SubmitRequest,
+) -> Result<Response, ApiError> {
+    let Some(key) = idempotency_key(headers) else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "a submit needs an Idempotency-Key header: a new UUID for each submit, the same \
@@ -130,8 +254,8 @@ async fn submit(
             "a request with this Idempotency-Key is still in progress: try again later",
         ));
     };
-    let fingerprint = fingerprint(&cart_id, &request);
-    if let Some(record) = app.shop.key_record(&cart_id, &key)? {
+    let fingerprint = fingerprint(cart_id, request);
+    if let Some(record) = app.front.key_record(cart_id, &key)? {
         if record.fingerprint != fingerprint {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -143,16 +267,22 @@ async fn submit(
     }
     // The answer is decided now. The shop stores it with the key when it
     // accepts the cart, so that a later retry gets it again.
+    let record = accepted(cart_id, fingerprint);
+    app.front
+        .submit(cart_id, &request.deliver_to, Some((&key, &record)))?;
+    Ok(stored_answer(&record))
+}
+
+/// The record of a submit that was accepted: 202, and where to poll for
+/// the order.
+pub fn accepted(cart_id: &str, fingerprint: String) -> KeyRecord {
     let location = format!("/carts/{cart_id}/order");
-    let record = KeyRecord {
+    KeyRecord {
         fingerprint,
         status: 202,
         location: location.clone(),
         body: json!({ "cart": cart_id, "state": "accepted", "order": location }),
-    };
-    app.shop
-        .submit(&cart_id, &request.deliver_to, Some((&key, &record)))?;
-    Ok(stored_answer(&record))
+    }
 }
 
 /// `GET /carts/{id}/order`: the order made from the cart, once there is one.
@@ -160,10 +290,10 @@ async fn get_order(
     State(app): State<App>,
     Path(cart_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if app.shop.cart(&cart_id)?.is_none() {
+    if app.front.cart_view(&cart_id)?.is_none() {
         return Err(ApiError::unknown_cart(&cart_id));
     }
-    match app.orders.of_cart(&cart_id)?.into_iter().next() {
+    match app.front.order_of(&cart_id)? {
         Some(order) => Ok(Json(order).into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -187,12 +317,12 @@ async fn wrong_method() -> ApiError {
 }
 
 /// The JSON a client sees for a cart.
-fn cart_view(cart_id: &str, cart: &Cart) -> serde_json::Value {
+pub fn cart_view(cart_id: &str, customer: &str, lines: &[Line], submitted: bool) -> Value {
     json!({
         "id": cart_id,
-        "customer": cart.customer,
-        "lines": cart.lines,
-        "submitted": cart.submitted,
+        "customer": customer,
+        "lines": lines,
+        "submitted": submitted,
     })
 }
 
@@ -243,7 +373,7 @@ pub fn status_of(outcome: Outcome, what: &str) -> Result<StatusCode, ApiError> {
 }
 
 /// Reads a JSON body, or says what is wrong with it.
-fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             let limit = format!("the request body is too large: at most {MAX_BODY_BYTES} bytes");
@@ -322,7 +452,8 @@ impl ApiError {
         }
     }
 
-    fn unknown_cart(cart_id: &str) -> ApiError {
+    /// 404: there is no such cart.
+    pub fn unknown_cart(cart_id: &str) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, format!("there is no cart {cart_id}"))
     }
 }

@@ -3,11 +3,20 @@
 //! again must come with the id it had the first time.
 //!
 //! Billing and Marketing name here the ids of the letters they ask the
-//! mailer to send. Orders no longer needs it: its outbox stores each event
-//! with its id, and every later attempt sends the stored one.
+//! mailer to send; so does Orders on the document store for its events
+//! (exercises 05–08). Orders on SQL no longer needs it: its outbox stores
+//! each event with its id, and every later attempt sends the stored one.
+//!
+//! Exercise 07 writes its own [`outgoing_id`]; the services take it as an
+//! [`OutgoingId`].
 
 use harness::{HandlerContext, MessageId};
 use uuid::Uuid;
+
+/// How a service names what it sends: a function like [`outgoing_id`].
+/// Exercise 07 plugs its own into the town (see
+/// [`crate::orders::documents::Orders::naming_with`]).
+pub type OutgoingId = fn(&HandlerContext, &str, &str) -> MessageId;
 
 /// The namespace of the shop's derived ids. Any fixed UUID would do; it
 /// only keeps our ids apart from other systems' name-based UUIDs.

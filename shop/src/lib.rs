@@ -5,18 +5,25 @@
 //! not by exercise:
 //!
 //! - [`front`]: carts in the shop's document store, the submit that queues
-//!   `SendSubmitOrder`, and its handler that sends `SubmitOrder` (Part A).
+//!   `SendSubmitOrder`, and its handler that sends `SubmitOrder` (Part A);
+//!   [`front::direct`]: the earlier front whose submit makes the order itself
+//!   (exercises 01–02).
 //! - [`http`]: the HTTP API (axum) that browsers and apps call;
 //!   [`client`]: the shop's app, which calls the API and retries.
 //! - [`orders`]: the Orders service on the other side of the broker, its
 //!   orders in a relational database, every request through the
-//!   [`outbox`] (Parts B–C).
+//!   [`outbox`] (exercises 09–11), whose middleware exercises 09 and 11
+//!   write ([`outbox::Middleware`]); [`orders::documents`]: Orders on the
+//!   document store (exercises 05–08).
 //! - [`order_page`]: where customers change a placed order.
 //! - [`downstream`]: Billing and Marketing; [`mailer`]: who sends their
 //!   letters; [`ids`]: the ids of the messages the handlers send.
 //! - [`chaos`]: the chaos monkeys between a service and the broker.
 //! - [`town`], [`intent`], [`audit`], [`demo`]: all of it wired together,
-//!   what the customers asked for, the consistency report, and the demo.
+//!   what the customers asked for, the consistency report, and the demo;
+//!   [`town::AnyOrders`] runs them with either shape of Orders;
+//!   [`serve`]: the shop's API on this machine, for `curl`.
+//! - [`testing`]: helpers for the exercises' tests.
 
 pub mod audit;
 pub mod chaos;
@@ -31,6 +38,8 @@ pub mod mailer;
 pub mod order_page;
 pub mod orders;
 pub mod outbox;
+pub mod serve;
+pub mod testing;
 pub mod town;
 
 pub use front::{

@@ -1,17 +1,25 @@
 //! The whole pierogi town in one place, for the tests and the demo: the
 //! shop's front end, Orders, Billing, Marketing and the mailer over one
 //! broker, and the order page the customers click on.
+//!
+//! Orders comes in two shapes ([`AnyOrders`]): on the document store
+//! (Part B until exercise 08) or on SQL with the outbox (exercise 09 on).
+//! The town, the demo and the consistency report work with either.
 
 use std::collections::BTreeMap;
 
 use harness::{Broker, Envelope, Error, Sim, World};
 
+use crate::Order;
 use crate::audit::Audit;
+use crate::chaos::Chaos;
 use crate::downstream::Subscriber;
+use crate::ids::{OutgoingId, outgoing_id};
 use crate::intent::Intent;
 use crate::mailer::Mailer;
 use crate::order_page::OrderPage;
-use crate::orders::Orders;
+use crate::orders::documents::{self, Moments};
+use crate::orders::{self as sql_orders};
 use crate::{Line, Shop};
 
 /// Enough steps for a few hundred orders with their retries.
@@ -28,7 +36,7 @@ pub struct Town {
     /// The shop's front end: carts, submit.
     pub shop: Shop,
     /// Makes orders and adds items to them; publishes `ItemAdded`.
-    pub orders: Orders,
+    pub orders: AnyOrders,
     /// Charges for added items.
     pub billing: Subscriber,
     /// Counts added items and bookings.
@@ -42,14 +50,28 @@ pub struct Town {
 }
 
 impl Town {
-    /// A town with no carts and no orders yet.
-    pub fn open(sim: &Sim) -> Town {
+    /// A town with no carts and no orders yet, around `orders` (made in
+    /// `sim`).
+    ///
+    /// ```
+    /// use harness::Sim;
+    /// use shop::orders::documents::Orders;
+    /// use shop::town::Town;
+    ///
+    /// let sim = Sim::new(1);
+    /// let mut town = Town::open(&sim, Orders::new(&sim));
+    /// let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
+    /// town.add_item("Ola", &order, "meat").unwrap();
+    /// town.deliver().unwrap();
+    /// assert!(town.audit().unwrap().is_consistent());
+    /// ```
+    pub fn open(sim: &Sim, orders: impl Into<AnyOrders>) -> Town {
+        let orders = orders.into();
         let broker = Broker::new(sim);
         let mut world = World::new(sim, &broker);
         let shop = Shop::new(sim, &broker);
-        let orders = Orders::new(sim);
-        let billing = Subscriber::billing(sim);
-        let marketing = Subscriber::marketing(sim);
+        let billing = Subscriber::billing(sim).naming_with(orders.outgoing_ids());
+        let marketing = Subscriber::marketing(sim).naming_with(orders.outgoing_ids());
         let mailer = Mailer::new(sim);
         shop.add_to(&mut world);
         orders.add_to(&mut world);
@@ -184,5 +206,103 @@ impl Town {
             &self.broker,
             &self.intents,
         )
+    }
+}
+
+/// The Orders service of a town, in one of its shapes.
+#[derive(Clone)]
+pub enum AnyOrders {
+    /// Orders on the document store (exercises 05–08).
+    Documents(documents::Orders),
+    /// Orders on SQL, every request through the outbox (exercises 09–11).
+    Sql(sql_orders::Orders),
+}
+
+impl From<documents::Orders> for AnyOrders {
+    fn from(orders: documents::Orders) -> AnyOrders {
+        AnyOrders::Documents(orders)
+    }
+}
+
+impl From<sql_orders::Orders> for AnyOrders {
+    fn from(orders: sql_orders::Orders) -> AnyOrders {
+        AnyOrders::Sql(orders)
+    }
+}
+
+impl AnyOrders {
+    /// Orders on SQL, if that is this town's shape (for the outbox's
+    /// reports).
+    pub fn as_sql(&self) -> Option<&sql_orders::Orders> {
+        match self {
+            AnyOrders::Documents(_) => None,
+            AnyOrders::Sql(orders) => Some(orders),
+        }
+    }
+
+    /// Adds the service to the world as the endpoint of the `orders` queue.
+    pub fn add_to(&self, world: &mut World) {
+        match self {
+            AnyOrders::Documents(orders) => orders.add_to(world),
+            AnyOrders::Sql(orders) => orders.add_to(world),
+        }
+    }
+
+    /// The chaos monkeys on what Orders sends.
+    pub fn monkeys(&self) -> &Chaos {
+        match self {
+            AnyOrders::Documents(orders) => orders.monkeys(),
+            AnyOrders::Sql(orders) => orders.monkeys(),
+        }
+    }
+
+    /// Every order made from the cart.
+    pub fn of_cart(&self, cart_id: &str) -> Result<Vec<Order>, Error> {
+        match self {
+            AnyOrders::Documents(orders) => orders.of_cart(cart_id),
+            AnyOrders::Sql(orders) => orders.of_cart(cart_id),
+        }
+    }
+
+    /// What was added to the order after it was placed and not removed.
+    pub fn added_to(&self, order_id: &str) -> Result<Vec<String>, Error> {
+        match self {
+            AnyOrders::Documents(orders) => orders.added_to(order_id),
+            AnyOrders::Sql(orders) => orders.added_to(order_id),
+        }
+    }
+
+    /// Whether the order's payment is booked.
+    pub fn payment_booked(&self, order_id: &str) -> Result<bool, Error> {
+        match self {
+            AnyOrders::Documents(orders) => orders.payment_booked(order_id),
+            AnyOrders::Sql(orders) => orders.payment_booked(order_id),
+        }
+    }
+
+    /// Whether Orders takes requests of `message_type` (Orders on SQL
+    /// takes every request of the order page).
+    pub fn takes(&self, message_type: &str) -> bool {
+        match self {
+            AnyOrders::Documents(orders) => orders.takes(message_type),
+            AnyOrders::Sql(_) => true,
+        }
+    }
+
+    /// Whether `AddItem` tells Marketing of first items and coupons.
+    pub fn moments(&self) -> Moments {
+        match self {
+            AnyOrders::Documents(orders) => orders.moments(),
+            AnyOrders::Sql(_) => Moments::Announced,
+        }
+    }
+
+    /// How the town's services name what they send: Orders' own way
+    /// (exercise 07 plugs its own into Orders on documents).
+    pub fn outgoing_ids(&self) -> OutgoingId {
+        match self {
+            AnyOrders::Documents(orders) => orders.outgoing_ids(),
+            AnyOrders::Sql(_) => outgoing_id,
+        }
     }
 }

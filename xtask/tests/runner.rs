@@ -438,7 +438,7 @@ fn check_passes_on_a_good_course_and_an_empty_one() {
     assert!(run.stdout.contains("Exercise 01 add-one"), "{}", run.stdout);
     assert!(run.stdout.contains("✓ checkpoint fails"), "{}", run.stdout);
     assert!(
-        run.stdout.trim_end().ends_with("17 passed, 0 failed"),
+        run.stdout.trim_end().ends_with("19 passed, 0 failed"),
         "{}",
         run.stdout
     );
@@ -487,7 +487,7 @@ fn check_catches_broken_exercises() {
         "{out}"
     );
     assert!(out.contains("✗ exercise = checkpoint"), "{out}");
-    assert!(out.trim_end().ends_with("13 passed, 4 failed"), "{out}");
+    assert!(out.trim_end().ends_with("15 passed, 4 failed"), "{out}");
 }
 
 #[test]
@@ -525,6 +525,30 @@ fn check_verifies_the_chain_against_the_recorded_scenario() {
     let run = fx.run(&["check", "--only", "2"]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stdout.contains("-    1 + x"), "{}", run.stdout);
+}
+
+#[test]
+fn check_keeps_exercise_crates_small_and_free_of_copies() {
+    let fx = Fixture::course();
+    let padding = "// not the lesson\n".repeat(1_300);
+    fx.write("solutions/02-double/src/extra.rs", &padding);
+    fx.write(
+        "solutions/02-double/src/copied.rs",
+        &fx.read("solutions/01-add-one/src/lib.rs"),
+    );
+    let run = fx.run(&["check"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let out = &run.stdout;
+    assert!(
+        out.contains("solutions/02-double: 13") && out.contains("(at most 1200)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "solutions/02-double/src/copied.rs is a copy of solutions/01-add-one/src/lib.rs"
+        ) || out.contains("solutions/01-add-one/src/lib.rs is a copy of"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -3,155 +3,130 @@
 
 use std::sync::{Arc, Mutex};
 
-use harness::{Failure, FaultPoint, FaultRule, Sim};
-use submit_once::{Shop, SubmitError};
+use harness::{FaultRule, Sim, ensure, ensure_eq};
+use shop::testing::front::is_write;
+use submit_once::{Carts, SubmitError, submit};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
 const SEED: u64 = 1;
 
 /// Ola's cart with two pierogi in it, in a fresh shop.
-fn shop_with_olas_cart(sim: &Sim) -> Shop {
-    let shop = Shop::new(sim);
-    shop.create_cart("cart-1", "ola").unwrap();
-    shop.add_item("cart-1", "ruskie").unwrap();
-    shop.add_item("cart-1", "z kapustą").unwrap();
+fn olas_cart(sim: &Sim) -> Carts {
+    let carts = Carts::new(sim);
+    carts.create_cart("cart-1", "ola").unwrap();
+    carts.add_item("cart-1", "ruskie").unwrap();
+    carts.add_item("cart-1", "z kapustą").unwrap();
     sim.note("Ola's cart cart-1 holds ruskie and z kapustą");
-    shop
+    carts
 }
 
-/// A write to the shop's store (a read is `get` or `list`).
-fn is_write(point: &FaultPoint) -> bool {
-    ["put", "batch", "delete"]
-        .iter()
-        .any(|operation| point.name.ends_with(&format!(".{operation}")))
-}
-
-/// A failure report: what went wrong in the course's words, the steps of
-/// the run, the seed, the replay command and a sequence diagram on disk.
-fn explain(sim: &Sim, test: &str, what: &str) -> String {
-    Failure::new(sim, what).test_name(test).finish()
-}
-
-fn order_count(shop: &Shop) -> usize {
-    shop.orders("cart-1").unwrap().len()
+fn order_count(carts: &Carts) -> usize {
+    carts.orders("cart-1").unwrap().len()
 }
 
 #[test]
 fn submit_creates_an_order_with_the_cart_items() {
     let sim = Sim::from_env_or(SEED);
-    let shop = shop_with_olas_cart(&sim);
-    let result = shop.submit("cart-1");
-    let orders = shop.orders("cart-1").unwrap();
-    let why = explain(
+    let carts = olas_cart(&sim);
+    let result = submit(&carts, "cart-1");
+    ensure(result.is_ok(), &sim, || {
+        format!("submitting Ola's cart should create her order; submit returned {result:?}")
+    });
+    let orders = carts.orders("cart-1").unwrap();
+    let content: Vec<(&str, &[String])> = orders
+        .iter()
+        .map(|order| (order.customer.as_str(), order.items.as_slice()))
+        .collect();
+    let expected = ["ruskie".to_string(), "z kapustą".to_string()];
+    ensure_eq(
+        content,
+        vec![("ola", &expected[..])],
         &sim,
-        "submit_creates_an_order_with_the_cart_items",
-        &format!("submitting Ola's cart should create her order; submit returned {result:?}"),
+        || "Ola's cart should become one order, hers, with the cart's items",
     );
-    assert!(result.is_ok(), "{why}");
-    assert_eq!(orders.len(), 1, "{why}");
-    assert_eq!(orders[0].customer, "ola", "{why}");
-    assert_eq!(orders[0].items, ["ruskie", "z kapustą"], "{why}");
 }
 
 #[test]
 fn unknown_cart_is_not_found() {
     let sim = Sim::from_env_or(SEED);
-    let shop = Shop::new(&sim);
-    let result = shop.submit("no-such-cart");
-    assert!(
-        matches!(result, Err(SubmitError::NotFound)),
-        "submitting a cart that does not exist should say NotFound, but returned {result:?}"
-    );
+    let result = submit(&Carts::new(&sim), "no-such-cart");
+    ensure(matches!(result, Err(SubmitError::NotFound)), &sim, || {
+        format!(
+            "submitting a cart that does not exist should say NotFound, but returned {result:?}"
+        )
+    });
 }
 
 #[test]
 fn double_submit_creates_one_order() {
     let sim = Sim::from_env_or(SEED);
-    let shop = shop_with_olas_cart(&sim);
+    let carts = olas_cart(&sim);
     sim.note("Ola clicks Submit");
-    let first = shop.submit("cart-1");
+    let first = submit(&carts, "cart-1");
     sim.note("Ola clicks Submit again");
-    let second = shop.submit("cart-1");
-    let test = "double_submit_creates_one_order";
+    let second = submit(&carts, "cart-1");
 
-    let orders = order_count(&shop);
-    assert!(
-        first.is_ok(),
-        "{}",
-        explain(&sim, test, &format!("the first submit failed: {first:?}"))
-    );
-    assert!(
-        orders == 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "double submit created {orders} orders for cart cart-1 — a duplicate order: \
-                 the second submit did not see that the cart was already submitted"
-            )
+    ensure(first.is_ok(), &sim, || {
+        format!("the first submit failed: {first:?}")
+    });
+    let orders = order_count(&carts);
+    ensure(orders == 1, &sim, || {
+        format!(
+            "double submit created {orders} orders for cart cart-1 — a duplicate order: \
+             the second submit did not see that the cart was already submitted"
         )
-    );
-    assert!(
+    });
+    ensure(
         matches!(second, Err(SubmitError::AlreadySubmitted)),
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
+        &sim,
+        || {
+            format!(
                 "the second submit should be refused with AlreadySubmitted (so that the page \
                  can say \"you have already ordered\"), but it returned {second:?}"
             )
-        )
+        },
     );
 }
 
 #[test]
 fn racing_tabs_create_one_order() {
     let sim = Sim::from_env_or(SEED);
-    let shop = shop_with_olas_cart(&sim);
-    let test = "racing_tabs_create_one_order";
+    let carts = olas_cart(&sim);
 
     // Tab 2 submits right between tab 1's read of the cart and its first write.
     let tab_2_result: Arc<Mutex<Option<Result<String, SubmitError>>>> = Arc::default();
-    let (tab_2, tab_2_sim, slot) = (shop.clone(), sim.clone(), tab_2_result.clone());
+    let (tab_2, tab_2_sim, slot) = (carts.clone(), sim.clone(), tab_2_result.clone());
     sim.inject(
         FaultRule::at("kv.shop.*")
             .when(is_write)
             .interleave(move || {
                 tab_2_sim.set_actor("tab 2");
                 tab_2_sim.note("tab 2 submits between tab 1's read and its write");
-                let result = tab_2.submit("cart-1");
+                let result = submit(&tab_2, "cart-1");
                 *slot.lock().unwrap() = Some(result);
                 tab_2_sim.set_actor("tab 1");
             }),
     );
     sim.set_actor("tab 1");
-    let tab_1 = shop.submit("cart-1");
+    let tab_1 = submit(&carts, "cart-1");
     sim.set_actor("test");
     let tab_2 = tab_2_result.lock().unwrap().take();
 
-    let Some(tab_2) = tab_2 else {
-        panic!(
-            "{}",
-            explain(&sim, test, "tab 1's submit never wrote to the store")
-        );
-    };
-    let orders = order_count(&shop);
-    assert!(
-        orders == 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "two tabs racing created {orders} orders for cart cart-1 — a duplicate order: \
-                 tab 2 submitted between tab 1's read and write, and tab 1's write did not \
-                 check that the cart was still the version it had read"
-            )
-        )
+    ensure(
+        tab_2.is_some(),
+        &sim,
+        || "tab 1's submit never wrote to the store",
     );
+    let tab_2 = tab_2.unwrap();
+    let orders = order_count(&carts);
+    ensure(orders == 1, &sim, || {
+        format!(
+            "two tabs racing created {orders} orders for cart cart-1 — a duplicate order: \
+             tab 2 submitted between tab 1's read and write, and tab 1's write did not \
+             check that the cart was still the version it had read"
+        )
+    });
     let winners = [&tab_1, &tab_2].iter().filter(|r| r.is_ok()).count();
     let loser_refused = [&tab_1, &tab_2].iter().any(|r| {
         matches!(
@@ -159,30 +134,24 @@ fn racing_tabs_create_one_order() {
             Err(SubmitError::Conflict) | Err(SubmitError::AlreadySubmitted)
         )
     });
-    assert!(
-        winners == 1 && loser_refused,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "exactly one tab should succeed and the other be refused (Conflict or \
-                 AlreadySubmitted); tab 1 got {tab_1:?}, tab 2 got {tab_2:?}"
-            )
+    ensure(winners == 1 && loser_refused, &sim, || {
+        format!(
+            "exactly one tab should succeed and the other be refused (Conflict or \
+             AlreadySubmitted); tab 1 got {tab_1:?}, tab 2 got {tab_2:?}"
         )
-    );
+    });
 }
 
 /// Submits with a fault on the `nth` write of the submit; `None` when the
 /// submit has fewer writes (nothing struck).
-fn submit_with_fault(sim: &Sim, shop: &Shop, nth: u32, fail_after: bool) -> Option<SubmitError> {
+fn submit_with_fault(sim: &Sim, carts: &Carts, nth: u32, fail_after: bool) -> Option<SubmitError> {
     let rule = FaultRule::at("kv.shop.*").when(is_write).nth(nth);
     sim.inject(if fail_after {
         rule.fail_after()
     } else {
         rule.fail_before()
     });
-    shop.submit("cart-1").err()
+    submit(carts, "cart-1").err()
 }
 
 #[test]
@@ -191,43 +160,30 @@ fn failed_write_leaves_no_half_submitted_cart() {
     // write and nothing of it happens.
     for nth in 1..=5 {
         let sim = Sim::from_env_or(SEED);
-        let shop = shop_with_olas_cart(&sim);
-        let test = "failed_write_leaves_no_half_submitted_cart";
+        let carts = olas_cart(&sim);
         sim.note(&format!("the store fails write #{nth} of the submit"));
-        let Some(err) = submit_with_fault(&sim, &shop, nth, false) else {
+        let Some(err) = submit_with_fault(&sim, &carts, nth, false) else {
             break; // the submit has fewer writes: every crash point is covered
         };
-        let orders = order_count(&shop);
-        assert!(
-            orders == 0,
-            "{}",
-            explain(
-                &sim,
-                test,
-                &format!(
-                    "the submit failed at its write #{nth} ({err:?}) but an order exists: \
-                     part of the submit was written and part was not — the cart and the \
-                     order must be written in one atomic batch"
-                )
+        let orders = order_count(&carts);
+        ensure(orders == 0, &sim, || {
+            format!(
+                "the submit failed at its write #{nth} ({err:?}) but an order exists: \
+                 part of the submit was written and part was not — the cart and the \
+                 order must be written in one atomic batch"
             )
-        );
+        });
         sim.note("Ola sees an error and clicks Submit again");
-        let retry = shop.submit("cart-1");
-        let orders = order_count(&shop);
-        assert!(
-            retry.is_ok() && orders == 1,
-            "{}",
-            explain(
-                &sim,
-                test,
-                &format!(
-                    "after the submit failed at its write #{nth}, the retry returned {retry:?} \
-                     and cart cart-1 has {orders} orders — the cart was marked submitted \
-                     without its order (a lost order): the cart and the order must be \
-                     written in one atomic batch"
-                )
+        let retry = submit(&carts, "cart-1");
+        let orders = order_count(&carts);
+        ensure(retry.is_ok() && orders == 1, &sim, || {
+            format!(
+                "after the submit failed at its write #{nth}, the retry returned {retry:?} \
+                 and cart cart-1 has {orders} orders — the cart was marked submitted \
+                 without its order (a lost order): the cart and the order must be \
+                 written in one atomic batch"
             )
-        );
+        });
     }
 }
 
@@ -237,47 +193,38 @@ fn retry_after_lost_reply_creates_one_order() {
     // lost: Ola sees an error although something was written, and retries.
     for nth in 1..=5 {
         let sim = Sim::from_env_or(SEED);
-        let shop = shop_with_olas_cart(&sim);
-        let test = "retry_after_lost_reply_creates_one_order";
+        let carts = olas_cart(&sim);
         sim.note(&format!(
             "the store applies write #{nth} of the submit but its reply is lost"
         ));
-        if submit_with_fault(&sim, &shop, nth, true).is_none() {
+        if submit_with_fault(&sim, &carts, nth, true).is_none() {
             break; // the submit has fewer writes: every crash point is covered
         }
         sim.note("Ola sees an error and clicks Submit again");
-        let retry = shop.submit("cart-1");
-        let orders = order_count(&shop);
-        assert!(
-            orders == 1,
-            "{}",
-            explain(
-                &sim,
-                test,
-                &format!(
-                    "after a lost reply at write #{nth} and a retry, cart cart-1 has {orders} \
-                     orders — {}",
-                    if orders == 0 {
-                        "a lost order: the cart was marked submitted without its order \
-                         (write them in one atomic batch)"
-                    } else {
-                        "a duplicate order: the retry did not see that the cart was \
-                         already submitted"
-                    }
-                )
+        let retry = submit(&carts, "cart-1");
+        let orders = order_count(&carts);
+        ensure(orders == 1, &sim, || {
+            format!(
+                "after a lost reply at write #{nth} and a retry, cart cart-1 has {orders} \
+                 orders — {}",
+                if orders == 0 {
+                    "a lost order: the cart was marked submitted without its order \
+                     (write them in one atomic batch)"
+                } else {
+                    "a duplicate order: the retry did not see that the cart was \
+                     already submitted"
+                }
             )
-        );
-        assert!(
+        });
+        ensure(
             matches!(retry, Ok(_) | Err(SubmitError::AlreadySubmitted)),
-            "{}",
-            explain(
-                &sim,
-                test,
-                &format!(
+            &sim,
+            || {
+                format!(
                     "the retry should be refused with AlreadySubmitted (or return the \
                      existing order), but it returned {retry:?}"
                 )
-            )
+            },
         );
     }
 }

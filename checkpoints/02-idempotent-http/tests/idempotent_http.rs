@@ -3,30 +3,32 @@
 
 use std::sync::{Arc, Mutex};
 
-use harness::http::{HttpClient, HttpResponse, serve_on_loopback};
-use harness::{Error, Failure, FaultPoint, FaultRule, Sim};
-use idempotent_http::Shop;
-use idempotent_http::client::ShopClient;
-use idempotent_http::http::{MAX_BODY_BYTES, router};
+use harness::http::{HttpClient, HttpResponse};
+use harness::{Error, Failure, FaultRule, Sim};
+use idempotent_http::RULES;
+use idempotent_http::app::{add_item, create_cart};
 use serde_json::{Value, json};
+use shop::client::ShopClient;
+use shop::front::direct::{Carts, router};
+use shop::testing::front::{error_message, is_write, submit_with_key};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
 const SEED: u64 = 2;
 
 /// A fresh shop, a raw HTTP client for it, and the shop's app.
-fn open_shop(sim: &Sim) -> (Shop, HttpClient, ShopClient) {
-    let shop = Shop::new(sim);
-    let http = HttpClient::in_process(sim, "shop", router(shop.clone()));
+fn open_shop(sim: &Sim) -> (Carts, HttpClient, ShopClient) {
+    let carts = Carts::new(sim);
+    let http = HttpClient::in_process(sim, "shop", router(carts.clone(), RULES));
     let app = ShopClient::new(sim, http.clone());
-    (shop, http, app)
+    (carts, http, app)
 }
 
 /// Ola's cart with ruskie in it, made through the app.
 fn olas_cart(sim: &Sim, app: &ShopClient) -> String {
     sim.set_actor("Ola's app");
-    let cart_id = app.create_cart("ola").unwrap();
-    app.add_item(&cart_id, "ruskie").unwrap();
+    let cart_id = create_cart(app, "ola").unwrap();
+    add_item(app, &cart_id, "ruskie").unwrap();
     sim.set_actor("test");
     cart_id
 }
@@ -37,31 +39,8 @@ fn explain(sim: &Sim, test: &str, what: &str) -> String {
     Failure::new(sim, what).test_name(test).finish()
 }
 
-/// The `error` message of a JSON error body, if the body is one.
-fn error_message(response: &HttpResponse) -> Option<String> {
-    let body: Value = serde_json::from_slice(&response.body).ok()?;
-    body["error"].as_str().map(str::to_string)
-}
-
-fn is_write(point: &FaultPoint) -> bool {
-    point.name.ends_with(".put") || point.name.ends_with(".batch")
-}
-
-fn submit_with_key(
-    http: &HttpClient,
-    cart_id: &str,
-    key: &str,
-    deliver_to: &str,
-) -> Result<HttpResponse, Error> {
-    http.with_header("Idempotency-Key", &format!("\"{key}\""))
-        .post_json(
-            &format!("/carts/{cart_id}/submit"),
-            &json!({ "deliver_to": deliver_to }),
-        )
-}
-
-fn order_count(shop: &Shop, cart_id: &str) -> usize {
-    shop.orders(cart_id).unwrap().len()
+fn order_count(carts: &Carts, cart_id: &str) -> usize {
+    carts.orders(cart_id).unwrap().len()
 }
 
 // ----- identity chosen by the client -----
@@ -73,7 +52,7 @@ fn lost_response_does_not_create_two_carts() {
     let test = "lost_response_does_not_create_two_carts";
     sim.inject(FaultRule::at("http.shop.*").fail_after());
     sim.set_actor("Ola's app");
-    let created = app.create_cart("ola");
+    let created = create_cart(&app, "ola");
     sim.set_actor("test");
     let carts = shop.document_count();
     assert!(
@@ -98,9 +77,9 @@ fn lost_response_does_not_add_an_item_twice() {
     let (shop, _http, app) = open_shop(&sim);
     let test = "lost_response_does_not_add_an_item_twice";
     sim.set_actor("Ola's app");
-    let cart_id = app.create_cart("ola").unwrap();
+    let cart_id = create_cart(&app, "ola").unwrap();
     sim.inject(FaultRule::at("http.shop.*").fail_after());
-    let added = app.add_item(&cart_id, "ruskie");
+    let added = add_item(&app, &cart_id, "ruskie");
     sim.set_actor("test");
     let lines = shop
         .cart(&cart_id)
@@ -543,155 +522,6 @@ fn a_new_submit_of_a_submitted_cart_is_409() {
     );
 }
 
-// ----- every mistake gets a clear 4xx with a JSON error -----
-
-/// Asserts a 4xx answer with a JSON error whose message contains `hint`.
-fn assert_json_error(
-    sim: &Sim,
-    test: &str,
-    what: &str,
-    response: &HttpResponse,
-    status: u16,
-    hint: &str,
-) {
-    let message = error_message(response).unwrap_or_default();
-    assert!(
-        response.status == status && message.to_lowercase().contains(hint),
-        "{}",
-        explain(
-            sim,
-            test,
-            &format!(
-                "{what} should get {status} with a JSON body {{\"error\": \"...{hint}...\"}}, \
-                 but got {} {}",
-                response.status,
-                response.text()
-            )
-        )
-    );
-}
-
-#[test]
-fn malformed_json_is_400_with_a_json_error() {
-    let sim = Sim::from_env_or(SEED);
-    let (_shop, http, app) = open_shop(&sim);
-    let cart_id = olas_cart(&sim, &app);
-    let response = http
-        .with_header("Content-Type", "application/json")
-        .with_header("Idempotency-Key", "\"k-1\"")
-        .send(
-            harness::http::Method::POST,
-            &format!("/carts/{cart_id}/submit"),
-            b"{\"deliver_to\": ".to_vec(),
-        )
-        .unwrap();
-    assert_json_error(
-        &sim,
-        "malformed_json_is_400_with_a_json_error",
-        "a submit with broken JSON",
-        &response,
-        400,
-        "json",
-    );
-}
-
-#[test]
-fn unknown_cart_is_404_with_a_json_error() {
-    let sim = Sim::from_env_or(SEED);
-    let (_shop, http, _app) = open_shop(&sim);
-    let test = "unknown_cart_is_404_with_a_json_error";
-    let response = http.get("/carts/no-such-cart").unwrap();
-    assert_json_error(
-        &sim,
-        test,
-        "GET of an unknown cart",
-        &response,
-        404,
-        "no-such-cart",
-    );
-    let response = submit_with_key(&http, "no-such-cart", "k-1", "Rynek 1").unwrap();
-    assert_json_error(
-        &sim,
-        test,
-        "a submit of an unknown cart",
-        &response,
-        404,
-        "cart",
-    );
-}
-
-#[test]
-fn oversized_body_is_413_with_a_json_error() {
-    let sim = Sim::from_env_or(SEED);
-    let (_shop, http, app) = open_shop(&sim);
-    let cart_id = olas_cart(&sim, &app);
-    let response =
-        submit_with_key(&http, &cart_id, "k-1", &"x".repeat(MAX_BODY_BYTES + 1)).unwrap();
-    assert_json_error(
-        &sim,
-        "oversized_body_is_413_with_a_json_error",
-        "a submit with a huge body",
-        &response,
-        413,
-        "too large",
-    );
-}
-
-#[test]
-fn wrong_method_is_405_and_unknown_path_is_404_with_a_json_error() {
-    let sim = Sim::from_env_or(SEED);
-    let (_shop, http, app) = open_shop(&sim);
-    let test = "wrong_method_is_405_and_unknown_path_is_404_with_a_json_error";
-    let cart_id = olas_cart(&sim, &app);
-    let response = http.delete(&format!("/carts/{cart_id}")).unwrap();
-    assert_json_error(&sim, test, "DELETE of a cart", &response, 405, "method");
-    let response = http.get("/pierogi").unwrap();
-    assert_json_error(
-        &sim,
-        test,
-        "GET /pierogi",
-        &response,
-        404,
-        "no such resource",
-    );
-}
-
-// ----- the real thing, over a socket -----
-
-#[test]
-fn the_shop_works_over_a_real_socket() {
-    let sim = Sim::from_env_or(SEED);
-    let shop = Shop::new(&sim);
-    let server = serve_on_loopback(router(shop.clone())).unwrap();
-    let http = HttpClient::at_url(&sim, "shop", &server.url()).unwrap();
-    let app = ShopClient::new(&sim, http.clone());
-
-    let cart_id = app.create_cart("ola").unwrap();
-    app.add_item(&cart_id, "ruskie").unwrap();
-    app.add_item(&cart_id, "z kapustą").unwrap();
-    let submitted = app.submit(&cart_id, "Rynek 1, Kraków").unwrap();
-    let location = submitted
-        .header("Location")
-        .unwrap_or(&format!("/carts/{cart_id}/order"))
-        .to_string();
-    let order: Value = http.get(&location).unwrap().json().unwrap();
-    assert_eq!(
-        order["items"],
-        json!(["ruskie", "z kapustą"]),
-        "the order over the socket: {order}"
-    );
-
-    let broken = http
-        .with_header("Content-Type", "application/json")
-        .send(
-            harness::http::Method::PUT,
-            &format!("/carts/{cart_id}"),
-            b"not json".to_vec(),
-        )
-        .unwrap();
-    assert!(
-        broken.status.is_client_error() && error_message(&broken).is_some(),
-        "a broken request over the socket should get a 4xx with a JSON error, got {broken:?}"
-    );
-    server.shutdown().unwrap();
-}
+// (Every mistake gets a clear 4xx with a JSON error, and the API works over a
+// real socket: that is the shop's own API code, tested in
+// `shop/tests/front_http.rs`.)

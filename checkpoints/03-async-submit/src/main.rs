@@ -1,55 +1,19 @@
 //! The shop's API on your machine, for `curl`:
 //! `cargo run -p ex03-async-submit -- serve` (then see the README).
 
-use std::time::Duration;
-
-use async_submit::Shop;
-use async_submit::http::router;
-use async_submit::orders::Orders;
 use harness::{Broker, Sim, World};
+use shop::Shop;
+use shop::front::orders::Orders;
+use shop::front::serve::serve;
+use shop::http::router;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let port = match args.as_slice() {
-        [command] if command == "serve" => "3000",
-        [command, port] if command == "serve" => port.as_str(),
-        _ => {
-            eprintln!("usage: cargo run -p <this package> -- serve [port]   (default port 3000)");
-            std::process::exit(2);
-        }
-    };
-    // Only on the loopback interface: the demo is for this machine.
-    let address = format!("127.0.0.1:{port}");
     let sim = Sim::from_env_or(1);
     let broker = Broker::new(&sim);
+    let shop = Shop::new(&sim, &broker).with_rules(async_submit::RULES);
     let orders = Orders::new(&sim);
-    let shop = Shop::new(&sim, &broker);
-    // The Orders service handles its queue in the background. The demo
-    // runs in real time; the tests drive the world step by step instead.
     let mut world = World::new(&sim, &broker);
     orders.add_to(&mut world);
-    std::thread::spawn(move || {
-        loop {
-            if let Err(err) = world.run_until_quiet(1_000) {
-                eprintln!("orders: {err}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
-    let server = match harness::http::serve_at(&address, router(shop, orders)) {
-        Ok(server) => server,
-        Err(err) => {
-            eprintln!("{err} (is another demo running? pass another port: -- serve 3001)");
-            std::process::exit(1);
-        }
-    };
-    println!(
-        "The pierogi shop listens on {}. Try the curl lines in the README.",
-        server.url()
-    );
-    println!("Press Ctrl-C to stop.");
-    if let Err(err) = server.wait() {
-        eprintln!("{err}");
-        std::process::exit(1);
-    }
+    serve(&args, router(shop, orders), Some(world));
 }

@@ -4,11 +4,12 @@
 //! it. Orders must recognise a request it has seen, however late, and
 //! remember it in the same write as the change.
 
-use harness::{EventKind, Failure, Fault, FaultPoint, FaultRule, Sim};
-use out_of_order::ORDERS_QUEUE;
-use out_of_order::demo::{self, Profile};
-use out_of_order::town::Town;
-use serde::Deserialize;
+use harness::{Failure, Fault, FaultPoint, FaultRule, Sim};
+use out_of_order::{open_town, run_demo};
+use shop::ORDERS_QUEUE;
+use shop::demo::Profile;
+use shop::testing::world::assert_as_asked;
+use shop::town::Town;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -16,74 +17,9 @@ const SEED: u64 = 6;
 
 /// A town where Ola has placed order c-1.
 fn olas_order(sim: &Sim) -> (Town, String) {
-    let mut town = Town::open(sim);
+    let mut town = open_town(sim);
     let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
     (town, order)
-}
-
-/// What the tests read of a request or an event: the request's id (events
-/// have none), its order, its filling (payments have none).
-#[derive(Deserialize)]
-struct About {
-    #[serde(default)]
-    id: String,
-    order_id: String,
-    #[serde(default)]
-    filling: String,
-}
-
-/// Runs the audit and fails the test, in the course's words, at the first
-/// thing that is not as the customers asked: a reordered order first.
-fn assert_as_asked(town: &Town, test: &str, scenario: &str) {
-    // The run as it was, before the audit's own reads join the trace.
-    let run = town.sim.trace();
-    let audit = town.audit().unwrap();
-    let (kind, anomaly) = if let Some(reordered) = audit.reordered.first() {
-        ("reordered", reordered)
-    } else if let Some(lost) = audit.lost.first() {
-        ("lost", lost)
-    } else if let Some(ghost) = audit.ghosts.first() {
-        ("ghost ItemAdded", ghost)
-    } else if let Some(duplicate) = audit.duplicates.first() {
-        ("duplicate", duplicate)
-    } else {
-        return;
-    };
-    let mut failure = Failure::from_trace(
-        town.sim.seed(),
-        run.clone(),
-        format!("{kind}: {}", anomaly.what),
-    )
-    .detail(scenario)
-    .detail(anomaly.why)
-    .detail(format!("the consistency report:\n{audit}"))
-    .test_name(test);
-    // Point at the late copies of the order's requests, and at the
-    // requests and events about the item.
-    let mut seen = Vec::new();
-    let mut marked = Vec::new();
-    for sent in town.broker.sent_log() {
-        let Ok(about) = sent.envelope.body::<About>() else {
-            continue;
-        };
-        if about.order_id != anomaly.order_id {
-            continue;
-        }
-        let late_copy = !about.id.is_empty() && seen.contains(&about.id);
-        let same_item = !anomaly.filling.is_empty() && about.filling == anomaly.filling;
-        if late_copy || same_item {
-            marked.push(sent.envelope.id);
-        }
-        seen.push(about.id);
-    }
-    for event in run.events() {
-        if let EventKind::Sent { message, .. } | EventKind::Published { message, .. } = &event.kind
-            && marked.contains(&message.id)
-        {
-            failure = failure.highlight(event.seq);
-        }
-    }
-    failure.panic();
 }
 
 fn has_meat(town: &Town, order: &str) -> bool {
@@ -282,7 +218,7 @@ fn late_copies_storm_matches_what_the_customers_did() {
     // The demo, smaller: thirty orders changed in rounds while every monkey
     // is loose and earlier requests come again, late.
     let sim = Sim::from_env_or(SEED);
-    let run = demo::run(&sim, Profile::All, 30).unwrap();
+    let run = run_demo(&sim, Profile::All, 30).unwrap();
     assert_as_asked(
         &run.town,
         "late_copies_storm_matches_what_the_customers_did",

@@ -6,12 +6,12 @@
 //! where the first attempt decided to send. What a request sends must be
 //! decided once, and kept with the change until it is out.
 
-use harness::{EventKind, Failure, Fault, FaultRule, Sim};
-use inline_outbox::ORDERS_QUEUE;
-use inline_outbox::demo::{self, Profile};
-use inline_outbox::town::Town;
-
-use serde::Deserialize;
+use harness::{Fault, FaultRule, Sim};
+use inline_outbox::{open_town, run_demo};
+use shop::ORDERS_QUEUE;
+use shop::demo::Profile;
+use shop::testing::world::{assert_as_asked, assert_no_lost_update};
+use shop::town::Town;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -19,87 +19,9 @@ const SEED: u64 = 8;
 
 /// A town where Ola has placed order c-1.
 fn olas_order(sim: &Sim) -> (Town, String) {
-    let mut town = Town::open(sim);
+    let mut town = open_town(sim);
     let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
     (town, order)
-}
-
-/// What the tests read of a message: the request's id (events and letters
-/// have none), its order, its filling (payments and letters have none).
-#[derive(Deserialize)]
-struct About {
-    #[serde(default)]
-    id: String,
-    order_id: String,
-    #[serde(default)]
-    filling: String,
-}
-
-/// The messages the report points at when the trouble is not with one
-/// item: payments, letters and coupons.
-const ORDER_MESSAGES: [&str; 6] = [
-    "BookPayment",
-    "CancelPayment",
-    "PaymentBooked",
-    "SendEmail",
-    "SendInvoice",
-    "CouponEarned",
-];
-
-/// Runs the audit and fails the test, in the course's words, at the first
-/// thing that is not as the customers asked.
-fn assert_as_asked(town: &Town, test: &str, scenario: &str) {
-    // The run as it was, before the audit's own reads join the trace.
-    let run = town.sim.trace();
-    let audit = town.audit().unwrap();
-    let (kind, anomaly) = if let Some(reordered) = audit.reordered.first() {
-        ("reordered", reordered)
-    } else if let Some(lost) = audit.lost.first() {
-        ("lost", lost)
-    } else if let Some(ghost) = audit.ghosts.first() {
-        ("ghost", ghost)
-    } else if let Some(duplicate) = audit.duplicates.first() {
-        ("duplicate", duplicate)
-    } else {
-        return;
-    };
-    let mut failure = Failure::from_trace(
-        town.sim.seed(),
-        run.clone(),
-        format!("{kind}: {}", anomaly.what),
-    )
-    .detail(scenario)
-    .detail(anomaly.why)
-    .detail(format!("the consistency report:\n{audit}"))
-    .test_name(test);
-    // Point at the late copies of the order's requests, and at the
-    // messages about the item, or about the order as a whole.
-    let mut seen = Vec::new();
-    let mut marked = Vec::new();
-    for sent in town.broker.sent_log() {
-        let Ok(about) = sent.envelope.body::<About>() else {
-            continue;
-        };
-        if about.order_id != anomaly.order_id {
-            continue;
-        }
-        let late_copy = !about.id.is_empty() && seen.contains(&about.id);
-        let same_item = !anomaly.filling.is_empty() && about.filling == anomaly.filling;
-        let whole_order = anomaly.filling.is_empty()
-            && ORDER_MESSAGES.contains(&sent.envelope.message_type.as_str());
-        if late_copy || same_item || whole_order {
-            marked.push(sent.envelope.id);
-        }
-        seen.push(about.id);
-    }
-    for event in run.events() {
-        if let EventKind::Sent { message, .. } | EventKind::Published { message, .. } = &event.kind
-            && marked.contains(&message.id)
-        {
-            failure = failure.highlight(event.seq);
-        }
-    }
-    failure.panic();
 }
 
 // ----- a decision made once -----
@@ -274,42 +196,6 @@ fn three_tabs_at_once_keep_every_item() {
     }
 }
 
-/// Fails the test when the order lacks an item that Orders finished
-/// adding and nobody removed: a write overwrote the one that added it.
-fn assert_no_lost_update(town: &Town, order: &str, test: &str, scenario: &str) {
-    let run = town.sim.trace();
-    let items = town.orders.added_to(order).unwrap();
-    let Some(missing) = town
-        .intent_of(order)
-        .items
-        .into_iter()
-        .find(|filling| !items.contains(filling))
-    else {
-        return;
-    };
-    let mut failure = Failure::from_trace(
-        town.sim.seed(),
-        run.clone(),
-        format!("lost: Orders finished Ola's AddItem({missing}), but her order does not have it"),
-    )
-    .detail(scenario)
-    .detail(
-        "a later write overwrote the one that added it: every write of the order, the one that \
-         clears its outbox too, must be refused (if-match) when someone wrote the order since \
-         it was read",
-    )
-    .test_name(test);
-    // Point at every write of the order.
-    for event in run.events() {
-        if let EventKind::Wrote { store, .. } = &event.kind
-            && store == "orders"
-        {
-            failure = failure.highlight(event.seq);
-        }
-    }
-    failure.panic();
-}
-
 // ----- all of it at once -----
 
 #[test]
@@ -317,7 +203,7 @@ fn chaos_storm_tells_marketing_every_moment_once() {
     // The demo, smaller: thirty orders changed in rounds while every monkey
     // is loose and earlier requests come again, late.
     let sim = Sim::from_env_or(SEED);
-    let run = demo::run(&sim, Profile::All, 30).unwrap();
+    let run = run_demo(&sim, Profile::All, 30).unwrap();
     assert_as_asked(
         &run.town,
         "chaos_storm_tells_marketing_every_moment_once",

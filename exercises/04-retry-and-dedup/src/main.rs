@@ -1,57 +1,18 @@
 //! The shop's API on your machine, for `curl`:
 //! `cargo run -p ex04-retry-and-dedup -- serve` (then see the README).
 
-use std::time::Duration;
-
 use harness::{Broker, Sim, World};
-use retry_and_dedup::Shop;
-use retry_and_dedup::http::router;
-use retry_and_dedup::orders::Orders;
+use shop::Shop;
+use shop::front::orders::Orders;
+use shop::front::serve::serve;
+use shop::http::router;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let port = match args.as_slice() {
-        [command] if command == "serve" => "3000",
-        [command, port] if command == "serve" => port.as_str(),
-        _ => {
-            eprintln!("usage: cargo run -p <this package> -- serve [port]   (default port 3000)");
-            std::process::exit(2);
-        }
-    };
-    // Only on the loopback interface: the demo is for this machine.
-    let address = format!("127.0.0.1:{port}");
     let sim = Sim::from_env_or(1);
     let broker = Broker::new(&sim);
-    let orders = Orders::new(&sim);
-    let shop = Shop::new(&sim, &broker);
-    // The shop's handler and the Orders service handle their queues in the
-    // background. The demo runs in real time; the tests drive the world step
-    // by step instead.
+    let (shop, orders) = (Shop::new(&sim, &broker), Orders::new(&sim));
     let mut world = World::new(&sim, &broker);
-    shop.add_to(&mut world);
-    orders.add_to(&mut world);
-    std::thread::spawn(move || {
-        loop {
-            if let Err(err) = world.run_until_quiet(1_000) {
-                eprintln!("background handlers: {err}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
-    let server = match harness::http::serve_at(&address, router(shop, orders)) {
-        Ok(server) => server,
-        Err(err) => {
-            eprintln!("{err} (is another demo running? pass another port: -- serve 3001)");
-            std::process::exit(1);
-        }
-    };
-    println!(
-        "The pierogi shop listens on {}. Try the curl lines in the README.",
-        server.url()
-    );
-    println!("Press Ctrl-C to stop.");
-    if let Err(err) = server.wait() {
-        eprintln!("{err}");
-        std::process::exit(1);
-    }
+    retry_and_dedup::add_handlers(&mut world, &shop, &orders);
+    serve(&args, router(shop, orders), Some(world));
 }

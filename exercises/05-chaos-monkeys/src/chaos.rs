@@ -1,32 +1,17 @@
-//! Chaos monkeys: middlewares that stand between an endpoint and the
-//! broker and break things on purpose, the way production will one day.
+//! EXERCISE 05 (part 1): the chaos monkeys, middlewares that stand between
+//! an endpoint and the broker and break things on purpose.
 //!
-//! Every message an endpoint sends or publishes goes through its [`Chaos`]
-//! pipeline, a list of middlewares. Each middleware gets the message and
-//! `next`, the rest of the way to the broker: calling `next(message)` once
-//! passes the message on, twice sends it twice, and not at all sends
-//! nothing. What the middleware returns is what the endpoint is told.
-//!
-//! The pipeline writes what a monkey did into the run's trace (`⚡`), so a
-//! failing test's report shows where the monkey struck.
+//! Every message an endpoint sends or publishes goes through its `Chaos`
+//! pipeline (`shop/src/chaos.rs`), a list of middlewares. Each middleware
+//! gets the message and `next`, the rest of the way to the broker: calling
+//! `next(message)` once passes the message on, twice sends it twice, and
+//! not at all sends nothing. What the middleware returns is what the
+//! endpoint is told.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
-use harness::{Envelope, Error, EventKind, Sim};
-
-/// The rest of the way to the broker: sends the message, or fails.
-pub type Next<'a> = &'a mut dyn FnMut(&Envelope) -> Result<(), Error>;
-
-/// Which messages a monkey picks: a predicate on the message.
-pub type Matches = Box<dyn Fn(&Envelope) -> bool + Send + Sync>;
-
-/// A middleware on the way out of an endpoint.
-pub trait Middleware: Send + Sync {
-    /// Handles one outgoing message: pass it on with `next(message)`, or
-    /// do something else with it.
-    fn call(&self, message: &Envelope, next: Next<'_>) -> Result<(), Error>;
-}
+use harness::{Envelope, Error};
+use shop::chaos::{Matches, Middleware, Moment, Next};
 
 /// A monkey that sends every matching message twice: the broker gets two
 /// copies with the same id, as when a sender retries after a timeout.
@@ -54,16 +39,6 @@ impl Middleware for DuplicateWhen {
         // go out twice. For now every message passes through once.
         next(message)
     }
-}
-
-/// When a [`FailOnce`] monkey strikes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Moment {
-    /// The broker never gets the message, and the sender is told it failed.
-    Before,
-    /// The broker gets the message, but the sender is told it failed (the
-    /// answer was lost on the way back).
-    After,
 }
 
 /// A monkey that makes the first matching send fail, once: a broker hiccup.
@@ -124,67 +99,5 @@ impl Middleware for FailOnce {
         // does (`next`), and the answer is lost. Every other message passes
         // through. For now every message passes through.
         next(message)
-    }
-}
-
-/// An endpoint's middlewares, outermost first. Cheap to clone: clones
-/// share the list, so a monkey added later applies to every clone.
-#[derive(Clone)]
-pub struct Chaos {
-    sim: Sim,
-    monkeys: Arc<Mutex<Vec<Arc<dyn Middleware>>>>,
-}
-
-impl Chaos {
-    /// No monkeys: every message goes straight to the broker.
-    pub fn new(sim: &Sim) -> Chaos {
-        Chaos {
-            sim: sim.clone(),
-            monkeys: Arc::new(Mutex::new(Vec::new())),
-        }
-    }
-
-    /// Lets `monkey` loose on every message sent from now on.
-    pub fn add(&self, monkey: impl Middleware + 'static) {
-        self.monkeys.lock().unwrap().push(Arc::new(monkey));
-    }
-
-    /// Sends `message` through the monkeys, then with `send`.
-    pub fn send(&self, message: &Envelope, send: Next<'_>) -> Result<(), Error> {
-        let monkeys = self.monkeys.lock().unwrap().clone();
-        self.through(&monkeys, message, send)
-    }
-
-    fn through(
-        &self,
-        monkeys: &[Arc<dyn Middleware>],
-        message: &Envelope,
-        send: Next<'_>,
-    ) -> Result<(), Error> {
-        let Some((monkey, rest)) = monkeys.split_first() else {
-            return send(message);
-        };
-        // Count what the monkey does with `next`, to tell the trace.
-        let mut calls = 0;
-        let mut next_failed = false;
-        let result = monkey.call(message, &mut |passed: &Envelope| {
-            calls += 1;
-            let sent = self.through(rest, passed, &mut *send);
-            next_failed |= sent.is_err();
-            sent
-        });
-        let fault = match (&result, calls) {
-            (Err(_), 0) => Some("fail before"),
-            (Err(_), _) if !next_failed => Some("fail after"),
-            (_, 2..) => Some("duplicate"),
-            _ => None,
-        };
-        if let Some(fault) = fault {
-            self.sim.record(EventKind::FaultInjected {
-                point: format!("monkey.{}", message.message_type),
-                fault: fault.to_string(),
-            });
-        }
-        result
     }
 }

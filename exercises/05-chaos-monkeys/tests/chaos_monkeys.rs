@@ -4,24 +4,22 @@
 //! database failure must not announce a ghost item, a broker failure must
 //! not lose the announcement; then a seeded storm of everything at once.
 
-use chaos_monkeys::chaos::{Chaos, DuplicateWhen, FailOnce};
-use chaos_monkeys::demo::{self, Profile};
-use chaos_monkeys::orders::{AddItem, ItemAdded};
-use chaos_monkeys::town::Town;
-use harness::{Envelope, Error, EventKind, Failure, FaultRule, Sim};
+use chaos_monkeys::chaos::{DuplicateWhen, FailOnce};
+use chaos_monkeys::{open_town, run_demo};
+use harness::{Envelope, Error, EventKind, FaultRule, Sim, ensure};
+use shop::ORDERS_QUEUE;
+use shop::chaos::Chaos;
+use shop::demo::Profile;
+use shop::orders::{AddItem, ItemAdded};
+use shop::testing::world::{assert_as_asked, assert_no_lost_update};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
 const SEED: u64 = 5;
 
-/// A failure report: what went wrong in the course's words, the steps of
-/// the run, the seed, the replay command and a sequence diagram on disk.
-fn explain(sim: &Sim, test: &str, what: &str) -> String {
-    Failure::new(sim, what).test_name(test).finish()
-}
-
 fn add_item(sim: &Sim, filling: &str) -> Envelope {
     let add = AddItem {
+        id: format!("add-{filling}"),
         order_id: "c-1".to_string(),
         filling: filling.to_string(),
     };
@@ -36,11 +34,12 @@ fn item_added(sim: &Sim, filling: &str) -> Envelope {
     Envelope::new(sim.new_message_id(), "ItemAdded", &added)
 }
 
-/// True for an `AddItem` or `ItemAdded` of this filling.
+/// True for an `AddItem` or `ItemAdded` of this filling (both bodies
+/// read as an `ItemAdded`: an order and a filling).
 fn is_about(message: &Envelope, filling: &str) -> bool {
     message
-        .body::<AddItem>()
-        .is_ok_and(|add| add.filling == filling)
+        .body::<ItemAdded>()
+        .is_ok_and(|about| about.filling == filling)
 }
 
 /// Sends `message` through the monkeys to a pretend broker; returns what
@@ -75,193 +74,98 @@ fn monkey_struck(sim: &Sim, fault: &str) -> bool {
     })
 }
 
-/// Runs the audit and fails the test, in the course's words, at the first
-/// item that Orders, Billing and Marketing disagree on.
-fn assert_consistent(town: &Town, test: &str, scenario: &str) {
-    // The run as it was, before the audit's own reads join the trace.
-    let run = town.sim.trace();
-    let trace = run.clone();
-    let audit = town.audit().unwrap();
-    let (kind, anomaly) = if let Some(ghost) = audit.ghosts.first() {
-        ("ghost ItemAdded", ghost)
-    } else if let Some(lost) = audit.lost.first() {
-        ("lost", lost)
-    } else if let Some(duplicate) = audit.duplicates.first() {
-        ("duplicate", duplicate)
-    } else {
-        return;
-    };
-    let mut failure =
-        Failure::from_trace(town.sim.seed(), trace, format!("{kind}: {}", anomaly.what))
-            .detail(scenario)
-            .detail(anomaly.why)
-            .detail(format!("the consistency report:\n{audit}"))
-            .test_name(test);
-    // Point at the sends and publishes of that item's AddItem and ItemAdded.
-    let about: Vec<_> = town
-        .broker
-        .sent_log()
-        .into_iter()
-        .filter(|sent| {
-            sent.envelope
-                .body::<AddItem>()
-                .is_ok_and(|add| add.order_id == anomaly.order_id && add.filling == anomaly.filling)
-        })
-        .map(|sent| sent.envelope.id)
-        .collect();
-    for event in run.events() {
-        if let EventKind::Sent { message, .. } | EventKind::Published { message, .. } = &event.kind
-            && about.contains(&message.id)
-        {
-            failure = failure.highlight(event.seq);
-        }
-    }
-    failure.panic();
-}
-
 // ----- the monkeys -----
 
 #[test]
 fn duplicate_when_sends_a_matching_message_twice() {
     let sim = Sim::from_env_or(SEED);
-    let test = "duplicate_when_sends_a_matching_message_twice";
     let monkeys = Chaos::new(&sim);
     monkeys.add(DuplicateWhen::new(|message| is_about(message, "meat")));
     sim.note("the test sends AddItem(meat) through DuplicateWhen(meat)");
     let (told, copies) = send_through(&monkeys, &add_item(&sim, "meat"));
-    assert!(
-        told.is_ok() && copies == 2,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "the monkey did not duplicate AddItem(meat): {}. DuplicateWhen must call \
+    ensure(told.is_ok() && copies == 2, &sim, || {
+        format!(
+            "the monkey did not duplicate AddItem(meat): {}. DuplicateWhen must call \
                  `next(message)` twice for a message that matches (src/chaos.rs)",
-                outcome(&told, copies)
-            )
+            outcome(&told, copies)
         )
-    );
+    });
     sim.note("the test sends AddItem(mushrooms), which does not match");
     let (told, copies) = send_through(&monkeys, &add_item(&sim, "mushrooms"));
-    assert!(
-        told.is_ok() && copies == 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "the monkey duplicated AddItem(mushrooms), which does not match: {}. Only \
+    ensure(told.is_ok() && copies == 1, &sim, || {
+        format!(
+            "the monkey duplicated AddItem(mushrooms), which does not match: {}. Only \
                  the messages its predicate picks go out twice",
-                outcome(&told, copies)
-            )
+            outcome(&told, copies)
         )
-    );
+    });
 }
 
 #[test]
 fn fail_once_before_fails_without_sending() {
     let sim = Sim::from_env_or(SEED);
-    let test = "fail_once_before_fails_without_sending";
     let monkeys = Chaos::new(&sim);
     monkeys.add(FailOnce::before(|message| is_about(message, "meat")));
     sim.note("the test sends ItemAdded(meat) through FailOnce::before(meat)");
     let (told, copies) = send_through(&monkeys, &item_added(&sim, "meat"));
-    assert!(
-        told.is_err() && copies == 0,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "the monkey let the first ItemAdded(meat) through: {}. FailOnce::before must \
+    ensure(told.is_err() && copies == 0, &sim, || {
+        format!(
+            "the monkey let the first ItemAdded(meat) through: {}. FailOnce::before must \
                  return an error without calling `next` — the broker never gets the message \
                  (src/chaos.rs)",
-                outcome(&told, copies)
-            )
+            outcome(&told, copies)
         )
-    );
+    });
     sim.note("the test sends ItemAdded(meat) again: the hiccup is over");
     let (told, copies) = send_through(&monkeys, &item_added(&sim, "meat"));
-    assert!(
-        told.is_ok() && copies == 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "the monkey struck twice: {}. FailOnce fails the first matching message \
+    ensure(told.is_ok() && copies == 1, &sim, || {
+        format!(
+            "the monkey struck twice: {}. FailOnce fails the first matching message \
                  only; a broker that fails every time is an outage, not a hiccup",
-                outcome(&told, copies)
-            )
+            outcome(&told, copies)
         )
-    );
+    });
     sim.note("the test sends ItemAdded(mushrooms), which does not match");
     let (told, copies) = send_through(&monkeys, &item_added(&sim, "mushrooms"));
-    assert!(
-        told.is_ok() && copies == 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "the monkey struck ItemAdded(mushrooms), which does not match: {}",
-                outcome(&told, copies)
-            )
+    ensure(told.is_ok() && copies == 1, &sim, || {
+        format!(
+            "the monkey struck ItemAdded(mushrooms), which does not match: {}",
+            outcome(&told, copies)
         )
-    );
+    });
 }
 
 #[test]
 fn fail_once_after_sends_then_fails() {
     let sim = Sim::from_env_or(SEED);
-    let test = "fail_once_after_sends_then_fails";
     let monkeys = Chaos::new(&sim);
     monkeys.add(FailOnce::after(|message| is_about(message, "meat")));
     sim.note("the test sends ItemAdded(mushrooms), which does not match");
     let (told, copies) = send_through(&monkeys, &item_added(&sim, "mushrooms"));
-    assert!(
-        told.is_ok() && copies == 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "the monkey struck ItemAdded(mushrooms), which does not match: {}",
-                outcome(&told, copies)
-            )
+    ensure(told.is_ok() && copies == 1, &sim, || {
+        format!(
+            "the monkey struck ItemAdded(mushrooms), which does not match: {}",
+            outcome(&told, copies)
         )
-    );
+    });
     sim.note("the test sends ItemAdded(meat) through FailOnce::after(meat)");
     let (told, copies) = send_through(&monkeys, &item_added(&sim, "meat"));
-    assert!(
-        told.is_err() && copies == 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "the monkey did not strike after the send: {}. FailOnce::after must call \
+    ensure(told.is_err() && copies == 1, &sim, || {
+        format!(
+            "the monkey did not strike after the send: {}. FailOnce::after must call \
                  `next` (the broker gets the message) and then return an error anyway — \
                  the answer lost on its way back (src/chaos.rs)",
-                outcome(&told, copies)
-            )
+            outcome(&told, copies)
         )
-    );
+    });
     sim.note("the test sends ItemAdded(meat) again: the hiccup is over");
     let (told, copies) = send_through(&monkeys, &item_added(&sim, "meat"));
-    assert!(
-        told.is_ok() && copies == 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "the monkey struck twice: {}. FailOnce fails the first matching message only",
-                outcome(&told, copies)
-            )
+    ensure(told.is_ok() && copies == 1, &sim, || {
+        format!(
+            "the monkey struck twice: {}. FailOnce fails the first matching message only",
+            outcome(&told, copies)
         )
-    );
+    });
 }
 
 // ----- what the monkeys do to Orders -----
@@ -270,7 +174,7 @@ fn fail_once_after_sends_then_fails() {
 fn duplicate_add_item_adds_one_item() {
     let sim = Sim::from_env_or(SEED);
     let test = "duplicate_add_item_adds_one_item";
-    let mut town = Town::open(&sim);
+    let mut town = open_town(&sim);
     let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
     sim.note("a monkey on the order page sends every AddItem(meat) twice");
     town.page
@@ -280,24 +184,18 @@ fn duplicate_add_item_adds_one_item() {
     town.deliver().unwrap();
     let copies = town
         .broker
-        .sent_to(chaos_monkeys::ORDERS_QUEUE)
+        .sent_to(ORDERS_QUEUE)
         .unwrap()
         .iter()
         .filter(|message| is_about(message, "meat"))
         .count();
-    assert!(
-        copies == 2,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "the monkey did not duplicate: Orders got {copies} copies of AddItem(meat), \
+    ensure(copies == 2, &sim, || {
+        format!(
+            "the monkey did not duplicate: Orders got {copies} copies of AddItem(meat), \
                  expected 2. Write DuplicateWhen first (src/chaos.rs)"
-            )
         )
-    );
-    assert_consistent(
+    });
+    assert_as_asked(
         &town,
         test,
         "Ola added meat once; the order page's monkey sent AddItem(meat) twice",
@@ -308,7 +206,7 @@ fn duplicate_add_item_adds_one_item() {
 fn database_failure_leaves_no_ghost_item_added() {
     let sim = Sim::from_env_or(SEED);
     let test = "database_failure_leaves_no_ghost_item_added";
-    let mut town = Town::open(&sim);
+    let mut town = open_town(&sim);
     let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
     sim.note("the orders database refuses every write to order c-1 from now on");
     sim.inject(
@@ -324,7 +222,7 @@ fn database_failure_leaves_no_ghost_item_added() {
     );
     town.add_item("Ola", &order, "swiss cheese").unwrap();
     town.deliver().unwrap();
-    assert_consistent(
+    assert_as_asked(
         &town,
         test,
         "Ola added swiss cheese while the orders database refused every write to her order: \
@@ -336,7 +234,7 @@ fn database_failure_leaves_no_ghost_item_added() {
 fn broker_failure_does_not_lose_item_added() {
     let sim = Sim::from_env_or(SEED);
     let test = "broker_failure_does_not_lose_item_added";
-    let mut town = Town::open(&sim);
+    let mut town = open_town(&sim);
     let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
     sim.note(
         "a monkey between Orders and the broker fails the first ItemAdded(quark and potatoes)",
@@ -346,17 +244,11 @@ fn broker_failure_does_not_lose_item_added() {
     }));
     town.add_item("Ola", &order, "quark and potatoes").unwrap();
     town.deliver().unwrap();
-    assert!(
-        monkey_struck(&sim, "fail before"),
-        "{}",
-        explain(
-            &sim,
-            test,
-            "the broker monkey did not strike: Orders published ItemAdded(quark and potatoes) \
+    ensure(monkey_struck(&sim, "fail before"), &sim, || {
+        "the broker monkey did not strike: Orders published ItemAdded(quark and potatoes) \
              and nothing failed. Write FailOnce::before first (src/chaos.rs)"
-        )
-    );
-    assert_consistent(
+    });
+    assert_as_asked(
         &town,
         test,
         "Ola added quark and potatoes; the broker refused Orders' first ItemAdded, and the \
@@ -365,13 +257,37 @@ fn broker_failure_does_not_lose_item_added() {
 }
 
 #[test]
+fn three_tabs_at_once_keep_every_item() {
+    // Ola adds meat, mushrooms and strawberries from three tabs at once.
+    // Orders has three workers, and each run's seed decides how their
+    // steps interleave: every schedule must keep every item and announce
+    // each.
+    let test = "three_tabs_at_once_keep_every_item";
+    for schedule in 0..20 {
+        let sim = Sim::from_env_or(SEED + schedule);
+        let mut town = open_town(&sim);
+        let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
+        town.world.set_workers(ORDERS_QUEUE, 3).unwrap();
+        sim.note("Ola adds meat, mushrooms and strawberries from three tabs, at once");
+        for filling in ["meat", "mushrooms", "strawberry"] {
+            town.add_item("Ola", &order, filling).unwrap();
+        }
+        town.deliver().unwrap();
+        let scenario = "Ola added meat, mushrooms and strawberries at once, from three tabs, \
+                        and three workers of Orders handled them side by side";
+        assert_no_lost_update(&town, &order, test, scenario);
+        assert_as_asked(&town, test, scenario);
+    }
+}
+
+#[test]
 fn chaos_storm_keeps_orders_billing_and_marketing_consistent() {
     // The demo, smaller: forty orders, then items added while every monkey
     // is loose — duplicates, database and broker failures, broken orders.
     let sim = Sim::from_env_or(SEED);
     let test = "chaos_storm_keeps_orders_billing_and_marketing_consistent";
-    let run = demo::run(&sim, Profile::All, 40).unwrap();
-    assert_consistent(
+    let run = run_demo(&sim, Profile::All, 40).unwrap();
+    assert_as_asked(
         &run.town,
         test,
         "forty orders, then items added to them while every monkey was loose (the demo, \

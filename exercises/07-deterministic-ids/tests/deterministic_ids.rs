@@ -4,11 +4,12 @@
 //! again when they retry. Marketing and the mailer recognise a copy by its
 //! message id, and by nothing else.
 
-use deterministic_ids::demo::{self, Profile};
-use deterministic_ids::mailer::SEND_INVOICE;
-use deterministic_ids::town::Town;
+use deterministic_ids::{open_town, run_demo};
 use harness::{EventKind, Failure, FaultRule, Sim};
-use serde::Deserialize;
+use shop::demo::Profile;
+use shop::mailer::SEND_INVOICE;
+use shop::testing::world::assert_as_asked;
+use shop::town::Town;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -16,86 +17,9 @@ const SEED: u64 = 7;
 
 /// A town where Ola has placed order c-1.
 fn olas_order(sim: &Sim) -> (Town, String) {
-    let mut town = Town::open(sim);
+    let mut town = open_town(sim);
     let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
     (town, order)
-}
-
-/// What the tests read of a message: the request's id (events and letters
-/// have none), its order, its filling (payments and letters have none).
-#[derive(Deserialize)]
-struct About {
-    #[serde(default)]
-    id: String,
-    order_id: String,
-    #[serde(default)]
-    filling: String,
-}
-
-/// The messages about payments, which the report points at when the
-/// trouble is with a payment.
-const PAYMENT_MESSAGES: [&str; 5] = [
-    "BookPayment",
-    "CancelPayment",
-    "PaymentBooked",
-    "SendEmail",
-    "SendInvoice",
-];
-
-/// Runs the audit and fails the test, in the course's words, at the first
-/// thing that is not as the customers asked.
-fn assert_as_asked(town: &Town, test: &str, scenario: &str) {
-    // The run as it was, before the audit's own reads join the trace.
-    let run = town.sim.trace();
-    let audit = town.audit().unwrap();
-    let (kind, anomaly) = if let Some(reordered) = audit.reordered.first() {
-        ("reordered", reordered)
-    } else if let Some(lost) = audit.lost.first() {
-        ("lost", lost)
-    } else if let Some(ghost) = audit.ghosts.first() {
-        ("ghost", ghost)
-    } else if let Some(duplicate) = audit.duplicates.first() {
-        ("duplicate", duplicate)
-    } else {
-        return;
-    };
-    let mut failure = Failure::from_trace(
-        town.sim.seed(),
-        run.clone(),
-        format!("{kind}: {}", anomaly.what),
-    )
-    .detail(scenario)
-    .detail(anomaly.why)
-    .detail(format!("the consistency report:\n{audit}"))
-    .test_name(test);
-    // Point at the late copies of the order's requests, and at the
-    // messages about the item, or about the payment.
-    let mut seen = Vec::new();
-    let mut marked = Vec::new();
-    for sent in town.broker.sent_log() {
-        let Ok(about) = sent.envelope.body::<About>() else {
-            continue;
-        };
-        if about.order_id != anomaly.order_id {
-            continue;
-        }
-        let late_copy = !about.id.is_empty() && seen.contains(&about.id);
-        let same_item = !anomaly.filling.is_empty() && about.filling == anomaly.filling;
-        let payment = anomaly.filling.is_empty()
-            && PAYMENT_MESSAGES.contains(&sent.envelope.message_type.as_str());
-        if late_copy || same_item || payment {
-            marked.push(sent.envelope.id);
-        }
-        seen.push(about.id);
-    }
-    for event in run.events() {
-        if let EventKind::Sent { message, .. } | EventKind::Published { message, .. } = &event.kind
-            && marked.contains(&message.id)
-        {
-            failure = failure.highlight(event.seq);
-        }
-    }
-    failure.panic();
 }
 
 /// Fails the test when the customer of `order` did not get each of the
@@ -254,7 +178,7 @@ fn chaos_storm_counts_every_booking_once() {
     // The demo, smaller: thirty orders changed in rounds while every monkey
     // is loose and earlier requests come again, late.
     let sim = Sim::from_env_or(SEED);
-    let run = demo::run(&sim, Profile::All, 30).unwrap();
+    let run = run_demo(&sim, Profile::All, 30).unwrap();
     assert_as_asked(
         &run.town,
         "chaos_storm_counts_every_booking_once",

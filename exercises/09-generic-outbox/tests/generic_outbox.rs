@@ -9,64 +9,36 @@
 //! change of the order, every stored message sent with its stored id and
 //! contents, and nothing sent that no committed transaction stored.
 
-use generic_outbox::demo::{self, Profile};
-use generic_outbox::orders::{
-    AddItem, FIRST_ITEM_ADDED, FirstItemAdded, ITEM_ADDED, ItemAdded, Orders, add_item,
-};
-use generic_outbox::outbox::{Outbound, Outgoing, Stored};
-use generic_outbox::{ORDERS_QUEUE, Order, SubmitOrder};
 use harness::{
-    Broker, Envelope, EventKind, Explorer, Failure, Fault, History, MessageId, MessageRef, Output,
+    Broker, Envelope, EventKind, Explorer, Failure, Fault, History, MessageId, MessageRef,
     SCRIPT_VARIABLE, Sim, Violation, World,
 };
 use serde::Deserialize;
+use shop::ORDERS_QUEUE;
+use shop::demo::{self, Profile};
+use shop::orders::{FIRST_ITEM_ADDED, ITEM_ADDED, Orders};
+use shop::outbox::Stored;
+use shop::testing::sql::{
+    MAX_STEPS, ORDER, add_to_olas_order, every_stored_message_went_out, history,
+    nothing_left_pending, nothing_went_out_unstored, place_olas_order, stored_and_sent,
+};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
 const SEED: u64 = 9;
 
-/// Ola's order.
-const ORDER: &str = "c-1";
-
 /// How a fault strikes in the crash matrix: the operation does not happen,
 /// or it happens and the caller is told it failed.
 const CRASHES: [Fault; 2] = [Fault::FailBefore, Fault::FailAfter];
 
-/// Enough steps for one request with its retries.
-const MAX_STEPS: usize = 1_000;
-
-/// A world with Orders, where Ola's order is placed.
+/// A world with Orders (through your outbox), where Ola's order is placed.
 fn ola_has_an_order(sim: &Sim) -> (Broker, World, Orders) {
     let broker = Broker::new(sim);
     let mut world = World::new(sim, &broker);
-    let orders = Orders::new(sim);
+    let orders = generic_outbox::orders(sim);
     orders.add_to(&mut world);
-    let submit = SubmitOrder {
-        cart_id: ORDER.to_string(),
-        customer: "Ola".to_string(),
-        items: vec!["ruskie".to_string()],
-        deliver_to: "Rynek 1, Kraków".to_string(),
-    };
-    sim.set_actor("shop");
-    world
-        .send(
-            ORDERS_QUEUE,
-            Envelope::new(sim.new_message_id(), "SubmitOrder", &submit),
-        )
-        .unwrap();
-    sim.set_actor("test");
-    world.run_until_quiet(MAX_STEPS).unwrap();
+    place_olas_order(sim, &mut world);
     (broker, world, orders)
-}
-
-/// Ola's request to add `filling` to her order.
-fn add_to_olas_order(sim: &Sim, filling: &str) -> Envelope {
-    let add = AddItem {
-        id: sim.new_uuid().to_string(),
-        order_id: ORDER.to_string(),
-        filling: filling.to_string(),
-    };
-    Envelope::new(sim.new_message_id(), "AddItem", &add)
 }
 
 /// One run of the crash matrix: `copies` physical copies of Ola's
@@ -102,29 +74,15 @@ fn check_one_request(
     orders: &Orders,
     add: &Envelope,
 ) -> Result<(), Violation> {
-    let mut history = History::of_endpoint(broker, ORDERS_QUEUE);
-    for change in orders.changes().unwrap() {
-        history.record_change(change.message_id, format!("version {}", change.version));
-    }
-    let stored: Vec<Stored> = orders
-        .journal()
-        .committed()
-        .unwrap()
-        .into_iter()
-        .filter(|stored| stored.outbound.envelope.correlation_id() == Some(ORDER))
-        .collect();
-    let outputs: Vec<&Output> = history
-        .outputs
-        .iter()
-        .filter(|output| output.causation == add.id)
-        .collect();
+    let history = history(broker, orders);
+    let (stored, sent) = stored_and_sent(orders, &history, std::slice::from_ref(add));
     let request = sim.message_ref(add);
     one_change(sim, &history, add, &request)?;
     stored_with_the_change(sim, &stored, &request)?;
-    every_stored_message_went_out(sim, &stored, &outputs, &request)?;
-    nothing_went_out_unstored(sim, &stored, &outputs, &request)?;
+    every_stored_message_went_out(sim, &stored, &sent)?;
+    nothing_went_out_unstored(sim, &stored, &sent)?;
     harness::consistent_output(&history)?;
-    nothing_left_pending(sim, orders, &stored, &request)
+    nothing_left_pending(sim, orders, &stored)
 }
 
 /// (i) One state change per logical message: the request changed the order
@@ -205,145 +163,6 @@ fn stored_with_the_change(
     Ok(())
 }
 
-/// (ii) Every stored message went out at least once, with its stored id,
-/// type, headers, body and destination.
-fn every_stored_message_went_out(
-    sim: &Sim,
-    stored: &[Stored],
-    outputs: &[&Output],
-    request: &MessageRef,
-) -> Result<(), Violation> {
-    for Stored { outbound, .. } in stored {
-        let kept = sim.message_ref(&outbound.envelope);
-        let copies: Vec<&&Output> = outputs
-            .iter()
-            .filter(|output| output.envelope.id == outbound.envelope.id)
-            .collect();
-        if copies.is_empty() {
-            let mut headline = format!(
-                "lost: {kept} was stored with the change of {request}, but it never went out"
-            );
-            let lookalike = outputs.iter().find(|output| {
-                output.envelope.message_type == outbound.envelope.message_type
-                    && output.envelope.body == outbound.envelope.body
-            });
-            if let Some(other) = lookalike {
-                headline.push_str(&format!(
-                    " — {} went out instead, with the same contents under a new id: whoever \
-                     receives two copies of it cannot tell that they are one message",
-                    sim.message_ref(&other.envelope)
-                ));
-            } else {
-                headline.push_str(
-                    ": a crash struck after the commit, and no later attempt sent what \
-                     was stored",
-                );
-            }
-            return Err(Violation::new(
-                "every stored message is dispatched",
-                &headline,
-                vec![request.clone(), kept],
-                sim,
-            ));
-        }
-        for copy in copies {
-            if let Some(difference) = differs(outbound, copy) {
-                let headline = format!(
-                    "inconsistent output: {kept} went out with another {difference} than \
-                     the outbox stored"
-                );
-                return Err(Violation::new(
-                    "dispatched as stored",
-                    &headline,
-                    vec![request.clone(), kept],
-                    sim,
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// What a sent copy changed of the stored message, if anything.
-fn differs(stored: &Outbound, sent: &Output) -> Option<&'static str> {
-    if sent.destination != stored.destination {
-        return Some("destination");
-    }
-    if sent.envelope.message_type != stored.envelope.message_type {
-        return Some("type");
-    }
-    if sent.envelope.body != stored.envelope.body {
-        return Some("body");
-    }
-    let headers_kept = stored
-        .envelope
-        .headers
-        .iter()
-        .all(|(name, value)| sent.envelope.header(name) == Some(value.as_str()));
-    if !headers_kept {
-        return Some("set of headers");
-    }
-    None
-}
-
-/// (iii) Nothing went out that no committed transaction stored: whatever an
-/// attempt sent before its transaction rolled back is a ghost.
-fn nothing_went_out_unstored(
-    sim: &Sim,
-    stored: &[Stored],
-    outputs: &[&Output],
-    request: &MessageRef,
-) -> Result<(), Violation> {
-    for output in outputs {
-        let known = stored
-            .iter()
-            .any(|stored| stored.outbound.envelope.id == output.envelope.id);
-        if known {
-            continue;
-        }
-        let ghost = sim.message_ref(&output.envelope);
-        let headline = format!(
-            "ghost: {ghost} went out for {request}, but no committed transaction stored it — \
-             it was sent by an attempt whose transaction then rolled back"
-        );
-        return Err(Violation::new(
-            "nothing sent for a rolled-back attempt",
-            &headline,
-            vec![request.clone(), ghost],
-            sim,
-        ));
-    }
-    Ok(())
-}
-
-/// Once everything was delivered, the outbox holds nothing it still means
-/// to send: the next copy of the request would send it all again.
-fn nothing_left_pending(
-    sim: &Sim,
-    orders: &Orders,
-    stored: &[Stored],
-    request: &MessageRef,
-) -> Result<(), Violation> {
-    let pending = orders.journal().pending().unwrap();
-    let Some(first) = stored
-        .iter()
-        .find(|stored| pending.contains(&stored.outbound.envelope.id.to_string()))
-    else {
-        return Ok(());
-    };
-    let label = sim.message_ref(&first.outbound.envelope);
-    let headline = format!(
-        "duplicate: {label} went out, but the outbox still holds it as not dispatched — every \
-         later copy of {request} would send it again: mark what went out as dispatched"
-    );
-    Err(Violation::new(
-        "nothing pending at the end",
-        &headline,
-        vec![request.clone(), label],
-        sim,
-    ))
-}
-
 /// Runs `copies` copies under every crash the matrix holds and fails with
 /// the shortest run that breaks a check. With `HARNESS_SCRIPT` set (the
 /// replay command of a failure), runs that one schedule only.
@@ -383,64 +202,17 @@ fn crash_matrix_physical_duplicate() {
 }
 
 #[test]
-fn a_handler_only_describes_the_change_and_the_messages() {
-    let sim = Sim::from_env_or(SEED);
-    let add = add_to_olas_order(&sim, "meat");
-    let request: AddItem = add.body().unwrap();
-    let mut order = Order {
-        id: ORDER.to_string(),
-        cart_id: ORDER.to_string(),
-        ..Order::default()
-    };
-    let mut outgoing = Outgoing::new(&sim, &add, ORDER);
-    add_item(&mut order, &request, &mut outgoing).unwrap();
-    assert_eq!(order.added, ["meat"], "AddItem(meat) adds the meat");
-    let sent: Vec<(&str, &str)> = outgoing
-        .messages()
-        .iter()
-        .map(|outbound| {
-            (
-                outbound.destination.as_str(),
-                outbound.envelope.message_type.as_str(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        sent,
-        [
-            (ITEM_ADDED, ITEM_ADDED),
-            (FIRST_ITEM_ADDED, FIRST_ITEM_ADDED)
-        ],
-        "the first item of an order makes ItemAdded and FirstItemAdded"
-    );
-    let first: FirstItemAdded = outgoing.messages()[1].envelope.body().unwrap();
-    assert_eq!(first.filling, "meat");
-    let mushrooms = add_to_olas_order(&sim, "mushrooms");
-    let mut outgoing = Outgoing::new(&sim, &mushrooms, ORDER);
-    add_item(&mut order, &mushrooms.body().unwrap(), &mut outgoing).unwrap();
-    let added: ItemAdded = outgoing.messages()[0].envelope.body().unwrap();
-    assert_eq!(
-        (outgoing.messages().len(), added.filling.as_str()),
-        (1, "mushrooms"),
-        "the second item makes ItemAdded only"
-    );
-    let mut outgoing = Outgoing::new(&sim, &add, ORDER);
-    add_item(&mut order, &request, &mut outgoing).unwrap();
-    assert!(
-        outgoing.messages().is_empty() && order.added == ["meat", "mushrooms"],
-        "meat again changes nothing and sends nothing (one portion per filling)"
-    );
-}
-
-#[test]
 fn chaos_storm_tells_one_story() {
     // Forty orders, items added to each, and every monkey loose: copies,
     // database failures, broker failures. The broker retries.
     let sim = Sim::from_env_or(SEED);
-    let ran = demo::run(&sim, Profile::All, 40).unwrap();
+    let ran = demo::run(&sim, Profile::All, 40, generic_outbox::orders).unwrap();
     let run = sim.trace();
     let audit = &ran.audit;
-    let outbox = &ran.outbox;
+    let outbox = ran
+        .outbox
+        .as_ref()
+        .expect("Orders on SQL reports on its outbox");
     if audit.is_consistent() && outbox.is_clean() {
         return;
     }

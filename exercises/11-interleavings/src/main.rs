@@ -1,90 +1,26 @@
-//! The shop's API on your machine, for `curl`:
-//! `cargo run -p ex11-interleavings -- serve` (then see the README);
-//! the chaos demo: `cargo run -p ex11-interleavings -- demo --seed 7 --chaos all`;
-//! and the model checker's Explorer for exercise 10's model, which this package keeps:
-//! `cargo run -p ex11-interleavings -- explore [--addr 127.0.0.1:3000]`
-//! (what `cargo xtask explore 11` runs).
+//! The chaos demo, `cargo run -p ex11-interleavings -- demo --seed 7 --chaos all`,
+//! and the shop's API on your machine for `curl`,
+//! `cargo run -p ex11-interleavings -- serve` (then see the README), both
+//! with Orders going through your outbox.
 
-use std::time::Duration;
-
-use harness::{Broker, Sim, World};
-use interleavings::Shop;
-use interleavings::http::router;
-use interleavings::orders::Orders;
+use interleavings::orders;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("demo") {
-        std::process::exit(interleavings::demo::command(&args[1..]));
-    }
-    if args.first().map(String::as_str) == Some("explore") {
-        explore(&args[1..]);
-        return;
-    }
-    let port = match args.as_slice() {
-        [command] if command == "serve" => "3000",
-        [command, port] if command == "serve" => port.as_str(),
+    let code = match args.first().map(String::as_str) {
+        Some("demo") => shop::demo::command(&args[1..], orders),
+        Some("serve") => shop::serve::command(&args[1..], orders),
         _ => {
-            eprintln!("usage: cargo run -p <this package> -- serve [port]   (default port 3000)");
+            eprintln!(
+                "usage: cargo run -p <this package> -- {}",
+                shop::demo::USAGE
+            );
             eprintln!(
                 "       cargo run -p <this package> -- {}",
-                interleavings::demo::USAGE
+                shop::serve::USAGE
             );
-            eprintln!("       cargo run -p <this package> -- explore [--addr 127.0.0.1:3000]");
-            std::process::exit(2);
+            2
         }
     };
-    // Only on the loopback interface: the demo is for this machine.
-    let address = format!("127.0.0.1:{port}");
-    let sim = Sim::from_env_or(1);
-    let broker = Broker::new(&sim);
-    let orders = Orders::new(&sim);
-    let shop = Shop::new(&sim, &broker);
-    // The shop's handler and the Orders service handle their queues in the
-    // background. The demo runs in real time; the tests drive the world step
-    // by step instead.
-    let mut world = World::new(&sim, &broker);
-    shop.add_to(&mut world);
-    orders.add_to(&mut world);
-    std::thread::spawn(move || {
-        loop {
-            if let Err(err) = world.run_until_quiet(1_000) {
-                eprintln!("background handlers: {err}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
-    let server = match harness::http::serve_at(&address, router(shop, orders)) {
-        Ok(server) => server,
-        Err(err) => {
-            eprintln!("{err} (is another demo running? pass another port: -- serve 3001)");
-            std::process::exit(1);
-        }
-    };
-    println!(
-        "The pierogi shop listens on {}. Try the curl lines in the README.",
-        server.url()
-    );
-    println!("Press Ctrl-C to stop.");
-    if let Err(err) = server.wait() {
-        eprintln!("{err}");
-        std::process::exit(1);
-    }
-}
-
-/// `explore [--addr ADDRESS]`: stateright's Explorer for the model of
-/// `src/model/`, on the loopback interface unless told otherwise.
-fn explore(args: &[String]) {
-    let address = match args {
-        [] => "127.0.0.1:3000",
-        [flag, address] if flag == "--addr" => address.as_str(),
-        _ => {
-            eprintln!("usage: cargo run -p <this package> -- explore [--addr 127.0.0.1:3000]");
-            std::process::exit(2);
-        }
-    };
-    if let Err(err) = interleavings::model::explore(address) {
-        eprintln!("{err}");
-        std::process::exit(1);
-    }
+    std::process::exit(code);
 }

@@ -85,7 +85,7 @@ impl Request for AddItem {
         self.id.clone()
     }
 
-    fn state_key(&self) -> &str {
+    fn order_id(&self) -> &str {
         &self.order_id
     }
 }

@@ -57,7 +57,7 @@ impl Request for BookPayment {
         self.id.clone()
     }
 
-    fn state_key(&self) -> &str {
+    fn order_id(&self) -> &str {
         &self.order_id
     }
 }
@@ -67,7 +67,7 @@ impl Request for CancelPayment {
         self.id.clone()
     }
 
-    fn state_key(&self) -> &str {
+    fn order_id(&self) -> &str {
         &self.order_id
     }
 }

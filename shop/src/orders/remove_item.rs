@@ -38,7 +38,7 @@ impl Request for RemoveItem {
         self.id.clone()
     }
 
-    fn state_key(&self) -> &str {
+    fn order_id(&self) -> &str {
         &self.order_id
     }
 }

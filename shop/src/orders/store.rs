@@ -5,7 +5,6 @@ use harness::sql::{SqlStore, Tx, params};
 use harness::{Envelope, Error, MessageId};
 
 use crate::Order;
-use crate::outbox::State;
 
 /// The tables of the Orders service.
 pub const SCHEMA: &str = "
@@ -40,39 +39,41 @@ pub struct Change {
     pub message_id: MessageId,
 }
 
-impl State for Order {
-    fn load(tx: &Tx<'_>, key: &str) -> Result<Order, Error> {
-        let found = tx.query_optional(SELECT, params![key], read_row)?;
-        match found {
-            Some(row) => from_row(row),
-            // Not placed yet: a new, empty order.
-            None => Ok(Order::default()),
-        }
+/// Reads the order inside the transaction (a new, empty order if it was not
+/// placed yet).
+pub fn load(tx: &Tx<'_>, key: &str) -> Result<Order, Error> {
+    let found = tx.query_optional(SELECT, params![key], read_row)?;
+    match found {
+        Some(row) => from_row(row),
+        // Not placed yet: a new, empty order.
+        None => Ok(Order::default()),
     }
+}
 
-    fn save(&self, tx: &Tx<'_>, key: &str, message: &Envelope) -> Result<(), Error> {
-        tx.execute(
-            "insert into orders (id, cart_id, customer, deliver_to, items, added, payment_booked)
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             on conflict (id) do update set
-                 added = excluded.added, payment_booked = excluded.payment_booked",
-            params![
-                key,
-                self.cart_id,
-                self.customer,
-                self.deliver_to,
-                to_json(&self.items),
-                to_json(&self.added),
-                self.payment_booked,
-            ],
-        )?;
-        tx.execute(
-            "insert into order_history (order_id, version, message_id, message_type)
-             values (?1, (select count(*) + 1 from order_history where order_id = ?1), ?2, ?3)",
-            params![key, message.id.to_string(), message.message_type],
-        )?;
-        Ok(())
-    }
+/// Writes the order inside the transaction, and the change to its history:
+/// `message` made it.
+pub fn save(tx: &Tx<'_>, key: &str, order: &Order, message: &Envelope) -> Result<(), Error> {
+    tx.execute(
+        "insert into orders (id, cart_id, customer, deliver_to, items, added, payment_booked)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         on conflict (id) do update set
+             added = excluded.added, payment_booked = excluded.payment_booked",
+        params![
+            key,
+            order.cart_id,
+            order.customer,
+            order.deliver_to,
+            to_json(&order.items),
+            to_json(&order.added),
+            order.payment_booked,
+        ],
+    )?;
+    tx.execute(
+        "insert into order_history (order_id, version, message_id, message_type)
+         values (?1, (select count(*) + 1 from order_history where order_id = ?1), ?2, ?3)",
+        params![key, message.id.to_string(), message.message_type],
+    )?;
+    Ok(())
 }
 
 /// The order, if it was placed.

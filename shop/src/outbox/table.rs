@@ -12,6 +12,7 @@
 use harness::sql::{SqlStore, Tx, params};
 use harness::{Envelope, Error};
 
+use super::delivery::Delivery;
 use super::outgoing::{Kind, Outbound, Outgoing};
 
 /// The tables of the outbox.
@@ -57,17 +58,24 @@ pub fn is_processed(tx: &Tx<'_>, request_id: &str) -> Result<bool, Error> {
     Ok(found.is_some())
 }
 
-/// Remembers that the request made version `version` of the state. Two
-/// writers cannot both make one version: the second gets a conflict.
-pub fn mark_processed(
-    tx: &Tx<'_>,
-    state_key: &str,
-    version: i64,
-    request_id: &str,
-) -> Result<(), Error> {
+/// Remembers that the request was handled: it made the order's next
+/// version, whichever that is when this statement runs.
+pub fn mark_processed(tx: &Tx<'_>, request: &Delivery) -> Result<(), Error> {
+    tx.execute(
+        "insert into processed (state_key, version, request_id)
+         values (?1, (select coalesce(max(version), 0) + 1 from processed where state_key = ?1), ?2)",
+        params![request.order_id(), request.id()],
+    )?;
+    Ok(())
+}
+
+/// Remembers that the request made version `version` of its order. Two
+/// writers cannot both make one version: the second gets an error whose
+/// `is_conflict()` is true, and its transaction rolls back.
+pub fn mark_version(tx: &Tx<'_>, request: &Delivery, version: i64) -> Result<(), Error> {
     tx.execute(
         "insert into processed (state_key, version, request_id) values (?1, ?2, ?3)",
-        params![state_key, version, request_id],
+        params![request.order_id(), version, request.id()],
     )?;
     Ok(())
 }
@@ -92,23 +100,34 @@ pub fn store(tx: &Tx<'_>, request_id: &str, outgoing: &Outgoing) -> Result<(), E
 }
 
 /// The request's stored messages that have not been dispatched, in the
-/// order the handler described them.
-pub fn pending(tx: &Tx<'_>, request_id: &str) -> Result<Vec<Outbound>, Error> {
-    let rows: Vec<(String, String, String)> = tx.query_map(
-        "select kind, destination, envelope from outbox
-         where request_id = ?1 and dispatched = 0 order by position",
-        params![request_id],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-    )?;
-    rows.into_iter()
-        .map(|(kind, destination, envelope)| {
-            Ok(Outbound {
-                kind: kind_from(&kind)?,
-                destination,
-                envelope: from_json(&envelope)?,
-            })
-        })
-        .collect()
+/// order the handler described them, as stored: same ids, same bodies.
+pub fn pending(db: &SqlStore, request_id: &str) -> Result<Vec<Outbound>, Error> {
+    let rows = db.query_map(PENDING, params![request_id], pending_row)?;
+    rows.into_iter().map(outbound_from).collect()
+}
+
+/// [`pending`], inside a transaction.
+pub fn pending_in(tx: &Tx<'_>, request_id: &str) -> Result<Vec<Outbound>, Error> {
+    let rows = tx.query_map(PENDING, params![request_id], pending_row)?;
+    rows.into_iter().map(outbound_from).collect()
+}
+
+const PENDING: &str = "select kind, destination, envelope from outbox
+     where request_id = ?1 and dispatched = 0 order by position";
+
+/// The columns of one `outbox` row that [`PENDING`] reads.
+type PendingRow = (String, String, String);
+
+fn pending_row(row: &harness::sql::Row<'_>) -> rusqlite::Result<PendingRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn outbound_from((kind, destination, envelope): PendingRow) -> Result<Outbound, Error> {
+    Ok(Outbound {
+        kind: kind_from(&kind)?,
+        destination,
+        envelope: from_json(&envelope)?,
+    })
 }
 
 /// Marks the request's messages dispatched: a later copy sends nothing.

@@ -1,4 +1,4 @@
-//! The ids of the messages a handler sends. A receiver that deduplicates
+//! EXERCISE 07: the ids of the messages a handler sends. A receiver that deduplicates
 //! recognises a copy by its message id, and nothing else: a message sent
 //! again must come with the id it had the first time.
 //!

@@ -22,30 +22,29 @@
 //! ```
 
 use harness::{
-    Broker, Envelope, EventKind, Explorer, Failure, Fault, HandlerContext, History, MessageRef,
-    Output, Report, SCRIPT_VARIABLE, Sim, Trace, Violation, World,
+    Broker, Envelope, EventKind, Explorer, Fault, HandlerContext, History, MessageRef, Report,
+    SCRIPT_VARIABLE, Sim, Trace, Violation, World,
 };
-use interleavings::orders::{
+use shop::ORDERS_QUEUE;
+use shop::orders::{
     AddItem, COUPON_AT, COUPON_EARNED, FIRST_ITEM_ADDED, ITEM_ADDED, Orders, PORTION_PRICE,
 };
-use interleavings::outbox::Stored;
-use interleavings::{ORDERS_QUEUE, SubmitOrder};
+use shop::outbox::Stored;
+use shop::testing::sql::{
+    MAX_STEPS, ORDER, add_to_olas_order, every_stored_message_went_out, history,
+    nothing_left_pending, nothing_went_out_unstored, place_olas_order, stored_and_sent,
+    worker_report,
+};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
 const SEED: u64 = 11;
-
-/// Ola's order.
-const ORDER: &str = "c-1";
 
 /// Where a crash may strike in the crash test: after each call that is a
 /// step of its own, the commit of a transaction (a load, a write, a mark)
 /// and each send. (A fault inside a transaction rolls it back, as a failed
 /// commit does.)
 const STEPS: &str = "sql.orders.commit|broker.*.publish";
-
-/// Enough steps for a few requests with their retries.
-const MAX_STEPS: usize = 1_000;
 
 /// More schedules than the biggest configuration has.
 const MAX_SCHEDULES: usize = 10_000_000;
@@ -84,7 +83,7 @@ struct Setup {
 fn ola_has_an_order(sim: &Sim, setup: Setup) -> (Broker, World, Orders) {
     let broker = Broker::new(sim);
     let mut world = World::new(sim, &broker);
-    let orders = Orders::new(sim);
+    let orders = interleavings::orders(sim);
     let handler = orders.clone();
     world.add_endpoint(
         ORDERS_QUEUE,
@@ -98,21 +97,7 @@ fn ola_has_an_order(sim: &Sim, setup: Setup) -> (Broker, World, Orders) {
             handled
         },
     );
-    let submit = SubmitOrder {
-        cart_id: ORDER.to_string(),
-        customer: "Ola".to_string(),
-        items: vec!["ruskie".to_string()],
-        deliver_to: "Rynek 1, Kraków".to_string(),
-    };
-    sim.set_actor("shop");
-    world
-        .send(
-            ORDERS_QUEUE,
-            Envelope::new(sim.new_message_id(), "SubmitOrder", &submit),
-        )
-        .unwrap();
-    sim.set_actor("test");
-    world.run_until_quiet(MAX_STEPS).unwrap();
+    place_olas_order(sim, &mut world);
     sim.set_actor("ola");
     world
         .send(ORDERS_QUEUE, add_to_olas_order(sim, "mushrooms"))
@@ -137,16 +122,6 @@ fn crashed(sim: &Sim) -> bool {
     let trace = sim.trace();
     let mut events = trace.events().iter();
     events.any(|event| matches!(event.kind, EventKind::FaultInjected { .. }))
-}
-
-/// Ola's request to add `filling` to her order.
-fn add_to_olas_order(sim: &Sim, filling: &str) -> Envelope {
-    let add = AddItem {
-        id: sim.new_uuid().to_string(),
-        order_id: ORDER.to_string(),
-        filling: filling.to_string(),
-    };
-    Envelope::new(sim.new_message_id(), "AddItem", &add)
 }
 
 /// One run: Ola's requests arrive (each in `copies` copies), the workers
@@ -194,29 +169,9 @@ fn check(
     orders: &Orders,
     requests: &[Envelope],
 ) -> Result<(), Violation> {
-    let mut history = History::of_endpoint(broker, ORDERS_QUEUE);
-    for change in orders.changes().unwrap() {
-        history.record_change(change.message_id, format!("version {}", change.version));
-    }
+    let history = history(broker, orders);
+    let (stored, outputs) = stored_and_sent(orders, &history, requests);
     let all_stored: Vec<Stored> = orders.journal().committed().unwrap();
-    let request_ids: Vec<String> = requests
-        .iter()
-        .map(|request| request.body::<AddItem>().unwrap().id)
-        .collect();
-    let stored: Vec<Stored> = all_stored
-        .iter()
-        .filter(|stored| request_ids.contains(&stored.request_id))
-        .cloned()
-        .collect();
-    let outputs: Vec<&Output> = history
-        .outputs
-        .iter()
-        .filter(|output| {
-            requests
-                .iter()
-                .any(|request| request.id == output.causation)
-        })
-        .collect();
     for request in requests {
         one_change(sim, &history, request)?;
     }
@@ -355,7 +310,6 @@ fn one_first_item(sim: &Sim, stored: &[Stored]) -> Result<(), Violation> {
             names.join(", ")
         )
     };
-    let _ = labels.len();
     Err(Violation::new(
         "one first item per order",
         &headline,
@@ -398,163 +352,6 @@ fn coupon_once_earned(sim: &Sim, orders: &Orders, stored: &[Stored]) -> Result<(
     ))
 }
 
-/// Every stored message went out at least once, with its stored id,
-/// destination, type and body.
-fn every_stored_message_went_out(
-    sim: &Sim,
-    stored: &[Stored],
-    outputs: &[&Output],
-) -> Result<(), Violation> {
-    for Stored { outbound, .. } in stored {
-        let kept = sim.message_ref(&outbound.envelope);
-        let copies: Vec<&&Output> = outputs
-            .iter()
-            .filter(|output| output.envelope.id == outbound.envelope.id)
-            .collect();
-        if copies.is_empty() {
-            let headline = format!(
-                "lost: {kept} was stored with its change, but it never went out — and the \
-                 outbox no longer holds it as pending, so nothing ever will send it"
-            );
-            return Err(Violation::new(
-                "every stored message is dispatched",
-                &headline,
-                vec![kept],
-                sim,
-            ));
-        }
-        let changed = copies.iter().any(|copy| {
-            copy.destination != outbound.destination
-                || copy.envelope.message_type != outbound.envelope.message_type
-                || copy.envelope.body != outbound.envelope.body
-        });
-        if changed {
-            let headline =
-                format!("inconsistent output: {kept} went out other than the outbox stored it");
-            return Err(Violation::new(
-                "dispatched as stored",
-                &headline,
-                vec![kept],
-                sim,
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Nothing went out that no committed transaction stored.
-fn nothing_went_out_unstored(
-    sim: &Sim,
-    stored: &[Stored],
-    outputs: &[&Output],
-) -> Result<(), Violation> {
-    for output in outputs {
-        let known = stored
-            .iter()
-            .any(|stored| stored.outbound.envelope.id == output.envelope.id);
-        if known {
-            continue;
-        }
-        let ghost = sim.message_ref(&output.envelope);
-        let headline = format!(
-            "ghost: {ghost} went out, but no committed transaction stored it — it was sent \
-             for a write that did not happen"
-        );
-        return Err(Violation::new(
-            "nothing sent that was not stored",
-            &headline,
-            vec![ghost],
-            sim,
-        ));
-    }
-    Ok(())
-}
-
-/// Once everything was delivered, the outbox holds nothing it still means
-/// to send.
-fn nothing_left_pending(sim: &Sim, orders: &Orders, stored: &[Stored]) -> Result<(), Violation> {
-    let pending = orders.journal().pending().unwrap();
-    let Some(first) = stored
-        .iter()
-        .find(|stored| pending.contains(&stored.outbound.envelope.id.to_string()))
-    else {
-        return Ok(());
-    };
-    let label = sim.message_ref(&first.outbound.envelope);
-    let headline = format!(
-        "duplicate: {label} went out, but the outbox still holds it as not dispatched — the \
-         next copy of its request would send it again"
-    );
-    Err(Violation::new(
-        "nothing pending at the end",
-        &headline,
-        vec![label],
-        sim,
-    ))
-}
-
-/// What each worker of Orders did in a run, in the order it did it, with
-/// the step numbers of "What happened": the call histories of the copies,
-/// side by side. (The SQL statements are left out: each worker's notes say
-/// what its loads and writes found and did.)
-fn call_history(trace: &Trace) -> String {
-    let mut workers: Vec<(String, Vec<String>)> = Vec::new();
-    for event in trace.events() {
-        if !event.actor.starts_with(ORDERS_QUEUE) {
-            continue;
-        }
-        let said = match &event.kind {
-            EventKind::Statement { .. }
-            | EventKind::Committed { .. }
-            | EventKind::HandlerStarted { .. }
-            | EventKind::HandlerSucceeded { .. } => continue,
-            EventKind::Note { text } => text.clone(),
-            EventKind::Delivered {
-                message, attempt, ..
-            } => format!("received {message} (attempt {attempt})"),
-            EventKind::Published { message, .. } => format!("published {message}"),
-            EventKind::Acked { message, .. } => format!("acknowledged {message}"),
-            EventKind::FaultInjected { point, fault } => format!("⚡ crash at {point} ({fault})"),
-            EventKind::HandlerFailed { error, .. } => format!("failed: {error}"),
-            EventKind::RolledBack { .. } => "rolled back its transaction".to_string(),
-            _ => {
-                // The event as the trace prints it, without "#seq time actor: ".
-                let prefix = format!("#{} {} {}: ", event.seq, event.at, event.actor);
-                let text = event.to_string();
-                text.strip_prefix(&prefix).unwrap_or(&text).to_string()
-            }
-        };
-        let line = format!("      {:>3}  {said}", event.seq);
-        match workers.iter_mut().find(|(name, _)| *name == event.actor) {
-            Some((_, lines)) => lines.push(line),
-            None => workers.push((event.actor.clone(), vec![line])),
-        }
-    }
-    let mut text = String::from("what each worker did (numbered as below):");
-    for (name, lines) in workers {
-        text.push_str(&format!("\n    {name}:\n"));
-        text.push_str(&lines.join("\n"));
-    }
-    text
-}
-
-/// The full report of a counterexample: what broke, how often, each
-/// worker's history, and the run, with the workers' notes kept in view.
-fn report(violation: &Violation, how_often: Option<String>) -> Failure {
-    let mut failure = violation.to_failure();
-    if let Some(line) = how_often {
-        failure = failure.detail(line);
-    }
-    failure = failure.detail(call_history(&violation.recording.trace));
-    for event in violation.recording.trace.events() {
-        let noted = matches!(event.kind, EventKind::Note { .. });
-        if noted && event.actor.starts_with(ORDERS_QUEUE) {
-            failure = failure.highlight(event.seq);
-        }
-    }
-    failure
-}
-
 /// Explores every schedule of `setup` and fails with the shortest run that
 /// breaks a check. With `HARNESS_SCRIPT` set (the replay command of a
 /// failure), runs that one schedule only. Returns the report.
@@ -562,7 +359,7 @@ fn explore(name: &str, setup: Setup) -> Report {
     let sim = Sim::from_env_or(SEED);
     if std::env::var(SCRIPT_VARIABLE).is_ok() {
         if let Err(violation) = run(&sim, setup) {
-            report(&violation, None).panic();
+            worker_report(&violation, None).panic();
         }
         return Report {
             schedules: 1,
@@ -582,7 +379,7 @@ fn explore(name: &str, setup: Setup) -> Report {
             "{} of {} schedules break it; this is the shortest",
             explored.violations, explored.schedules
         );
-        report(violation, Some(how_often)).panic();
+        worker_report(violation, Some(how_often)).panic();
     }
     explored
 }

@@ -1,8 +1,11 @@
 //! `explore N [--port P]`: serves the model checker's Explorer for the model
-//! of a model-checking exercise (its `src/model/`), on 127.0.0.1 only. The
-//! exercise's own binary does the serving (`cargo run -p exNN-slug --
-//! explore --addr 127.0.0.1:P`), so the Explorer always shows the
-//! attendee's current model.
+//! of a model-checking exercise, on 127.0.0.1 only. Such an exercise keeps
+//! the part of the model the attendee writes in its `src/model/` (exercise
+//! 10: `src/model/handler.rs`; the machinery is the `handler-model` crate);
+//! every other exercise, 11 included, is refused with the list of those that
+//! have one. The exercise's own binary does the serving (`cargo run -p
+//! exNN-slug -- explore --addr 127.0.0.1:P`), so the Explorer always shows
+//! the attendee's current model.
 
 use std::process::ExitCode;
 
@@ -13,7 +16,8 @@ use crate::course::{Copy, Course};
 use crate::error::{Context, Result};
 use crate::ui::{self, paint};
 
-/// Where an exercise keeps a model the Explorer can serve.
+/// Where a model-checking exercise keeps its part of the model: what marks
+/// an exercise the Explorer can serve.
 const MODEL_DIR: &str = "src/model";
 
 pub fn run(course: &Course, args: &ExploreArgs) -> Result<ExitCode> {

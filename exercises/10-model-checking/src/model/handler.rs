@@ -10,7 +10,7 @@
 //! shows the shortest run that breaks it. Change the order of `STEPS` and
 //! what the two functions do until every invariant holds.
 
-use super::{Attempt, Step};
+use handler_model::{Attempt, Step};
 
 /// The steps after Receive, in the order the handler runs them.
 pub const STEPS: &[Step] = &[Step::Send, Step::UpdateStore, Step::Ack];

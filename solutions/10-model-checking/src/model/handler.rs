@@ -6,7 +6,7 @@
 //! back to the queue to be handled again from the top, in a new attempt.
 //! `Step::Ack` is the broker's: once it worked, the queue forgets `m`.
 
-use super::{Attempt, Step};
+use handler_model::{Attempt, Step};
 
 /// The steps after Receive, in the order the handler runs them.
 pub const STEPS: &[Step] = &[Step::UpdateStore, Step::Send, Step::Ack];

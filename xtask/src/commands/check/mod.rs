@@ -7,6 +7,7 @@
 mod chain;
 pub mod decks;
 mod exercise;
+mod layout;
 mod mutants;
 mod tally;
 
@@ -29,6 +30,11 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
     if whole_kit {
         tally.heading("Course");
         exercise::check_course_metadata(course, &mut tally);
+        tally.record("exercise crate sizes", layout::crate_sizes(course));
+        tally.record(
+            "no copies between solutions",
+            layout::no_copies_between_solutions(course),
+        );
         decks::check_references(course, &mut tally);
         decks::check_snippets(course, &mut tally)?;
     }

@@ -1,0 +1,145 @@
+//! Test helpers over the whole town (exercises 05–08): the consistency
+//! report as a failing test's report.
+
+use harness::{EventKind, Failure};
+use serde::Deserialize;
+
+use crate::town::Town;
+
+/// What the report reads of a message: the request's id (events and
+/// letters have none), its order, its filling (payments and letters have
+/// none).
+#[derive(Deserialize)]
+struct About {
+    #[serde(default)]
+    id: String,
+    order_id: String,
+    #[serde(default)]
+    filling: String,
+}
+
+/// The messages the report points at when the trouble is not with one
+/// item: payments, letters and coupons.
+const ORDER_MESSAGES: [&str; 6] = [
+    "BookPayment",
+    "CancelPayment",
+    "PaymentBooked",
+    "SendEmail",
+    "SendInvoice",
+    "CouponEarned",
+];
+
+/// Runs the town's consistency report and fails the test `test`, in the
+/// course's words, at the first thing that is not as the customers asked:
+/// reordered, lost, ghost or duplicate. `scenario` says what happened. The
+/// report marks (`▶`) the late copies of the order's requests and the
+/// messages about the item, or about the order as a whole.
+///
+/// ```
+/// use harness::Sim;
+/// use shop::orders::documents::Orders;
+/// use shop::testing::world::assert_as_asked;
+/// use shop::town::Town;
+///
+/// let sim = Sim::new(1);
+/// let mut town = Town::open(&sim, Orders::new(&sim));
+/// let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
+/// town.add_item("Ola", &order, "meat").unwrap();
+/// town.deliver().unwrap();
+/// assert_as_asked(&town, "doc_test", "Ola added meat"); // passes
+/// ```
+#[track_caller]
+pub fn assert_as_asked(town: &Town, test: &str, scenario: &str) {
+    // The run as it was, before the audit's own reads join the trace.
+    let run = town.sim.trace();
+    let audit = town
+        .audit()
+        .expect("the consistency report can read every store");
+    let (kind, anomaly) = if let Some(reordered) = audit.reordered.first() {
+        ("reordered", reordered)
+    } else if let Some(lost) = audit.lost.first() {
+        ("lost", lost)
+    } else if let Some(ghost) = audit.ghosts.first() {
+        ("ghost", ghost)
+    } else if let Some(duplicate) = audit.duplicates.first() {
+        ("duplicate", duplicate)
+    } else {
+        return;
+    };
+    let mut failure = Failure::from_trace(
+        town.sim.seed(),
+        run.clone(),
+        format!("{kind}: {}", anomaly.what),
+    )
+    .detail(scenario)
+    .detail(anomaly.why)
+    .detail(format!("the consistency report:\n{audit}"))
+    .test_name(test);
+    let mut seen = Vec::new();
+    let mut marked = Vec::new();
+    for sent in town.broker.sent_log() {
+        let Ok(about) = sent.envelope.body::<About>() else {
+            continue;
+        };
+        if about.order_id != anomaly.order_id {
+            continue;
+        }
+        let late_copy = !about.id.is_empty() && seen.contains(&about.id);
+        let same_item = !anomaly.filling.is_empty() && about.filling == anomaly.filling;
+        let whole_order = anomaly.filling.is_empty()
+            && ORDER_MESSAGES.contains(&sent.envelope.message_type.as_str());
+        if late_copy || same_item || whole_order {
+            marked.push(sent.envelope.id);
+        }
+        seen.push(about.id);
+    }
+    for event in run.events() {
+        if let EventKind::Sent { message, .. } | EventKind::Published { message, .. } = &event.kind
+            && marked.contains(&message.id)
+        {
+            failure = failure.highlight(event.seq);
+        }
+    }
+    failure.panic();
+}
+
+/// Fails the test `test` when `order` lacks an item that Orders finished
+/// adding and nobody removed (a lost update: a later write overwrote the
+/// one that added it). `scenario` says what happened; the report marks
+/// every write of the orders store.
+#[track_caller]
+pub fn assert_no_lost_update(town: &Town, order: &str, test: &str, scenario: &str) {
+    let run = town.sim.trace();
+    let items = town
+        .orders
+        .added_to(order)
+        .expect("the orders store can be read");
+    let Some(missing) = town
+        .intent_of(order)
+        .items
+        .into_iter()
+        .find(|filling| !items.contains(filling))
+    else {
+        return;
+    };
+    let mut failure = Failure::from_trace(
+        town.sim.seed(),
+        run.clone(),
+        format!("lost: Orders finished the AddItem({missing}) of order {order}, but the order does not have it"),
+    )
+    .detail(scenario)
+    .detail(
+        "a later write overwrote the one that added it: every write of the order (the one that \
+         clears an outbox too) must be refused (if-match) when someone wrote the order since \
+         it was read",
+    )
+    .test_name(test);
+    for event in run.events() {
+        if let EventKind::Wrote { store, .. } = &event.kind
+            && store == "orders"
+        {
+            failure = failure.highlight(event.seq);
+        }
+    }
+    failure.panic();
+}

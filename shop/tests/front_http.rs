@@ -1,0 +1,655 @@
+//! The shop's HTTP API and its app, as Part A leaves them (exercises 02–04):
+//! client-chosen ids, idempotent PUT, the `Idempotency-Key` header, 202
+//! Accepted, and JSON errors for everything. These were the regression
+//! tests of exercises 02–04; they test the shop's own `Shop`, handler and
+//! Orders service (`shop/src/front.rs`, `shop/src/front/orders.rs`).
+
+use std::sync::{Arc, Mutex};
+
+use harness::http::{HttpClient, serve_on_loopback};
+use harness::{Error, Failure, FaultRule, Sim};
+use serde_json::{Value, json};
+use shop::client::ShopClient;
+use shop::front::CartRules;
+use shop::http::{MAX_BODY_BYTES, router};
+use shop::testing::front::{HttpResponse, Storefront, error_message, submit_with_key};
+
+/// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
+/// printed with a failure sets it).
+const SEED: u64 = 4;
+
+/// A fresh storefront with the shop's own handlers, a raw HTTP client for
+/// the shop, and the shop's app.
+fn open_shop(sim: &Sim) -> (Storefront, HttpClient, ShopClient) {
+    let front = Storefront::open(sim, CartRules::QUEUED, |world, shop, orders| {
+        shop.add_to(world);
+        orders.add_to(world);
+    });
+    let (http, app) = (front.http.clone(), front.app.clone());
+    (front, http, app)
+}
+
+/// Ola's cart with ruskie in it, made through the app.
+fn olas_cart(sim: &Sim, app: &ShopClient) -> String {
+    sim.set_actor("Ola's app");
+    let cart_id = app.create_cart("ola").unwrap();
+    app.add_item(&cart_id, "ruskie").unwrap();
+    sim.set_actor("test");
+    cart_id
+}
+
+/// A failure report: what went wrong in the course's words, the steps of
+/// the run, the seed, the replay command and a sequence diagram on disk.
+fn explain(sim: &Sim, test: &str, what: &str) -> String {
+    Failure::new(sim, what).test_name(test).finish()
+}
+
+// ----- identity chosen by the client -----
+
+#[test]
+fn lost_response_does_not_create_two_carts() {
+    let sim = Sim::from_env_or(SEED);
+    let (town, _http, app) = open_shop(&sim);
+    let test = "lost_response_does_not_create_two_carts";
+    sim.inject(FaultRule::at("http.shop.*").fail_after());
+    sim.set_actor("Ola's app");
+    let created = app.create_cart("ola");
+    sim.set_actor("test");
+    let carts = town.shop.document_count();
+    assert!(
+        created.is_ok() && carts == 1,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "Ola asked for one new cart and the shop now holds {carts} carts — a duplicate \
+                 cart: the answer to the first request was lost, the app retried, and the server \
+                 made up a new id for the retry, so it could not tell it was the same request \
+                 (the app got {created:?})"
+            )
+        )
+    );
+}
+
+#[test]
+fn lost_response_does_not_add_an_item_twice() {
+    let sim = Sim::from_env_or(SEED);
+    let (town, _http, app) = open_shop(&sim);
+    let test = "lost_response_does_not_add_an_item_twice";
+    sim.set_actor("Ola's app");
+    let cart_id = app.create_cart("ola").unwrap();
+    sim.inject(FaultRule::at("http.shop.*").fail_after());
+    let added = app.add_item(&cart_id, "ruskie");
+    sim.set_actor("test");
+    let lines = town
+        .shop
+        .cart(&cart_id)
+        .unwrap()
+        .map(|cart| cart.lines)
+        .unwrap_or_default();
+    assert!(
+        added.is_ok() && lines.len() == 1,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "Ola added ruskie once and her cart now has {} lines: {lines:?} — a duplicate \
+                 line: the answer was lost, the app retried, and the server added the retry as \
+                 a new line (the app got {added:?})",
+                lines.len()
+            )
+        )
+    );
+}
+
+#[test]
+fn put_cart_twice_is_harmless() {
+    let sim = Sim::from_env_or(SEED);
+    let (town, http, _app) = open_shop(&sim);
+    let test = "put_cart_twice_is_harmless";
+    let ola = json!({ "customer": "ola" });
+    let ruskie = json!({ "name": "ruskie" });
+    let steps = [
+        ("PUT /carts/c-1", "/carts/c-1", &ola, 201),
+        (
+            "PUT /carts/c-1/items/l-1",
+            "/carts/c-1/items/l-1",
+            &ruskie,
+            201,
+        ),
+        ("a late retry of PUT /carts/c-1", "/carts/c-1", &ola, 200),
+        (
+            "a late retry of PUT /carts/c-1/items/l-1",
+            "/carts/c-1/items/l-1",
+            &ruskie,
+            200,
+        ),
+    ];
+    for (what, path, body, expected) in steps {
+        let response = http.put_json(path, body).unwrap();
+        assert!(
+            response.status == expected,
+            "{}",
+            explain(
+                &sim,
+                test,
+                &format!(
+                    "{what} answered {} {}, not {expected}: the client names the cart and its \
+                     lines (a UUID it made), so that a retry names the same thing and the shop \
+                     can answer it without doing it twice",
+                    response.status,
+                    response.text()
+                )
+            )
+        );
+    }
+    let lines = town
+        .shop
+        .cart("c-1")
+        .unwrap()
+        .map(|cart| cart.lines)
+        .unwrap_or_default();
+    assert!(
+        lines.len() == 1,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!("after the retries cart c-1 should hold its one line, but holds {lines:?}")
+        )
+    );
+}
+
+#[test]
+fn reusing_an_id_for_something_else_is_409() {
+    let sim = Sim::from_env_or(SEED);
+    let (town, http, _app) = open_shop(&sim);
+    let test = "reusing_an_id_for_something_else_is_409";
+    let steps = [
+        (
+            "PUT /carts/c-1 for Ola",
+            "/carts/c-1",
+            json!({ "customer": "ola" }),
+            201,
+        ),
+        (
+            "PUT /carts/c-1 for Bob",
+            "/carts/c-1",
+            json!({ "customer": "bob" }),
+            409,
+        ),
+        (
+            "PUT /carts/c-1/items/l-1 ruskie",
+            "/carts/c-1/items/l-1",
+            json!({ "name": "ruskie" }),
+            201,
+        ),
+        (
+            "PUT /carts/c-1/items/l-1 pruskie",
+            "/carts/c-1/items/l-1",
+            json!({ "name": "pruskie" }),
+            409,
+        ),
+    ];
+    for (what, path, body, expected) in steps {
+        let response = http.put_json(path, &body).unwrap();
+        assert!(
+            response.status == expected && error_message(&response).is_some() == (expected == 409),
+            "{}",
+            explain(
+                &sim,
+                test,
+                &format!(
+                    "{what} answered {} {}, not {expected}: the same id with a different body is \
+                     not a retry but a mistake, and must be refused with 409 and a JSON error, \
+                     never merged or overwritten",
+                    response.status,
+                    response.text()
+                )
+            )
+        );
+    }
+    let cart = town.shop.cart("c-1").unwrap().unwrap_or_default();
+    assert!(
+        cart.customer == "ola" && cart.lines.len() == 1 && cart.lines[0].name == "ruskie",
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!("cart c-1 should still be Ola's with ruskie, but is {cart:?}")
+        )
+    );
+}
+
+// ----- submitting with an Idempotency-Key -----
+
+#[test]
+fn submit_answers_202_with_a_location_to_poll() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "submit_answers_202_with_a_location_to_poll";
+    let cart_id = olas_cart(&sim, &app);
+    let response = app.submit(&cart_id, "Rynek 1, Kraków").unwrap();
+    let location = response.header("Location").unwrap_or_default().to_string();
+    sim.note("the broker delivers SubmitOrder to Orders; then the app polls");
+    town.deliver();
+    assert!(
+        response.status == 202 && location.starts_with('/'),
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "the submit answered {} with Location {location:?}: it should answer \
+                 202 Accepted (\"we have your request; the order follows\") with a Location \
+                 the app can poll for the order",
+                response.status
+            )
+        )
+    );
+    let order = http.get(&location).unwrap();
+    let body: Value = order.json().unwrap_or_default();
+    assert!(
+        order.status == 200
+            && body["deliver_to"] == "Rynek 1, Kraków"
+            && body["items"] == json!(["ruskie"]),
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!("GET {location} should show Ola's order, but answered {order:?}")
+        )
+    );
+}
+
+#[test]
+fn retry_with_the_same_key_replays_the_answer() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "retry_with_the_same_key_replays_the_answer";
+    let cart_id = olas_cart(&sim, &app);
+    sim.inject(FaultRule::at("http.shop.post").fail_after());
+    sim.note("Ola submits; the shop does it, but its answer is lost");
+    let lost = submit_with_key(&http, &cart_id, "k-1", "Rynek 1");
+    sim.note("the app retries with the same Idempotency-Key");
+    let retry = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    sim.note("the shop handles the commands; then the app sends the submit once more");
+    town.deliver();
+    let again = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    let orders = town.order_count(&cart_id);
+    assert!(
+        lost.is_err() && retry.status == 202 && orders == 1,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "the submit went through but its answer was lost; the retry with the same \
+                 Idempotency-Key got {} {} and the cart has {orders} orders — the retry should \
+                 get the original answer again (202), and nothing should run twice",
+                retry.status,
+                retry.text()
+            )
+        )
+    );
+    assert!(
+        again.status == retry.status
+            && again.header("Location") == retry.header("Location")
+            && again.body == retry.body,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "two retries with the same key got different answers: {retry:?} then {again:?} — \
+                 a replay returns the stored answer, the same every time"
+            )
+        )
+    );
+}
+
+#[test]
+fn same_key_with_another_payload_is_422() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "same_key_with_another_payload_is_422";
+    let cart_id = olas_cart(&sim, &app);
+    let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    town.deliver();
+    sim.note("the same key again, but with another address");
+    let reused = submit_with_key(&http, &cart_id, "k-1", "Floriańska 3").unwrap();
+    let message = error_message(&reused).unwrap_or_default();
+    assert!(
+        first.is_success() && reused.status == 422 && message.contains("Idempotency-Key"),
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "a submit that reuses an Idempotency-Key with another body got {} {} — it is not \
+                 a retry but a client bug: answer 422 with a JSON error that names the \
+                 Idempotency-Key, and do not replay the other request's answer",
+                reused.status,
+                reused.text()
+            )
+        )
+    );
+    town.deliver();
+    let orders = town.orders.of_cart(&cart_id).unwrap();
+    assert!(
+        orders.len() == 1 && orders[0].deliver_to == "Rynek 1",
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!("there should be one order, to Rynek 1, but there are {orders:?}")
+        )
+    );
+}
+
+#[test]
+fn twin_still_in_flight_gets_409() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "twin_still_in_flight_gets_409";
+    let cart_id = olas_cart(&sim, &app);
+
+    // The twin arrives while the first request is still working: right
+    // before it queues its command.
+    let twin_answer: Arc<Mutex<Option<Result<HttpResponse, Error>>>> = Arc::default();
+    let (twin_http, twin_sim, twin_cart, slot) = (
+        http.clone(),
+        sim.clone(),
+        cart_id.clone(),
+        twin_answer.clone(),
+    );
+    sim.inject(FaultRule::at("broker.shop.send").interleave(move || {
+        twin_sim.set_actor("twin");
+        twin_sim.note("a retry with the same key arrives while the first request is still running");
+        *slot.lock().unwrap() = Some(submit_with_key(&twin_http, &twin_cart, "k-1", "Rynek 1"));
+        twin_sim.set_actor("first");
+    }));
+    sim.set_actor("first");
+    let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    sim.set_actor("test");
+    let twin = twin_answer.lock().unwrap().take();
+    let Some(Ok(twin)) = twin else {
+        panic!(
+            "{}",
+            explain(
+                &sim,
+                test,
+                &format!("the twin request did not get an answer: {twin:?}")
+            )
+        );
+    };
+    let orders = town.order_count(&cart_id);
+    assert!(
+        twin.status == 409 && error_message(&twin).is_some() && first.status == 202 && orders == 1,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "a retry arrived while its twin (same Idempotency-Key) was still running: the \
+                 retry got {} {}, the first request got {} {}, and the cart has {orders} orders — \
+                 the retry should get 409 with a JSON error (\"still in progress, try again \
+                 later\") and leave the work to the first request, which answers 202",
+                twin.status,
+                twin.text(),
+                first.status,
+                first.text()
+            )
+        )
+    );
+}
+
+#[test]
+fn missing_idempotency_key_is_400() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "missing_idempotency_key_is_400";
+    let cart_id = olas_cart(&sim, &app);
+    let response = http
+        .post_json(
+            &format!("/carts/{cart_id}/submit"),
+            &json!({ "deliver_to": "Rynek 1" }),
+        )
+        .unwrap();
+    let message = error_message(&response).unwrap_or_default();
+    let orders = town.order_count(&cart_id);
+    assert!(
+        response.status == 400 && message.contains("Idempotency-Key") && orders == 0,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "a submit without an Idempotency-Key header got {} {} and made {orders} orders — \
+                 without a key a retry cannot be recognised, so refuse it with 400 and a JSON \
+                 error that says the Idempotency-Key header is required",
+                response.status,
+                response.text()
+            )
+        )
+    );
+}
+
+#[test]
+fn broker_failure_at_submit_is_503_and_a_retry_gets_the_order() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "broker_failure_at_submit_is_503_and_a_retry_gets_the_order";
+    let cart_id = olas_cart(&sim, &app);
+    sim.note("the broker refuses the shop's SendSubmitOrder command");
+    sim.inject(FaultRule::at("broker.shop.send").fail_before());
+    let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    sim.note("the app retries with the same key");
+    let retry = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    let orders = town.order_count(&cart_id);
+    assert!(
+        first.status == 503
+            && error_message(&first).is_some()
+            && retry.status == 202
+            && orders == 1,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "the broker refused the submit's command: the shop answered {} {}, the retry                  with the same key got {} {}, and the cart has {orders} orders — the first                  answer should be 503 with a JSON error (nothing is queued: try again), the                  retry 202, and Orders should make one order",
+                first.status,
+                first.text(),
+                retry.status,
+                retry.text()
+            )
+        )
+    );
+}
+
+#[test]
+fn a_new_submit_of_a_submitted_cart_is_409() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "a_new_submit_of_a_submitted_cart_is_409";
+    let cart_id = olas_cart(&sim, &app);
+    let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    town.deliver();
+    sim.note("Ola clicks Submit again: a new click, a new key");
+    let second = submit_with_key(&http, &cart_id, "k-2", "Rynek 1").unwrap();
+    let orders = town.order_count(&cart_id);
+    assert!(
+        first.is_success()
+            && second.status == 409
+            && error_message(&second).is_some()
+            && orders == 1,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "a second submit (new key) of a submitted cart got {} {} and the cart has \
+                 {orders} orders — it should be refused with 409 and a JSON error, one order",
+                second.status,
+                second.text()
+            )
+        )
+    );
+}
+
+// ----- every mistake gets a clear 4xx with a JSON error -----
+
+/// Asserts a 4xx answer with a JSON error whose message contains `hint`.
+fn assert_json_error(
+    sim: &Sim,
+    test: &str,
+    what: &str,
+    response: &HttpResponse,
+    status: u16,
+    hint: &str,
+) {
+    let message = error_message(response).unwrap_or_default();
+    assert!(
+        response.status == status && message.to_lowercase().contains(hint),
+        "{}",
+        explain(
+            sim,
+            test,
+            &format!(
+                "{what} should get {status} with a JSON body {{\"error\": \"...{hint}...\"}}, \
+                 but got {} {}",
+                response.status,
+                response.text()
+            )
+        )
+    );
+}
+
+#[test]
+fn malformed_json_is_400_with_a_json_error() {
+    let sim = Sim::from_env_or(SEED);
+    let (_town, http, app) = open_shop(&sim);
+    let cart_id = olas_cart(&sim, &app);
+    let response = http
+        .with_header("Content-Type", "application/json")
+        .with_header("Idempotency-Key", "\"k-1\"")
+        .send(
+            harness::http::Method::POST,
+            &format!("/carts/{cart_id}/submit"),
+            b"{\"deliver_to\": ".to_vec(),
+        )
+        .unwrap();
+    assert_json_error(
+        &sim,
+        "malformed_json_is_400_with_a_json_error",
+        "a submit with broken JSON",
+        &response,
+        400,
+        "json",
+    );
+}
+
+#[test]
+fn unknown_cart_is_404_with_a_json_error() {
+    let sim = Sim::from_env_or(SEED);
+    let (_town, http, _app) = open_shop(&sim);
+    let test = "unknown_cart_is_404_with_a_json_error";
+    let response = http.get("/carts/no-such-cart").unwrap();
+    assert_json_error(
+        &sim,
+        test,
+        "GET of an unknown cart",
+        &response,
+        404,
+        "no-such-cart",
+    );
+    let response = submit_with_key(&http, "no-such-cart", "k-1", "Rynek 1").unwrap();
+    assert_json_error(
+        &sim,
+        test,
+        "a submit of an unknown cart",
+        &response,
+        404,
+        "cart",
+    );
+}
+
+#[test]
+fn oversized_body_is_413_with_a_json_error() {
+    let sim = Sim::from_env_or(SEED);
+    let (_town, http, app) = open_shop(&sim);
+    let cart_id = olas_cart(&sim, &app);
+    let response =
+        submit_with_key(&http, &cart_id, "k-1", &"x".repeat(MAX_BODY_BYTES + 1)).unwrap();
+    assert_json_error(
+        &sim,
+        "oversized_body_is_413_with_a_json_error",
+        "a submit with a huge body",
+        &response,
+        413,
+        "too large",
+    );
+}
+
+#[test]
+fn wrong_method_is_405_and_unknown_path_is_404_with_a_json_error() {
+    let sim = Sim::from_env_or(SEED);
+    let (_town, http, app) = open_shop(&sim);
+    let test = "wrong_method_is_405_and_unknown_path_is_404_with_a_json_error";
+    let cart_id = olas_cart(&sim, &app);
+    let response = http.delete(&format!("/carts/{cart_id}")).unwrap();
+    assert_json_error(&sim, test, "DELETE of a cart", &response, 405, "method");
+    let response = http.get("/pierogi").unwrap();
+    assert_json_error(
+        &sim,
+        test,
+        "GET /pierogi",
+        &response,
+        404,
+        "no such resource",
+    );
+}
+
+// ----- the real thing, over a socket -----
+
+#[test]
+fn the_shop_works_over_a_real_socket() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, _in_process, _app) = open_shop(&sim);
+    let router = router(town.shop.clone(), town.orders.clone());
+    let server = serve_on_loopback(router).unwrap();
+    let http = HttpClient::at_url(&sim, "shop", &server.url()).unwrap();
+    let app = ShopClient::new(&sim, http.clone());
+
+    let cart_id = app.create_cart("ola").unwrap();
+    app.add_item(&cart_id, "ruskie").unwrap();
+    app.add_item(&cart_id, "z kapustą").unwrap();
+    let submitted = app.submit(&cart_id, "Rynek 1, Kraków").unwrap();
+    town.deliver();
+    let location = submitted
+        .header("Location")
+        .unwrap_or(&format!("/carts/{cart_id}/order"))
+        .to_string();
+    let order: Value = http.get(&location).unwrap().json().unwrap();
+    assert_eq!(
+        order["items"],
+        json!(["ruskie", "z kapustą"]),
+        "the order over the socket: {order}"
+    );
+
+    let broken = http
+        .with_header("Content-Type", "application/json")
+        .send(
+            harness::http::Method::PUT,
+            &format!("/carts/{cart_id}"),
+            b"not json".to_vec(),
+        )
+        .unwrap();
+    assert!(
+        broken.status.is_client_error() && error_message(&broken).is_some(),
+        "a broken request over the socket should get a 4xx with a JSON error, got {broken:?}"
+    );
+    server.shutdown().unwrap();
+}
