@@ -423,3 +423,63 @@ fn verify_shows_one_full_report_then_a_line_per_failure_then_the_verdict() {
         "a stale file would mislead"
     );
 }
+
+// ---- watch and reset together ------------------------------------------------------
+
+/// The next line of `lines` that contains `needle` (the test fails after two
+/// minutes without one: a watch that stopped noticing saves).
+fn wait_for(lines: &std::sync::mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("no `{needle}` in watch output:\n{}", seen.join("\n")));
+        seen.push(line.clone());
+        if line.contains(needle) {
+            return;
+        }
+    }
+}
+
+/// A watch that outlives a failed test would hold the test's output open.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn watch_keeps_watching_an_exercise_reset_in_another_terminal() {
+    use std::io::{BufRead, BufReader};
+    let fx = Fixture::course();
+    fx.edit("exercises/01-add-one/src/lib.rs", "x - 1", "x - 2");
+    let mut child = KillOnDrop(
+        fx.command(&["watch", "1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    wait_for(&rx, "watching exercises/01-add-one", &mut seen);
+    // The folder is swapped for a new one while watch runs.
+    let reset = fx.run(&["reset", "1"]);
+    assert_eq!(reset.code, 0, "{}", reset.all());
+    fx.solve("01");
+    wait_for(&rx, "2/2 tests pass", &mut seen);
+    let mut stdin = child.0.stdin.take().unwrap();
+    stdin.write_all(b"q\n").unwrap();
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{}", seen.join("\n"));
+}

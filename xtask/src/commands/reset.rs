@@ -154,7 +154,9 @@ fn restore(course: &Course, ex: &Exercise, backup_into: Option<&Path>) -> Result
 
     // 2. No folder to keep: the new copy goes straight in.
     if !mine.is_dir() {
-        std::fs::rename(&new, &mine)
+        mine.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::rename(&new, &mine))
             .context(|| nothing_changed(&format!("could not create {mine_rel}")))?;
         return Ok(Restored::Restored { backup: None });
     }
