@@ -675,6 +675,7 @@ fn watch_session(flags: &[&str]) {
         fx.command(&args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap(),
     );

@@ -459,6 +459,7 @@ fn watch_keeps_watching_an_exercise_reset_in_another_terminal() {
         fx.command(&["watch", "1"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
