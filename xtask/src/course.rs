@@ -60,10 +60,6 @@ pub enum Tree {
     Solution,
 }
 
-/// The old name of [`Tree`], which shadowed the standard `Copy` trait wherever
-/// it was imported; `check/` and `explore.rs` still use it.
-pub type Copy = Tree;
-
 impl Tree {
     pub const ALL: [Tree; 3] = [Tree::Exercise, Tree::Checkpoint, Tree::Solution];
 

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use crate::bail;
 use crate::cargo;
 use crate::cli::ExploreArgs;
-use crate::course::{Copy, Course};
+use crate::course::{Course, Tree};
 use crate::error::{Context, Result};
 use crate::ui::{self, paint};
 
@@ -22,11 +22,11 @@ const MODEL_DIR: &str = "src/model";
 
 pub fn run(course: &Course, args: &ExploreArgs) -> Result<ExitCode> {
     let ex = course.resolve_built(&args.exercise)?;
-    let dir = course.dir(ex, Copy::Exercise);
+    let dir = course.dir(ex, Tree::Exercise);
     if !dir.join(MODEL_DIR).is_dir() {
         let with_model: Vec<String> = course
             .built()
-            .filter(|e| course.dir(e, Copy::Exercise).join(MODEL_DIR).is_dir())
+            .filter(|e| course.dir(e, Tree::Exercise).join(MODEL_DIR).is_dir())
             .map(|e| format!("  {:>2}  {}", e.number, e.slug))
             .collect();
         let listing = if with_model.is_empty() {
@@ -42,7 +42,7 @@ pub fn run(course: &Course, args: &ExploreArgs) -> Result<ExitCode> {
         );
     }
     let address = format!("127.0.0.1:{}", args.port);
-    let package = ex.package(Copy::Exercise);
+    let package = ex.package(Tree::Exercise);
     anstream::println!(
         "{}",
         paint(

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use similar::TextDiff;
 
-use crate::course::{Copy, Course, Exercise};
+use crate::course::{Course, Exercise, Tree};
 
 /// What the new scenario changes in the files that continue.
 pub const SCENARIO_DIFF: &str = "scenario.diff";
@@ -38,7 +38,7 @@ fn continues(course: &Course, ex: &Exercise, bless: bool) -> Result<String, Stri
             )
         })?;
     let actual = scenario(course, previous, ex)?;
-    let recorded_at = course.dir(ex, Copy::Solution).join(SCENARIO_DIFF);
+    let recorded_at = course.dir(ex, Tree::Solution).join(SCENARIO_DIFF);
     let recorded = std::fs::read_to_string(&recorded_at).unwrap_or_default();
     let summary = format!(
         "{} = solution {:02}'s",
@@ -73,8 +73,8 @@ fn continues(course: &Course, ex: &Exercise, bless: bool) -> Result<String, Stri
 fn scenario(course: &Course, previous: &Exercise, ex: &Exercise) -> Result<String, String> {
     let mut out = String::new();
     for file in &ex.continues {
-        let old_path = course.dir(previous, Copy::Solution).join(file);
-        let new_path = course.dir(ex, Copy::Checkpoint).join(file);
+        let old_path = course.dir(previous, Tree::Solution).join(file);
+        let new_path = course.dir(ex, Tree::Checkpoint).join(file);
         let old = read(course, &old_path)?;
         let new = read(course, &new_path)?;
         if old == new {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use crate::cargo::{self, Echo, TestReport};
-use crate::course::{Copy, Course, Exercise};
+use crate::course::{Course, Exercise, Tree};
 use crate::fsutil;
 use crate::ui::plural;
 
@@ -35,7 +35,7 @@ pub fn check_course_metadata(course: &Course, tally: &mut Tally) {
                 ex.part
             ));
         }
-        let present: Vec<Copy> = Copy::ALL
+        let present: Vec<Tree> = Tree::ALL
             .into_iter()
             .filter(|c| course.dir(ex, *c).is_dir())
             .collect();
@@ -111,7 +111,7 @@ fn metadata(course: &Course, ex: &Exercise) -> Result<String, String> {
     if ex.failing_tests.is_empty() {
         problems.push("`failing_tests` is empty: which tests fail at the checkpoint?".to_string());
     }
-    for copy in Copy::ALL {
+    for copy in Tree::ALL {
         let readme = course.dir(ex, copy).join("README.md");
         if !readme.is_file() {
             problems.push(format!("{} is missing", course.rel(&readme).display()));
@@ -129,24 +129,24 @@ fn metadata(course: &Course, ex: &Exercise) -> Result<String, String> {
 
 fn tests_identical(course: &Course, ex: &Exercise) -> Result<String, String> {
     let tests = |copy| course.dir(ex, copy).join("tests");
-    let count = fsutil::files(&tests(Copy::Checkpoint))
+    let count = fsutil::files(&tests(Tree::Checkpoint))
         .map(|f| f.len())
         .unwrap_or(0);
     if count == 0 {
         return Err(format!(
             "{} has no test files",
-            course.rel(&tests(Copy::Checkpoint)).display()
+            course.rel(&tests(Tree::Checkpoint)).display()
         ));
     }
     let mut problems = Vec::new();
-    for other in [Copy::Exercise, Copy::Solution] {
-        let differ = fsutil::differing_files(&tests(Copy::Checkpoint), &tests(other), |_| false)
+    for other in [Tree::Exercise, Tree::Solution] {
+        let differ = fsutil::differing_files(&tests(Tree::Checkpoint), &tests(other), |_| false)
             .map_err(|e| e.to_string())?;
         problems.extend(differ.iter().map(|rel| {
             format!(
                 "tests/{} differs between {} and {}",
                 rel.display(),
-                Copy::Checkpoint.folder(),
+                Tree::Checkpoint.folder(),
                 other.folder()
             )
         }));
@@ -173,14 +173,14 @@ fn pristine(course: &Course, ex: &Exercise) -> Result<String, String> {
         .collect();
     Err(format!(
         "{} differs from {} in: {}",
-        course.rel(&course.dir(ex, Copy::Exercise)).display(),
-        course.rel(&course.dir(ex, Copy::Checkpoint)).display(),
+        course.rel(&course.dir(ex, Tree::Exercise)).display(),
+        course.rel(&course.dir(ex, Tree::Checkpoint)).display(),
         list.join(", ")
     ))
 }
 
 /// Runs one copy's tests (already built by `check`'s single build).
-fn run(course: &Course, ex: &Exercise, copy: Copy) -> Result<cargo::TestRun, String> {
+fn run(course: &Course, ex: &Exercise, copy: Tree) -> Result<cargo::TestRun, String> {
     let run = cargo::run_tests(
         &course.root,
         &cargo::exercise_test_args(&ex.package(copy)),
@@ -197,12 +197,12 @@ fn run(course: &Course, ex: &Exercise, copy: Copy) -> Result<cargo::TestRun, Str
 }
 
 fn checkpoint_fails(course: &Course, ex: &Exercise) -> Result<String, String> {
-    let run = run(course, ex, Copy::Checkpoint)?;
+    let run = run(course, ex, Tree::Checkpoint)?;
     judge_checkpoint(&run.report, &ex.failing_tests)
 }
 
 fn solution_passes(course: &Course, ex: &Exercise) -> Result<String, String> {
-    let run = run(course, ex, Copy::Solution)?;
+    let run = run(course, ex, Tree::Solution)?;
     if run.report.all_passed() {
         Ok(format!(
             "{}/{} tests pass",

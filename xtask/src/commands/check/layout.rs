@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::course::{Copy, Course};
+use crate::course::{Course, Tree};
 use crate::fsutil;
 
 /// Lines of Rust (with tests) an exercise crate may hold.
@@ -19,7 +19,7 @@ pub fn crate_sizes(course: &Course) -> Result<String, String> {
     let mut sizes = Vec::new();
     let mut over = Vec::new();
     for ex in course.built() {
-        for copy in Copy::ALL {
+        for copy in Tree::ALL {
             let dir = course.dir(ex, copy);
             let lines = rust_lines(&dir);
             if lines > MAX_LINES {
@@ -58,7 +58,7 @@ pub fn no_copies_between_solutions(course: &Course) -> Result<String, String> {
     let mut seen: BTreeMap<Vec<u8>, PathBuf> = BTreeMap::new();
     let mut copies = Vec::new();
     for ex in course.built() {
-        let dir = course.dir(ex, Copy::Solution);
+        let dir = course.dir(ex, Tree::Solution);
         let mut mine: BTreeMap<Vec<u8>, PathBuf> = BTreeMap::new();
         for rel in rust_files(&dir) {
             if let Ok(bytes) = std::fs::read(dir.join(&rel)) {

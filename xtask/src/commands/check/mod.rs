@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use crate::cargo::{self, Echo};
 use crate::cli::CheckArgs;
-use crate::course::{Copy, Course, Exercise};
+use crate::course::{Course, Exercise, Tree};
 use crate::error::Result;
 use crate::ui::{self, paint};
 
@@ -97,7 +97,7 @@ fn exercises_to_check<'c>(course: &'c Course, only: &[String]) -> Result<Vec<&'c
 fn build_once(course: &Course, built: &[&Exercise], tools: &[&str]) -> Result<String, String> {
     let mut packages: Vec<String> = tools.iter().map(|t| t.to_string()).collect();
     for ex in built {
-        for copy in [Copy::Checkpoint, Copy::Solution] {
+        for copy in [Tree::Checkpoint, Tree::Solution] {
             if course.dir(ex, copy).is_dir() {
                 packages.push(ex.package(copy));
             }

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cargo::{self, Echo};
-use crate::course::{Copy, Course, Exercise};
+use crate::course::{Course, Exercise, Tree};
 use crate::fsutil;
 
 use super::Tally;
 
 pub fn check_mutants(course: &Course, ex: &Exercise, tally: &mut Tally) {
-    let dir = course.dir(ex, Copy::Solution).join("mutants");
+    let dir = course.dir(ex, Tree::Solution).join("mutants");
     let patches: Vec<PathBuf> = fsutil::files(&dir)
         .unwrap_or_default()
         .into_iter()
@@ -61,7 +61,7 @@ fn run_mutant(course: &Course, ex: &Exercise, patch: &Path) -> Result<String, St
         .map_err(|e| format!("could not prepare {}: {e}", workspace.display()))?;
     apply(patch, &workspace.join(&member))?;
 
-    let mut args = cargo::exercise_test_args(&ex.package(Copy::Solution));
+    let mut args = cargo::exercise_test_args(&ex.package(Tree::Solution));
     args.drain(..2); // the copy is the only package of its workspace
     // Sharing target/ is safe because cargo names a path package's artifacts
     // after its path relative to the workspace root, and each mutant's member
@@ -97,7 +97,7 @@ fn prepare_workspace(
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
     }
-    fsutil::copy_dir(&course.dir(ex, Copy::Solution), &dir.join(member))?;
+    fsutil::copy_dir(&course.dir(ex, Tree::Solution), &dir.join(member))?;
     let manifest = std::fs::read_to_string(course.root.join("Cargo.toml"))?;
     std::fs::write(
         dir.join("Cargo.toml"),
