@@ -220,6 +220,71 @@ fn reusing_an_id_for_something_else_is_409() {
     );
 }
 
+#[test]
+fn two_portions_of_the_same_filling_are_two_lines() {
+    let sim = Sim::from_env_or(SEED);
+    let (shop, _http, app) = open_shop(&sim);
+    let test = "two_portions_of_the_same_filling_are_two_lines";
+    sim.set_actor("Ola's app");
+    let cart_id = create_cart(&app, "ola").unwrap();
+    sim.note("Ola wants two portions of ruskie: she adds ruskie, then ruskie again");
+    let first = add_item(&app, &cart_id, "ruskie");
+    let second = add_item(&app, &cart_id, "ruskie");
+    sim.set_actor("test");
+    let lines = shop
+        .cart(&cart_id)
+        .unwrap()
+        .map(|cart| cart.lines)
+        .unwrap_or_default();
+    let two_ruskie = lines.len() == 2 && lines.iter().all(|line| line.name == "ruskie");
+    assert!(
+        first.is_ok() && second.is_ok() && two_ruskie && lines[0].id != lines[1].id,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "Ola added ruskie twice, on purpose, and her cart holds {lines:?} (the app got \
+                 {first:?} and {second:?}) — a lost line: a second portion of the same filling \
+                 is a new line, with an id of its own; only the same id is the same line"
+            )
+        )
+    );
+}
+
+#[test]
+fn each_new_cart_is_a_new_cart() {
+    let sim = Sim::from_env_or(SEED);
+    let (shop, _http, app) = open_shop(&sim);
+    let test = "each_new_cart_is_a_new_cart";
+    sim.set_actor("Ola's app");
+    sim.note("Ola starts a cart for lunch, and another for her friends");
+    let lunch = create_cart(&app, "ola");
+    let friends = create_cart(&app, "ola");
+    sim.set_actor("test");
+    let (Ok(lunch), Ok(friends)) = (lunch, friends) else {
+        panic!(
+            "{}",
+            explain(&sim, test, "Ola could not create her two carts")
+        );
+    };
+    let both_there = shop.cart(&lunch).unwrap().is_some() && shop.cart(&friends).unwrap().is_some();
+    assert!(
+        lunch != friends && both_there && shop.document_count() == 2,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "Ola created two carts and got the ids {lunch:?} and {friends:?}; the shop holds \
+                 {} carts — a lost cart: an id names one new thing, made once per new request \
+                 (and sent again only with its retries), never derived from who asks",
+                shop.document_count()
+            )
+        )
+    );
+}
+
 // ----- submitting with an Idempotency-Key -----
 
 #[test]

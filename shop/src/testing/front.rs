@@ -3,7 +3,9 @@
 
 use harness::http::HttpClient;
 pub use harness::http::HttpResponse;
-use harness::{Broker, Envelope, Error, EventKind, Failure, FaultPoint, MessageRef, Sim, World};
+use harness::{
+    Broker, Envelope, Error, EventKind, Failure, FaultPoint, FaultRule, MessageRef, Sim, World,
+};
 use serde_json::{Value, json};
 
 use crate::client::ShopClient;
@@ -125,6 +127,30 @@ impl Storefront {
         }
         dead
     }
+}
+
+/// Bounds what one click, request or delivery may do: once `pattern` is
+/// called more than `limit` times the test fails with a message saying
+/// so, instead of hanging. A loop that retries a store or a broker that
+/// stays down, inside `within`, never ends; it should return the error and
+/// let the caller (or the broker) try again later.
+///
+/// ```
+/// use harness::Sim;
+/// use shop::testing::front::bound_calls;
+/// let sim = Sim::new(1);
+/// bound_calls(&sim, "broker.orders.send", 20, "one submit");
+/// ```
+pub fn bound_calls(sim: &Sim, pattern: &str, limit: u32, within: &str) {
+    let (bound_sim, pattern_text, within) = (sim.clone(), pattern.to_string(), within.to_string());
+    sim.inject(FaultRule::at(pattern).nth(limit + 1).interleave(move || {
+        let headline = format!(
+            "{within} called {pattern_text} more than {limit} times: it retries inside one \
+             request and never gives up, so with a store or a broker that stays down it \
+             hangs. Give up with the error and let the caller (or the broker) retry later"
+        );
+        Failure::new(&bound_sim, headline).panic();
+    }));
 }
 
 /// The `SubmitOrder` the shop sends for Ola's cart `c-1` (ruskie, to Rynek 1).
