@@ -306,11 +306,11 @@ impl Shop {
         if cart.submitted || cart.submit_key.as_deref() != Some(key) {
             return Ok(());
         }
-        self.queue_send_submit_order(cart_id, deliver_to)
+        self.enqueue_send_submit_order(cart_id, deliver_to)
     }
 
     /// Puts `SendSubmitOrder` for the cart on the shop's own queue.
-    fn queue_send_submit_order(&self, cart_id: &str, deliver_to: &str) -> Result<(), SubmitError> {
+    fn enqueue_send_submit_order(&self, cart_id: &str, deliver_to: &str) -> Result<(), SubmitError> {
         let command = SendSubmitOrder {
             cart_id: cart_id.to_string(),
             deliver_to: deliver_to.to_string(),
@@ -492,7 +492,7 @@ fn queue_send_submit_order(
         // `IfMatch`: of two submits racing with different keys, one wins.
         shop.save(cart_id, &cart, found.version, Some((key, record)))?;
     }
-    shop.queue_send_submit_order(cart_id, deliver_to)
+    shop.enqueue_send_submit_order(cart_id, deliver_to)
 }
 
 fn key_id(key: &str) -> String {

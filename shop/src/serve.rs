@@ -8,6 +8,7 @@ use std::time::Duration;
 use harness::{Broker, Sim, World};
 
 use crate::Shop;
+use crate::front::serve::{READ_TIMEOUTS, serve_bounded};
 use crate::http::router;
 use crate::orders::Orders;
 
@@ -46,7 +47,7 @@ pub fn command(args: &[String], open: fn(&Sim) -> Orders) -> i32 {
             std::thread::sleep(Duration::from_millis(50));
         }
     });
-    let server = match harness::http::serve_at(&address, router(shop, orders)) {
+    let server = match serve_bounded(&address, router(shop, orders), READ_TIMEOUTS) {
         Ok(server) => server,
         Err(err) => {
             eprintln!("{err} (is another demo running? pass another port: -- serve 3001)");

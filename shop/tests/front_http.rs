@@ -982,6 +982,7 @@ fn submit_with_two_keys(
         .body(axum::body::Body::from(r#"{"deliver_to": "Rynek 1"}"#))
         .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {

@@ -172,12 +172,20 @@ fn second_click_with_a_failed_read(nth: u32) -> Option<(Sim, Result<String, Subm
     sim.note(&format!("Ola clicks Submit again; the store fails read #{nth}"));
     let struck = Arc::new(Mutex::new(false));
     let seen = struck.clone();
-    let is_read = |point: &harness::FaultPoint| !is_write(point);
-    sim.inject(FaultRule::at("kv.shop.*").when(is_read).nth(nth).interleave(move || {
+    // Only the second submit's reads count, not the test's own.
+    let during = Arc::new(Mutex::new(true));
+    let (probe_during, fault_during) = (during.clone(), during.clone());
+    let reading = move |point: &harness::FaultPoint, during: &Mutex<bool>| {
+        *during.lock().unwrap() && !is_write(point)
+    };
+    let probe = FaultRule::at("kv.shop.*").when(move |point| reading(point, &probe_during));
+    sim.inject(probe.nth(nth).interleave(move || {
         *seen.lock().unwrap() = true;
     }));
-    sim.inject(FaultRule::at("kv.shop.*").when(is_read).nth(nth).fail_before());
+    let fault = FaultRule::at("kv.shop.*").when(move |point| reading(point, &fault_during));
+    sim.inject(fault.nth(nth).fail_before());
     let second = submit(&carts, "cart-1");
+    *during.lock().unwrap() = false;
     let orders = order_count(&carts);
     let struck = *struck.lock().unwrap();
     struck.then_some((sim, second, orders))

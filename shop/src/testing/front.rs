@@ -143,7 +143,10 @@ impl Storefront {
 /// ```
 pub fn bound_calls(sim: &Sim, pattern: &str, limit: u32, within: &str) {
     let (bound_sim, pattern_text, within) = (sim.clone(), pattern.to_string(), within.to_string());
-    sim.inject(FaultRule::at(pattern).nth(limit + 1).interleave(move || {
+    // Every call past the limit fails the test: under a world, a panicking
+    // handler is retried, and its retry must not slip through.
+    let past_the_limit = FaultRule::at(pattern).nth(limit + 1).always();
+    sim.inject(past_the_limit.interleave(move || {
         let headline = format!(
             "{within} called {pattern_text} more than {limit} times: it retries inside one \
              request and never gives up, so with a store or a broker that stays down it \
