@@ -298,7 +298,12 @@ impl Shop {
     /// attempt may have recorded the request and then failed to queue the
     /// command (the broker refused it); a command queued twice is harmless,
     /// the handler acknowledges a copy whose work is done.
-    pub fn resume_submit(&self, cart_id: &str, key: &str, deliver_to: &str) -> Result<(), SubmitError> {
+    pub fn resume_submit(
+        &self,
+        cart_id: &str,
+        key: &str,
+        deliver_to: &str,
+    ) -> Result<(), SubmitError> {
         let Some(found) = self.find_cart(cart_id)? else {
             return Err(SubmitError::NotFound);
         };
@@ -310,7 +315,11 @@ impl Shop {
     }
 
     /// Puts `SendSubmitOrder` for the cart on the shop's own queue.
-    fn enqueue_send_submit_order(&self, cart_id: &str, deliver_to: &str) -> Result<(), SubmitError> {
+    fn enqueue_send_submit_order(
+        &self,
+        cart_id: &str,
+        deliver_to: &str,
+    ) -> Result<(), SubmitError> {
         let command = SendSubmitOrder {
             cart_id: cart_id.to_string(),
             deliver_to: deliver_to.to_string(),

@@ -857,9 +857,19 @@ fn a_body_that_is_not_a_json_object_is_refused() {
     let body = br#"{"customer": "ola"}"#.to_vec();
     let cases = [
         ("text/plain", body.clone(), 415, "content-type"),
-        ("application/x-www-form-urlencoded", body.clone(), 415, "content-type"),
+        (
+            "application/x-www-form-urlencoded",
+            body.clone(),
+            415,
+            "content-type",
+        ),
         ("application/json", br#"["ola"]"#.to_vec(), 400, "object"),
-        ("application/json; charset=utf-8", b"\"ola\"".to_vec(), 400, "object"),
+        (
+            "application/json; charset=utf-8",
+            b"\"ola\"".to_vec(),
+            400,
+            "object",
+        ),
     ];
     for (content_type, body, status, hint) in cases {
         let response = http
@@ -920,7 +930,14 @@ fn an_oversized_path_is_414_and_oversized_headers_are_431() {
     assert_json_error(&sim, test, "a GET of a 2 KiB path", &response, 414, "path");
     let padded = http.with_header("X-Padding", &"x".repeat(MAX_HEADER_BYTES));
     let response = padded.get("/carts/c-1").unwrap();
-    assert_json_error(&sim, test, "a GET with 8 KiB of headers", &response, 431, "headers");
+    assert_json_error(
+        &sim,
+        test,
+        "a GET with 8 KiB of headers",
+        &response,
+        431,
+        "headers",
+    );
 }
 
 #[test]
@@ -932,7 +949,10 @@ fn an_idempotency_key_the_shop_cannot_keep_is_400() {
     let long_key = "k".repeat(MAX_KEY_BYTES + 1);
     for (key, what) in [
         (long_key.as_str(), "a 256-byte Idempotency-Key"),
-        ("klucz-żółwia", "an Idempotency-Key with letters outside ASCII"),
+        (
+            "klucz-żółwia",
+            "an Idempotency-Key with letters outside ASCII",
+        ),
         ("two words", "an Idempotency-Key with a space"),
     ] {
         let response = submit_with_key(&http, &cart_id, key, "Rynek 1").unwrap();

@@ -111,7 +111,10 @@ fn race(
     sim: &Sim,
     carts: &Carts,
     rule: harness::FaultRuleBuilder,
-) -> (Result<String, SubmitError>, Option<Result<String, SubmitError>>) {
+) -> (
+    Result<String, SubmitError>,
+    Option<Result<String, SubmitError>>,
+) {
     let tab_2_result: Arc<Mutex<Option<Result<String, SubmitError>>>> = Arc::default();
     let (tab_2, tab_2_sim, slot) = (carts.clone(), sim.clone(), tab_2_result.clone());
     sim.inject(rule.interleave(move || {
@@ -169,7 +172,9 @@ fn second_click_with_a_failed_read(nth: u32) -> Option<(Sim, Result<String, Subm
     let sim = Sim::from_env_or(SEED);
     let carts = olas_cart(&sim);
     submit(&carts, "cart-1").ok()?;
-    sim.note(&format!("Ola clicks Submit again; the store fails read #{nth}"));
+    sim.note(&format!(
+        "Ola clicks Submit again; the store fails read #{nth}"
+    ));
     let struck = Arc::new(Mutex::new(false));
     let seen = struck.clone();
     // Only the second submit's reads count, not the test's own.
@@ -322,7 +327,12 @@ fn a_store_that_stays_down_fails_the_submit() {
     let sim = Sim::from_env_or(SEED);
     let carts = olas_cart(&sim);
     sim.note("the store refuses every write from now on");
-    sim.inject(FaultRule::at("kv.shop.*").when(is_write).always().fail_before());
+    sim.inject(
+        FaultRule::at("kv.shop.*")
+            .when(is_write)
+            .always()
+            .fail_before(),
+    );
     bound_calls(&sim, "kv.shop.*", 50, "one submit");
     let result = submit(&carts, "cart-1");
     let orders = order_count(&carts);

@@ -320,9 +320,13 @@ fn every_copy_of_submit_order_goes_to_one_address() {
     sim.note("the store fails the submit's write after SubmitOrder got out");
     let sent = Arc::new(AtomicBool::new(false));
     let after_send = sent.clone();
-    sim.inject(FaultRule::at("broker.orders.send").always().interleave(move || {
-        after_send.store(true, Ordering::SeqCst);
-    }));
+    sim.inject(
+        FaultRule::at("broker.orders.send")
+            .always()
+            .interleave(move || {
+                after_send.store(true, Ordering::SeqCst);
+            }),
+    );
     let once_sent = sent.clone();
     sim.inject(
         FaultRule::at("kv.shop.*")

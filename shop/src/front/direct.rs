@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::http::{
-    self, ApiError, App, Front, HeaderMap, InFlight, NewCart, NewLine, SubmitRequest, SubmitRoute,
-    ApiPath, JsonBody,
+    self, ApiError, ApiPath, App, Front, HeaderMap, InFlight, JsonBody, NewCart, NewLine,
+    SubmitRequest, SubmitRoute,
 };
 use crate::{KeyRecord, Line, Order, Outcome, SubmitError};
 

@@ -184,7 +184,10 @@ pub(super) async fn read_body_in_time(
         read.await
     };
     match bytes {
-        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Err(err) if is_too_large(&err) => {
             let limit = format!("the request body is too large: at most {MAX_BODY_BYTES} bytes");
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, limit).into_response()

@@ -364,7 +364,9 @@ fn no_ghost_submit_order() {
         let cart_id = front.olas_cart(&sim);
         let first = submit_with_key(&front.http, &cart_id, "k-1", "Rynek 1").unwrap();
         // Counted from here: the writes of the shop's handler.
-        sim.note(&format!("the store fails write #{nth} of the shop's handler"));
+        sim.note(&format!(
+            "the store fails write #{nth} of the shop's handler"
+        ));
         sim.inject(
             FaultRule::at("kv.shop.*")
                 .when(is_write)
@@ -458,7 +460,10 @@ fn ola_moves_her_order(sim: &Sim, front: &Storefront, cart_id: &str) -> Order {
     sim.set_actor("Ola's order page");
     sim.note("Ola changes the delivery address of her order to Floriańska 3");
     let orders = front.orders.of_cart(cart_id).unwrap();
-    let id = orders.first().map(|order| order.id.clone()).unwrap_or_default();
+    let id = orders
+        .first()
+        .map(|order| order.id.clone())
+        .unwrap_or_default();
     let found = front.orders.store().get::<Order>(cart_id, &id).unwrap();
     let found = found.expect("Ola's order, made before she changes it");
     let mut moved = found.value;
@@ -482,11 +487,7 @@ fn a_failed_order_write_is_retried_not_acknowledged() {
     let mut front = open_shop(&sim);
     let cart_id = front.olas_cart(&sim);
     sim.note("the orders store refuses its first write");
-    sim.inject(
-        FaultRule::at("kv.orders.*")
-            .when(is_write)
-            .fail_before(),
-    );
+    sim.inject(FaultRule::at("kv.orders.*").when(is_write).fail_before());
     sim.set_actor("Ola's app");
     let submitted = front.app.submit(&cart_id, "Rynek 1");
     sim.set_actor("test");
