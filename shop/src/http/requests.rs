@@ -244,3 +244,46 @@ pub(super) async fn json_errors(response: Response) -> Response {
     }
     answer
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::middleware::map_response;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// An answer of a route that knows nothing of the shop's errors: a
+    /// plain-text 400 with an `Allow` header.
+    async fn plain_text_error() -> Response {
+        let headers = [(header::ALLOW, "GET")];
+        (StatusCode::BAD_REQUEST, headers, "no such thing").into_response()
+    }
+
+    #[test]
+    fn an_error_without_json_gets_a_json_body_and_keeps_its_headers() {
+        let router = Router::new()
+            .route("/plain", get(plain_text_error))
+            .layer(map_response(json_errors));
+        let request = Request::builder()
+            .uri("/plain")
+            .body(Body::empty())
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (status, headers, body) = runtime.block_on(async {
+            let response = router.oneshot(request).await.unwrap();
+            let (parts, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            (parts.status, parts.headers, body)
+        });
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(json["error"], "no such thing", "the body: {json}");
+        assert_eq!(headers[header::ALLOW], "GET");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    }
+}

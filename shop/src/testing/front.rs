@@ -98,7 +98,13 @@ impl Storefront {
     /// Lets the broker deliver every message: the shop's handler and Orders
     /// handle them all, retries included.
     pub fn deliver(&mut self) {
-        self.world.run_until_quiet(1_000).unwrap();
+        if let Err(err) = self.world.run_until_quiet(1_000) {
+            let headline = format!(
+                "the handlers did not settle within 1,000 deliveries ({err}): a message is \
+                 retried for ever, or handlers keep sending each other messages"
+            );
+            Failure::new(self.shop.sim(), headline).panic();
+        }
     }
 
     /// Every copy of `SubmitOrder` the shop sent for the cart.
