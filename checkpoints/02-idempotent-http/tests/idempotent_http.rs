@@ -10,7 +10,7 @@ use idempotent_http::app::{add_item, create_cart};
 use serde_json::{Value, json};
 use shop::client::ShopClient;
 use shop::front::direct::{Carts, router};
-use shop::testing::front::{error_message, is_write, submit_with_key};
+use shop::testing::front::{bound_calls, error_message, is_write, submit_with_key};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -590,3 +590,36 @@ fn a_new_submit_of_a_submitted_cart_is_409() {
 // (Every mistake gets a clear 4xx with a JSON error, and the API works over a
 // real socket: that is the shop's own API code, tested in
 // `shop/tests/front_http.rs`.)
+
+#[test]
+fn a_store_that_stays_down_is_503_not_a_hang() {
+    let sim = Sim::from_env_or(SEED);
+    let (shop, http, app) = open_shop(&sim);
+    let test = "a_store_that_stays_down_is_503_not_a_hang";
+    let cart_id = olas_cart(&sim, &app);
+    sim.note("the store refuses every write from now on");
+    sim.inject(
+        FaultRule::at("kv.shop.*")
+            .when(is_write)
+            .always()
+            .fail_before(),
+    );
+    bound_calls(&sim, "kv.shop.*", 50, "one submit");
+    let response = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    let orders = order_count(&shop, &cart_id);
+    assert!(
+        response.status == 503 && error_message(&response).is_some() && orders == 0,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "with the store down, the submit answered {} {} and the cart has {orders} \
+                 orders — it should answer 503 with a JSON error at once (try again later), so \
+                 that the app, which retries, decides when",
+                response.status,
+                response.text()
+            )
+        )
+    );
+}
