@@ -20,7 +20,7 @@
 //!   headers of at most [`MAX_HEADER_BYTES`] (431), an `Idempotency-Key` of
 //!   at most [`MAX_KEY_BYTES`] printable ASCII characters, sent once (400),
 //!   and a body that arrives within [`BODY_READ_TIMEOUT`] (408; the time to
-//!   send the head is bounded by the server, [`crate::front::serve`]).
+//!   send the head is bounded by the server, [`crate::serve`]).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -14,8 +14,8 @@ use harness::{Error, Failure, FaultRule, Sim};
 use serde_json::{Value, json};
 use shop::client::ShopClient;
 use shop::front::CartRules;
-use shop::front::serve::{BoundedServer, ReadTimeouts, serve_bounded};
 use shop::http::{MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_KEY_BYTES, MAX_URI_BYTES, router};
+use shop::serve::{BoundedServer, ReadTimeouts, serve_bounded};
 use shop::testing::front::{HttpResponse, Storefront, error_message, is_write, submit_with_key};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
