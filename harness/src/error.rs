@@ -194,8 +194,9 @@ impl fmt::Display for Error {
             ),
             Error::StillBusy { steps, pending } => write!(
                 f,
-                "still busy after {steps} steps ({pending}): probably a message that fails \
-                 forever and is never dead-lettered, or handlers that keep sending each other \
+                "still busy after {steps} steps ({pending}): probably a handler that loops \
+                 inside one delivery (one far into its calls), a message that fails forever \
+                 and is never dead-lettered, or handlers that keep sending each other \
                  messages; raise the bound only if the scenario really needs more steps"
             ),
             Error::Runaway {
