@@ -22,9 +22,11 @@ use harness::{
     MessageRef, Sim,
     Trace, Violation, ensure,
 };
-use shop::ORDERS_QUEUE;
+use shop::{ORDERS_QUEUE, SubmitOrder};
 use shop::orders::kv::{DedupStore, MAX_ORDER_BYTES, Orders};
-use shop::orders::{ITEM_ADDED, ITEM_REMOVED, PAYMENT_BOOKED, PaymentBooked};
+use shop::orders::{
+    AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, ITEM_REMOVED, PAYMENT_BOOKED, PaymentBooked,
+};
 use shop::testing::kv::{
     MAX_STEPS, add_to_olas_order, book_olas_payment, dedup_store_knows, fail,
     holds_only_messages_in_flight, no_stale_outbox_entry, olas_order, remove_from_olas_order,
@@ -89,16 +91,16 @@ fn order_stays_small_over_thousands_of_requests() {
         )
     });
     for (topic, expected) in [(ITEM_ADDED, 1_000), (ITEM_REMOVED, 1_000)] {
-        let ids = published_ids(&broker, topic, "meat");
+        let ids = published_ids(&broker, topic, "meat", ORDER);
         ensure(ids.len() == expected, &sim, || {
             format!("{topic}(meat) went out with {} different ids; {expected} requests asked for it", ids.len())
         });
     }
 }
 
-/// The ids of the messages published on `topic` about `filling` in Ola's
-/// order.
-fn published_ids(broker: &Broker, topic: &str, filling: &str) -> HashSet<MessageId> {
+/// The ids of the messages published on `topic` about `filling` in
+/// `order`.
+fn published_ids(broker: &Broker, topic: &str, filling: &str, order: &str) -> HashSet<MessageId> {
     #[derive(serde::Deserialize)]
     struct About {
         order_id: String,
@@ -107,7 +109,7 @@ fn published_ids(broker: &Broker, topic: &str, filling: &str) -> HashSet<Message
     let mut ids = HashSet::new();
     for sent in broker.sent_log() {
         let about = sent.envelope.body::<About>();
-        let ours = about.is_ok_and(|about| about.order_id == ORDER && about.filling == filling);
+        let ours = about.is_ok_and(|about| about.order_id == order && about.filling == filling);
         if sent.published && sent.destination == topic && ours {
             ids.insert(sent.envelope.id);
         }
@@ -356,6 +358,49 @@ fn late_copy_after_many_requests_changes_nothing() {
                     then a late copy of her AddItem(meat) came";
     assert_as_asked(&town, test, scenario);
     if let Err(violation) = no_stale_outbox_entry(&sim, &orders, &order) {
+        fail(violation, test, scenario);
+    }
+}
+
+#[test]
+fn request_before_its_order_is_applied_once_the_order_exists() {
+    // AddItem for an order whose SubmitOrder comes after it: Orders must
+    // wait for the order (try again later), then apply the request once.
+    let test = "request_before_its_order_is_applied_once_the_order_exists";
+    let scenario = "Ola's AddItem(meat) for order c-2 arrived before the SubmitOrder of c-2";
+    let sim = Sim::from_env_or(SEED);
+    let orders = orders(&sim);
+    let (broker, mut world) = olas_order(&sim, &orders);
+    let add = AddItem {
+        id: sim.new_uuid().to_string(),
+        order_id: "c-2".to_string(),
+        filling: "meat".to_string(),
+    };
+    let submit = SubmitOrder {
+        cart_id: "c-2".to_string(),
+        customer: "Ola".to_string(),
+        items: vec!["ruskie".to_string()],
+        deliver_to: "Rynek 1, Kraków".to_string(),
+    };
+    sim.set_actor("ola");
+    let add = Envelope::new(sim.new_message_id(), "AddItem", &add);
+    world.send(ORDERS_QUEUE, add.clone()).unwrap();
+    let submit = Envelope::new(sim.new_message_id(), "SubmitOrder", &submit);
+    world.send(ORDERS_QUEUE, submit).unwrap();
+    sim.set_actor("test");
+    let quiet = world.run_until_quiet(MAX_STEPS);
+    ensure(quiet.is_ok(), &sim, || format!("the run did not end: {quiet:?}"));
+    let added = orders.added_to("c-2").unwrap();
+    ensure(added == ["meat"], &sim, || {
+        format!("lost: {} came before its order; the order has {added:?}", sim.message_ref(&add))
+    });
+    for topic in [ITEM_ADDED, FIRST_ITEM_ADDED] {
+        let ids = published_ids(&broker, topic, "meat", "c-2");
+        ensure(ids.len() == 1, &sim, || {
+            format!("{topic}(meat) of order c-2 went out with {} different ids, not 1", ids.len())
+        });
+    }
+    if let Err(violation) = no_stale_outbox_entry(&sim, &orders, "c-2") {
         fail(violation, test, scenario);
     }
 }

@@ -108,8 +108,9 @@ fn call_of(kind: &EventKind) -> Option<Call> {
         | EventKind::Wrote { store, .. }
         | EventKind::Conflict { store, .. } => Some(Call::Store(store.clone())),
         EventKind::Published { .. } | EventKind::Sent { .. } => Some(Call::Broker),
-        // A call that failed before it took effect left no other event.
-        EventKind::FaultInjected { point, fault } if fault == "fail before" || fault == "drop" => {
+        // A call that failed before it took effect left no other event (a
+        // read told "fail after" fails before: it has no effect to apply).
+        EventKind::FaultInjected { point, fault } if failed_before(point, fault) => {
             let mut parts = point.split('.');
             match (parts.next(), parts.next()) {
                 (Some("kv"), Some(store)) => Some(Call::Store(store.to_string())),
@@ -119,6 +120,11 @@ fn call_of(kind: &EventKind) -> Option<Call> {
         }
         _ => None,
     }
+}
+
+fn failed_before(point: &str, fault: &str) -> bool {
+    let read = point.ends_with(".get") || point.ends_with(".list");
+    fault == "fail before" || fault == "drop" || (read && fault == "fail after")
 }
 
 impl fmt::Display for RoundTrips {
