@@ -2,9 +2,10 @@
 //! with Orders alone, Ola's requests, and the checks of what an order
 //! document may keep, each a [`Violation`] in the course's words.
 
-use harness::{Broker, Envelope, Failure, Sim, Violation, World};
+use harness::{Broker, Envelope, Failure, HandlerContext, Sim, Violation, World};
 
 use crate::ORDERS_QUEUE;
+
 use crate::orders::kv::{MAX_ORDER_BYTES, Orders};
 use crate::orders::{BookPayment, RemoveItem};
 use crate::testing::sql::{ORDER, place_olas_order};
@@ -20,6 +21,28 @@ pub fn olas_order(sim: &Sim, orders: &Orders) -> (Broker, World) {
     let broker = Broker::new(sim);
     let mut world = World::new(sim, &broker);
     orders.add_to(&mut world);
+    place_olas_order(sim, &mut world);
+    (broker, world)
+}
+
+/// The same world, for the explorer: once a handler fails (a refused
+/// write, a crash), the run finishes one way (every later choice takes its
+/// first option). The interleavings up to the first failure are all tried;
+/// after it, one is enough to see where the run ends.
+pub fn olas_order_one_way_after_a_failure(sim: &Sim, orders: &Orders) -> (Broker, World) {
+    let broker = Broker::new(sim);
+    let mut world = World::new(sim, &broker);
+    let handler = orders.clone();
+    world.add_endpoint(
+        ORDERS_QUEUE,
+        move |ctx: &mut HandlerContext, message: &Envelope| {
+            let handled = handler.handle(ctx, message);
+            if handled.is_err() {
+                ctx.sim().stop_branching();
+            }
+            handled
+        },
+    );
     place_olas_order(sim, &mut world);
     (broker, world)
 }
