@@ -111,7 +111,7 @@ pub fn holds_only_messages_in_flight(
     let kept = &found.value.processed;
     if !kept.is_empty() {
         let headline = format!(
-            "garbage: order {order_id} keeps the ids of {} processed requests ({} of its {} \
+            "garbage: order {order_id} keeps the ids of processed requests ({} of them, {} of its {} \
              bytes, limit {MAX_ORDER_BYTES}): one more with every request, so it will outgrow \
              the item limit; keep them in the dedup store",
             kept.len(),
