@@ -169,7 +169,11 @@ pub fn run<O: Into<AnyOrders>>(
         AnyOrders::Documents(_) | AnyOrders::Sql(_) => ROUNDS,
     };
     for round in 0..rounds {
-        let changing = if round < ROUNDS { placed.len() } else { REGULARS };
+        let changing = if round < ROUNDS {
+            placed.len()
+        } else {
+            REGULARS
+        };
         for (customer, order_id, sent) in placed.iter_mut().take(changing) {
             let request = next_request(&mut town, customer, order_id)?;
             if profile.has(Profile::Late) && !sent.is_empty() && sim.random_below(10) < 3 {

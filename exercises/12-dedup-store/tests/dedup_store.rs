@@ -21,11 +21,8 @@ use std::time::Duration;
 use dedup_store::{open_town, orders, orders_over};
 use harness::{
     Broker, Consistency, Envelope, EventKind, Explorer, Failure, Fault, FaultPoint, FaultRule,
-    MessageId,
-    MessageRef, Sim,
-    Trace, Violation, ensure,
+    MessageId, MessageRef, Sim, Trace, Violation, ensure,
 };
-use shop::{ORDERS_QUEUE, SubmitOrder};
 use shop::orders::kv::{DedupStore, MAX_ORDER_BYTES, Orders};
 use shop::orders::{
     AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, ITEM_REMOVED, ItemAdded, PAYMENT_BOOKED, PaymentBooked,
@@ -36,6 +33,7 @@ use shop::testing::kv::{
     olas_order_one_way_after_a_failure, remove_from_olas_order,
 };
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
+use shop::{ORDERS_QUEUE, SubmitOrder};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -65,12 +63,18 @@ fn order_stays_small_over_a_thousand_requests() {
     for _ in 0..10 {
         sim.set_actor("ola");
         for _ in 0..50 {
-            world.send(ORDERS_QUEUE, add_to_olas_order(&sim, "meat")).unwrap();
-            world.send(ORDERS_QUEUE, remove_from_olas_order(&sim, "meat")).unwrap();
+            world
+                .send(ORDERS_QUEUE, add_to_olas_order(&sim, "meat"))
+                .unwrap();
+            world
+                .send(ORDERS_QUEUE, remove_from_olas_order(&sim, "meat"))
+                .unwrap();
         }
         sim.set_actor("test");
         let quiet = world.run_until_quiet(MAX_STEPS);
-        ensure(quiet.is_ok(), &sim, || format!("the run did not end: {quiet:?}"));
+        ensure(quiet.is_ok(), &sim, || {
+            format!("the run did not end: {quiet:?}")
+        });
         let dead = broker.dead_letters(ORDERS_QUEUE).unwrap();
         if let Some(letter) = dead.first() {
             let finished = broker.finished_log();
@@ -82,7 +86,10 @@ fn order_stays_small_over_a_thousand_requests() {
                     sim.message_ref(&letter.envelope)
                 )
             } else {
-                format!("lost: Orders gave up on {}", sim.message_ref(&letter.envelope))
+                format!(
+                    "lost: Orders gave up on {}",
+                    sim.message_ref(&letter.envelope)
+                )
             };
             Failure::new(&sim, headline)
                 .detail(scenario)
@@ -93,7 +100,10 @@ fn order_stays_small_over_a_thousand_requests() {
     }
     let document = orders.find_order(ORDER).unwrap().unwrap().value;
     ensure(document.order.added.is_empty(), &sim, || {
-        format!("lost: Ola's last request took the meat off, but her order has {:?}", document.order.added)
+        format!(
+            "lost: Ola's last request took the meat off, but her order has {:?}",
+            document.order.added
+        )
     });
     ensure(document.size() <= 1_024, &sim, || {
         format!(
@@ -105,7 +115,10 @@ fn order_stays_small_over_a_thousand_requests() {
     for (topic, expected) in [(ITEM_ADDED, 500), (ITEM_REMOVED, 500)] {
         let ids = published_ids(&broker, topic, "meat", ORDER);
         ensure(ids.len() == expected, &sim, || {
-            format!("{topic}(meat) went out with {} different ids; {expected} requests asked for it", ids.len())
+            format!(
+                "{topic}(meat) went out with {} different ids; {expected} requests asked for it",
+                ids.len()
+            )
         });
     }
 }
@@ -184,7 +197,8 @@ fn every_crash_point_tells_one_story() {
                 // Only while Orders works: the checks' own reads come after.
                 let running = Arc::new(AtomicBool::new(true));
                 let during_the_run = running.clone();
-                let only_during_the_run = move |_: &FaultPoint| during_the_run.load(Ordering::SeqCst);
+                let only_during_the_run =
+                    move |_: &FaultPoint| during_the_run.load(Ordering::SeqCst);
                 let rule = FaultRule::at(call).when(only_during_the_run).nth(nth);
                 sim.inject(rule.inject(fault));
                 town.add_item("Ola", &order, "meat").unwrap();
@@ -216,9 +230,9 @@ fn two_copies_at_once_apply_once() {
     let explorer = Explorer::new(move |sim: &Sim| {
         let result = two_copies(sim);
         let trace = sim.trace();
-        let refused = trace.events().iter().any(|event| {
-            matches!(&event.kind, EventKind::Conflict { store, .. } if store == "orders")
-        });
+        let refused = trace.events().iter().any(
+            |event| matches!(&event.kind, EventKind::Conflict { store, .. } if store == "orders"),
+        );
         counted.set(counted.get() + usize::from(refused));
         result
     })
@@ -286,7 +300,10 @@ fn booked_once(
         }
         let booked: PaymentBooked = sent.envelope.body().unwrap();
         if booked.order_id != ORDER || booked.amount != 4_500 {
-            let headline = format!("ghost: {} is not the payment Ola booked: {booked:?}", sim.message_ref(&sent.envelope));
+            let headline = format!(
+                "ghost: {} is not the payment Ola booked: {booked:?}",
+                sim.message_ref(&sent.envelope)
+            );
             return Err(Violation::new("booked once", &headline, vec![request], sim));
         }
         if !ids.iter().any(|known| known.id == sent.envelope.id) {
@@ -296,7 +313,9 @@ fn booked_once(
     let labels: Vec<String> = ids.iter().map(ToString::to_string).collect();
     let headline = match ids.len() {
         1 => None,
-        0 => Some(format!("lost: {request} was handled, but no PaymentBooked went out")),
+        0 => Some(format!(
+            "lost: {request} was handled, but no PaymentBooked went out"
+        )),
         _ => Some(format!(
             "duplicate: {request} was applied {} times: PaymentBooked went out with different ids \
              ({}): Billing books the payment twice",
@@ -416,15 +435,23 @@ fn request_before_its_order_is_applied_once_the_order_exists() {
     sim.set_actor("test");
     broker.replay_dead_letter(ORDERS_QUEUE, add.id).unwrap();
     let quiet = world.run_until_quiet(MAX_STEPS);
-    ensure(quiet.is_ok(), &sim, || format!("the run did not end: {quiet:?}"));
+    ensure(quiet.is_ok(), &sim, || {
+        format!("the run did not end: {quiet:?}")
+    });
     let added = orders.added_to("c-2").unwrap();
     ensure(added == ["meat"], &sim, || {
-        format!("lost: {} came before its order; the order has {added:?}", sim.message_ref(&add))
+        format!(
+            "lost: {} came before its order; the order has {added:?}",
+            sim.message_ref(&add)
+        )
     });
     for topic in [ITEM_ADDED, FIRST_ITEM_ADDED] {
         let ids = published_ids(&broker, topic, "meat", "c-2");
         ensure(ids.len() == 1, &sim, || {
-            format!("{topic}(meat) of order c-2 went out with {} different ids, not 1", ids.len())
+            format!(
+                "{topic}(meat) of order c-2 went out with {} different ids, not 1",
+                ids.len()
+            )
         });
     }
     if let Err(violation) = no_stale_outbox_entry(&sim, &orders, "c-2") {
@@ -454,9 +481,11 @@ fn a_stale_dedup_store_is_refused() {
         .detail("a_stale_dedup_store_would_apply_a_copy_twice shows the run")
         .test_name(test)
         .panic(),
-        Err(why) => ensure(!why.trim().is_empty(), &sim, || {
-            "`trust` refused the stale store without saying why"
-        }),
+        Err(why) => ensure(
+            !why.trim().is_empty(),
+            &sim,
+            || "`trust` refused the stale store without saying why",
+        ),
     }
 }
 

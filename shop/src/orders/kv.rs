@@ -168,7 +168,8 @@ impl Orders {
     pub fn save_order(&self, document: &OrderDocument, version: Version) -> Result<Version, Error> {
         let order = &document.order;
         let condition = Condition::IfMatch(version);
-        self.store.put(&order.cart_id, &order.id, document, condition)
+        self.store
+            .put(&order.cart_id, &order.id, document, condition)
     }
 
     /// The deduplication store: which requests were handled.

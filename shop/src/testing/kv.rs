@@ -93,7 +93,12 @@ pub fn no_stale_outbox_entry(sim: &Sim, orders: &Orders, order_id: &str) -> Resu
         "garbage: order {order_id} still holds a stale outbox entry for request {request} \
          ({types:?}) when every request is done: the next copy must clean it up"
     );
-    Err(Violation::new("no stale outbox entry", &headline, vec![], sim))
+    Err(Violation::new(
+        "no stale outbox entry",
+        &headline,
+        vec![],
+        sim,
+    ))
 }
 
 /// A violation unless the order holds messages in flight only: no outbox
@@ -118,7 +123,12 @@ pub fn holds_only_messages_in_flight(
             serde_json::to_string(kept).map_or(0, |json| json.len()),
             found.value.size()
         );
-        return Err(Violation::new("the order holds messages in flight only", &headline, vec![], sim));
+        return Err(Violation::new(
+            "the order holds messages in flight only",
+            &headline,
+            vec![],
+            sim,
+        ));
     }
     Ok(())
 }
@@ -139,7 +149,12 @@ pub fn dedup_store_knows(
                 "lost: {label} was handled, but the dedup store does not know it (request \
                  {id}): a late copy would be applied again"
             );
-            return Err(Violation::new("processed ids kept", &headline, vec![label], sim));
+            return Err(Violation::new(
+                "processed ids kept",
+                &headline,
+                vec![label],
+                sim,
+            ));
         }
     }
     Ok(())
