@@ -18,6 +18,7 @@ use harness::{Envelope, Error, EventKind, Fault, FaultRule, RandomFaults, Sim};
 
 use crate::audit::Audit;
 use crate::chaos::DuplicateWhen;
+use crate::orders::kv::{RoundTrips, StoreReport};
 use crate::outbox::OutboxReport;
 use crate::town::{AnyOrders, Town};
 
@@ -100,12 +101,23 @@ pub struct Demo {
     pub audit: Audit,
     /// What the outbox stored, and what went out (Orders on SQL only).
     pub outbox: Option<OutboxReport>,
+    /// The order documents and the round trips (Orders on the key-value
+    /// store of Part D only).
+    pub store: Option<StoreReport>,
+    /// The round trips Orders made per message, from the trace (Orders on
+    /// a document or key-value store).
+    pub cost: Option<RoundTrips>,
     /// How many times a monkey or a fault struck, by kind.
     pub faults: Vec<(String, usize)>,
 }
 
 /// How many requests each order gets, one per round.
 const ROUNDS: usize = 6;
+
+/// Part D: how many orders keep changing after the others are done, and
+/// for how many more rounds.
+const REGULARS: usize = 3;
+const REGULAR_ROUNDS: usize = 150;
 
 /// Runs the demo in `sim` with the Orders `open` makes: `orders` orders;
 /// then, in rounds, each customer changes their order once per round (and
@@ -127,6 +139,11 @@ pub fn run<O: Into<AnyOrders>>(
         // out: with three of them and the broker failing now and then, some
         // requests need more than the broker's usual six deliveries.
         AnyOrders::Sql(_) => town.broker.set_max_attempts(crate::ORDERS_QUEUE, 12)?,
+        // Both: two workers, and a request needs a few more calls.
+        AnyOrders::Kv(_) => {
+            town.world.set_workers(crate::ORDERS_QUEUE, 2)?;
+            town.broker.set_max_attempts(crate::ORDERS_QUEUE, 12)?;
+        }
     }
     // 1. Customers place their orders. Part A made that safe; no monkeys yet.
     let mut placed = Vec::new();
@@ -145,8 +162,19 @@ pub fn run<O: Into<AnyOrders>>(
     //    delivers them all before the next round. Now and then an earlier
     //    request of the order comes again, late.
     let mut late_copies = 0;
-    for _ in 0..ROUNDS {
-        for (customer, order_id, sent) in placed.iter_mut() {
+    let rounds = match town.orders {
+        // Part D: a few regulars keep changing their orders, long after the
+        // others are done: their orders see hundreds of requests.
+        AnyOrders::Kv(_) => ROUNDS + REGULAR_ROUNDS,
+        AnyOrders::Documents(_) | AnyOrders::Sql(_) => ROUNDS,
+    };
+    for round in 0..rounds {
+        let changing = if round < ROUNDS {
+            placed.len()
+        } else {
+            REGULARS
+        };
+        for (customer, order_id, sent) in placed.iter_mut().take(changing) {
             let request = next_request(&mut town, customer, order_id)?;
             if profile.has(Profile::Late) && !sent.is_empty() && sim.random_below(10) < 3 {
                 let late: &Envelope = &sent[sim.random_below(sent.len() as u64) as usize];
@@ -164,8 +192,18 @@ pub fn run<O: Into<AnyOrders>>(
     Ok(Demo {
         audit: town.audit()?,
         outbox: match &town.orders {
-            AnyOrders::Documents(_) => None,
+            AnyOrders::Documents(_) | AnyOrders::Kv(_) => None,
             AnyOrders::Sql(orders) => Some(orders.outbox_report(&town.broker)?),
+        },
+        store: match &town.orders {
+            AnyOrders::Documents(_) | AnyOrders::Sql(_) => None,
+            AnyOrders::Kv(orders) => Some(StoreReport::of(sim, orders, &names)?),
+        },
+        cost: match &town.orders {
+            AnyOrders::Sql(_) => None,
+            AnyOrders::Documents(_) | AnyOrders::Kv(_) => {
+                Some(RoundTrips::of(&sim.trace(), crate::ORDERS_QUEUE))
+            }
         },
         faults,
         town,
@@ -204,6 +242,14 @@ fn unleash(town: &Town, profile: Profile, placed: &[String]) {
     if profile.has(Profile::Database) {
         match town.orders {
             AnyOrders::Documents(_) => break_documents(sim, placed),
+            AnyOrders::Kv(_) => {
+                break_documents(sim, placed);
+                sim.inject_random(
+                    RandomFaults::new()
+                        .with("kv.processed.*", Fault::FailBefore, 0.05)
+                        .with("kv.processed.put", Fault::FailAfter, 0.05),
+                );
+            }
             AnyOrders::Sql(_) => sim.inject_random(
                 RandomFaults::new()
                     .with("sql.orders.execute", Fault::FailBefore, 0.01)
@@ -319,6 +365,12 @@ pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 
     if let Some(outbox) = &demo.outbox {
         print!("{outbox}");
     }
+    if let Some(store) = &demo.store {
+        print!("{store}");
+    }
+    if let Some(cost) = &demo.cost {
+        print!("{cost}");
+    }
     println!();
     if demo.faults.is_empty() {
         println!("No monkey struck.");
@@ -329,7 +381,8 @@ pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 
         }
     }
     let outbox_clean = demo.outbox.as_ref().is_none_or(OutboxReport::is_clean);
-    if demo.audit.is_consistent() && outbox_clean {
+    let store_clean = demo.store.as_ref().is_none_or(StoreReport::is_clean);
+    if demo.audit.is_consistent() && outbox_clean && store_clean {
         0
     } else {
         1

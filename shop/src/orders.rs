@@ -9,9 +9,14 @@
 //! does to an order and which messages go out. Loading, saving, recognising
 //! copies of a request and sending belong to the middleware, once for all
 //! (exercises 09 and 11 bring their own: [`Orders::with_middleware`]).
+//!
+//! The other shapes of Orders: [`documents`], on the document store (Part
+//! B, exercises 05–08), and [`kv`], on an internet-scale key-value store
+//! with an item size limit (Part D, exercises 12–14).
 
 mod add_item;
 pub mod documents;
+pub mod kv;
 mod payment;
 mod remove_item;
 pub(crate) mod store;

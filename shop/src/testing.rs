@@ -4,5 +4,6 @@
 //! each can grow on its own.
 
 pub mod front;
+pub mod kv;
 pub mod sql;
 pub mod world;

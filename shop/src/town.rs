@@ -2,9 +2,10 @@
 //! shop's front end, Orders, Billing, Marketing and the mailer over one
 //! broker, and the order page the customers click on.
 //!
-//! Orders comes in two shapes ([`AnyOrders`]): on the document store
-//! (Part B until exercise 08) or on SQL with the outbox (exercise 09 on).
-//! The town, the demo and the consistency report work with either.
+//! Orders comes in three shapes ([`AnyOrders`]): on the document store
+//! (Part B until exercise 08), on SQL with the outbox (exercises 09–11), or
+//! on an internet-scale key-value store (Part D). The town, the demo and
+//! the consistency report work with each.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use crate::intent::Intent;
 use crate::mailer::Mailer;
 use crate::order_page::OrderPage;
 use crate::orders::documents::{self, Moments};
+use crate::orders::kv;
 use crate::orders::{self as sql_orders};
 use crate::{Line, Shop};
 
@@ -216,6 +218,14 @@ pub enum AnyOrders {
     Documents(documents::Orders),
     /// Orders on SQL, every request through the outbox (exercises 09–11).
     Sql(sql_orders::Orders),
+    /// Orders on an internet-scale key-value store (Part D).
+    Kv(kv::Orders),
+}
+
+impl From<kv::Orders> for AnyOrders {
+    fn from(orders: kv::Orders) -> AnyOrders {
+        AnyOrders::Kv(orders)
+    }
 }
 
 impl From<documents::Orders> for AnyOrders {
@@ -235,7 +245,7 @@ impl AnyOrders {
     /// reports).
     pub fn as_sql(&self) -> Option<&sql_orders::Orders> {
         match self {
-            AnyOrders::Documents(_) => None,
+            AnyOrders::Documents(_) | AnyOrders::Kv(_) => None,
             AnyOrders::Sql(orders) => Some(orders),
         }
     }
@@ -245,6 +255,7 @@ impl AnyOrders {
         match self {
             AnyOrders::Documents(orders) => orders.add_to(world),
             AnyOrders::Sql(orders) => orders.add_to(world),
+            AnyOrders::Kv(orders) => orders.add_to(world),
         }
     }
 
@@ -253,6 +264,7 @@ impl AnyOrders {
         match self {
             AnyOrders::Documents(orders) => orders.monkeys(),
             AnyOrders::Sql(orders) => orders.monkeys(),
+            AnyOrders::Kv(orders) => orders.monkeys(),
         }
     }
 
@@ -261,6 +273,7 @@ impl AnyOrders {
         match self {
             AnyOrders::Documents(orders) => orders.of_cart(cart_id),
             AnyOrders::Sql(orders) => orders.of_cart(cart_id),
+            AnyOrders::Kv(orders) => orders.of_cart(cart_id),
         }
     }
 
@@ -269,6 +282,7 @@ impl AnyOrders {
         match self {
             AnyOrders::Documents(orders) => orders.added_to(order_id),
             AnyOrders::Sql(orders) => orders.added_to(order_id),
+            AnyOrders::Kv(orders) => orders.added_to(order_id),
         }
     }
 
@@ -277,6 +291,7 @@ impl AnyOrders {
         match self {
             AnyOrders::Documents(orders) => orders.payment_booked(order_id),
             AnyOrders::Sql(orders) => orders.payment_booked(order_id),
+            AnyOrders::Kv(orders) => orders.payment_booked(order_id),
         }
     }
 
@@ -285,7 +300,7 @@ impl AnyOrders {
     pub fn takes(&self, message_type: &str) -> bool {
         match self {
             AnyOrders::Documents(orders) => orders.takes(message_type),
-            AnyOrders::Sql(_) => true,
+            AnyOrders::Sql(_) | AnyOrders::Kv(_) => true,
         }
     }
 
@@ -293,7 +308,7 @@ impl AnyOrders {
     pub fn moments(&self) -> Moments {
         match self {
             AnyOrders::Documents(orders) => orders.moments(),
-            AnyOrders::Sql(_) => Moments::Announced,
+            AnyOrders::Sql(_) | AnyOrders::Kv(_) => Moments::Announced,
         }
     }
 
@@ -302,7 +317,7 @@ impl AnyOrders {
     pub fn outgoing_ids(&self) -> OutgoingId {
         match self {
             AnyOrders::Documents(orders) => orders.outgoing_ids(),
-            AnyOrders::Sql(_) => outgoing_id,
+            AnyOrders::Sql(_) | AnyOrders::Kv(_) => outgoing_id,
         }
     }
 }

@@ -1,0 +1,87 @@
+//! What the key-value store holds after a run, for Part D's demo: how big
+//! the order documents grew against the item limit, and what messaging
+//! data they still hold.
+
+use std::fmt;
+
+use harness::{Error, EventKind, Sim};
+
+use super::{MAX_ORDER_BYTES, ORDERS_STORE, Orders};
+
+/// The order documents after a run.
+#[derive(Clone, Debug)]
+pub struct StoreReport {
+    /// The size of the largest order document, in bytes.
+    pub largest: usize,
+    /// Writes of an order refused because the document outgrew
+    /// [`MAX_ORDER_BYTES`].
+    pub too_large: usize,
+    /// Outbox entries still in the orders once everything is delivered:
+    /// messages of finished requests that nobody will clean up.
+    pub stale_entries: usize,
+    /// Processed ids the orders still keep.
+    pub ids_in_orders: usize,
+}
+
+impl StoreReport {
+    /// Reads the documents of `order_ids` and counts from `sim`'s trace.
+    pub fn of(sim: &Sim, orders: &Orders, order_ids: &[String]) -> Result<StoreReport, Error> {
+        let trace = sim.trace();
+        let too_large = trace
+            .events()
+            .iter()
+            .filter(|event| match &event.kind {
+                EventKind::HandlerFailed { error, .. } => error.contains("over the limit"),
+                _ => false,
+            })
+            .count();
+        let mut report = StoreReport {
+            largest: 0,
+            too_large,
+            stale_entries: 0,
+            ids_in_orders: 0,
+        };
+        for order_id in order_ids {
+            let Some(found) = orders.find_order(order_id)? else {
+                continue;
+            };
+            report.largest = report.largest.max(found.value.size());
+            report.stale_entries += found.value.outbox.len();
+            report.ids_in_orders += found.value.processed.len();
+        }
+        Ok(report)
+    }
+
+    /// True when no write was refused as too large and no finished request
+    /// left messages in its order.
+    pub fn is_clean(&self) -> bool {
+        self.too_large == 0 && self.stale_entries == 0
+    }
+}
+
+impl fmt::Display for StoreReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "  Documents:  the largest order is {} bytes (limit {MAX_ORDER_BYTES}); they keep {} \
+             processed ids and {} stale outbox entries",
+            self.largest, self.ids_in_orders, self.stale_entries
+        )?;
+        if self.too_large > 0 {
+            writeln!(
+                f,
+                "  ITEM TOO LARGE: {} writes to store {ORDERS_STORE} refused: the orders outgrew \
+                 the item limit",
+                self.too_large
+            )?;
+        }
+        if self.stale_entries > 0 {
+            writeln!(
+                f,
+                "  GARBAGE: {} outbox entries of finished requests left in the orders",
+                self.stale_entries
+            )?;
+        }
+        Ok(())
+    }
+}
