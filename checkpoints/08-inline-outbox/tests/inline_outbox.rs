@@ -245,8 +245,8 @@ fn three_tabs_at_once_while_the_broker_hiccups() {
         let scenario = "Ola's order had ruskie and sauerkraut (50 zł); she added meat, mushrooms \
                         and strawberries at once, from three tabs, and three workers of Orders \
                         handled them side by side while the broker refused about one publish \
-                        in six. Clear only what you published, and only if nobody wrote the \
-                        order since you read it";
+                        in six: every message a request decided must go out in the end, \
+                        whoever publishes it, and none may be forgotten before";
         assert_no_lost_update(&town, &order, test, scenario);
         assert_as_asked(&town, test, scenario);
     }
