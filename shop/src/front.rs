@@ -9,7 +9,6 @@
 
 pub mod direct;
 pub mod orders;
-pub mod serve;
 
 use harness::{
     Broker, Condition, Document, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim,

@@ -1,10 +1,13 @@
 //! The `serve` command: the shop's API on this machine, for `curl`, with
-//! the shop's handler and the Orders service working in the background.
+//! the handlers working in the background.
 //!
-//! `cargo run -p <this package> -- serve [port]`
+//! `cargo run -p <exercise package> -- serve [port]`. Part A's exercises
+//! hand [`serve`] the router and the handlers they wired; from Part B on,
+//! [`command`] wires the shop's front and an Orders service itself.
 
 use std::time::Duration;
 
+use axum::Router;
 use harness::{Broker, Sim, World};
 
 use crate::Shop;
@@ -14,10 +17,25 @@ use crate::orders::Orders;
 /// How to call the command.
 pub const USAGE: &str = "serve [port]   (default port 3000)";
 
-/// `serve [port]`: serves the shop's API on the loopback interface, with
-/// the Orders `open` makes, until the process is stopped. Returns the
-/// process's exit code if it stops on its own.
+/// `serve [port]` for the shop's front and the Orders that `open` makes:
+/// serves the API until the process is stopped. Returns the process's exit
+/// code if it stops on its own.
 pub fn command(args: &[String], open: fn(&Sim) -> Orders) -> i32 {
+    let sim = Sim::from_env_or(1);
+    let broker = Broker::new(&sim);
+    let orders = open(&sim);
+    let shop = Shop::new(&sim, &broker);
+    let mut world = World::new(&sim, &broker);
+    shop.add_to(&mut world);
+    orders.add_to(&mut world);
+    serve(args, router(shop, orders), Some(world))
+}
+
+/// `serve [port]` (`args` without the word `serve`): runs `world`'s
+/// handlers in the background, if there are any, and serves `router` on
+/// 127.0.0.1 until the process is stopped. Returns the exit code: 2 for
+/// wrong arguments, 1 if the port is taken.
+pub fn serve(args: &[String], router: Router, world: Option<World>) -> i32 {
     let port = match args {
         [] => "3000",
         [port] => port.as_str(),
@@ -26,27 +44,12 @@ pub fn command(args: &[String], open: fn(&Sim) -> Orders) -> i32 {
             return 2;
         }
     };
+    if let Some(world) = world {
+        run_in_background(world);
+    }
     // Only on the loopback interface: the demo is for this machine.
     let address = format!("127.0.0.1:{port}");
-    let sim = Sim::from_env_or(1);
-    let broker = Broker::new(&sim);
-    let orders = open(&sim);
-    let shop = Shop::new(&sim, &broker);
-    // The shop's handler and the Orders service handle their queues in the
-    // background. The demo runs in real time; the tests drive the world step
-    // by step instead.
-    let mut world = World::new(&sim, &broker);
-    shop.add_to(&mut world);
-    orders.add_to(&mut world);
-    std::thread::spawn(move || {
-        loop {
-            if let Err(err) = world.run_until_quiet(1_000) {
-                eprintln!("background handlers: {err}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
-    let server = match harness::http::serve_at(&address, router(shop, orders)) {
+    let server = match harness::http::serve_at(&address, router) {
         Ok(server) => server,
         Err(err) => {
             eprintln!("{err} (is another demo running? pass another port: -- serve 3001)");
@@ -65,4 +68,17 @@ pub fn command(args: &[String], open: fn(&Sim) -> Orders) -> i32 {
             1
         }
     }
+}
+
+/// The handlers handle their queues in a thread of their own. The demo runs
+/// in real time; the tests drive the world step by step instead.
+fn run_in_background(mut world: World) {
+    std::thread::spawn(move || {
+        loop {
+            if let Err(err) = world.run_until_quiet(1_000) {
+                eprintln!("background handlers: {err}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
 }

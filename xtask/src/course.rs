@@ -47,6 +47,10 @@ pub struct Exercise {
     /// continues the previous exercise's solution: `check` verifies the chain.
     #[serde(default)]
     pub continues: Vec<String>,
+    /// The exercise whose solution `continues` carries on from, when it is not
+    /// the one just before (08's handler continues 06's: 07 changes ids only).
+    #[serde(default)]
+    pub continues_from: Option<u32>,
 }
 
 /// The three copies of an exercise, each a folder tree of its own.

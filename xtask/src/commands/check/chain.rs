@@ -27,16 +27,7 @@ pub fn check_chain(course: &Course, ex: &Exercise, bless: bool) -> Option<Result
 }
 
 fn continues(course: &Course, ex: &Exercise, bless: bool) -> Result<String, String> {
-    let previous = course
-        .built()
-        .filter(|e| e.number < ex.number)
-        .last()
-        .ok_or_else(|| {
-            format!(
-                "`continues` is set, but no built exercise comes before {}",
-                ex.label()
-            )
-        })?;
+    let previous = previous_exercise(course, ex)?;
     let actual = scenario(course, previous, ex)?;
     let recorded_at = course.dir(ex, Tree::Solution).join(SCENARIO_DIFF);
     let recorded = std::fs::read_to_string(&recorded_at).unwrap_or_default();
@@ -66,6 +57,27 @@ fn continues(course: &Course, ex: &Exercise, bless: bool) -> Result<String, Stri
         ex.number,
         actual.trim_end()
     ))
+}
+
+/// The exercise whose solution this checkpoint continues: `continues_from`,
+/// or else the built exercise just before it.
+fn previous_exercise<'c>(course: &'c Course, ex: &Exercise) -> Result<&'c Exercise, String> {
+    let found = match ex.continues_from {
+        Some(number) => course
+            .built()
+            .find(|e| e.number == number && e.number < ex.number),
+        None => course.built().filter(|e| e.number < ex.number).last(),
+    };
+    found.ok_or_else(|| match ex.continues_from {
+        Some(number) => format!(
+            "`continues_from = {number}` names no built exercise before {}",
+            ex.label()
+        ),
+        None => format!(
+            "`continues` is set, but no built exercise comes before {}",
+            ex.label()
+        ),
+    })
 }
 
 /// The unified diff from the previous solution's files to this checkpoint's

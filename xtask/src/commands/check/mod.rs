@@ -45,14 +45,15 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
     } else {
         Vec::new()
     };
+    tally.heading("Build");
     anstream::println!(
-        "\n{}",
+        "  {}",
         paint(
             ui::DIM,
             "building every checkpoint, solution and tool once…"
         )
     );
-    let build = build_once(course, &built, &tools);
+    tally.record("build", build_once(course, &built, &tools));
     if built.is_empty() {
         anstream::println!(
             "\n{}",
@@ -73,9 +74,8 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
         }
     }
 
-    tally.heading("Tooling");
-    tally.record("build", build);
     if whole_kit {
+        tally.heading("Tooling");
         tooling(course, &tools, &mut tally);
     }
 
