@@ -9,7 +9,8 @@
 #      differs between its checkpoint and solution), then time verify; median
 #      of $RUNS edits.
 # Usage: scripts/measure-layout.sh <before-commit> <after-commit>
-# Env: RUNS (default 5), EXERCISES (default "1 4 6 9"), SKIP_CI=1 to skip step 2.
+# Env: RUNS (default 5), EXERCISES (default "1 4 6 9"), SKIP_CI=1 to skip step 2,
+#      ONLY=ci to run step 2 alone (then ONLY=verify for step 3 alone).
 set -uo pipefail
 before=${1:?usage: $0 <before-commit> <after-commit>}
 after=${2:?usage: $0 <before-commit> <after-commit>}
@@ -47,16 +48,23 @@ measure() { # <label> <commit>
   mkdir -p "$work/$label"
   clone "$commit" "$dir"
   cd "$dir"
-  local t0; t0=$(now_ms)
-  cargo xtask setup >"$work/$label/setup.log" 2>&1; local rc=$?
-  echo "setup (cold): $(( ($(now_ms) - t0) / 1000 )) s, exit $rc, target/ $(du -sh target | cut -f1)"
-  if [ "${SKIP_CI:-0}" != 1 ]; then
-    mv target "$work/$label/target-setup"
+  local t0 rc
+  if [ -z "${ONLY:-}" ]; then
+    t0=$(now_ms)
+    cargo xtask setup >"$work/$label/setup.log" 2>&1; rc=$?
+    echo "setup (cold): $(( ($(now_ms) - t0) / 1000 )) s, exit $rc, target/ $(du -sh target | cut -f1)"
+    # CI starts cold: the setup's build is put aside, then dropped.
+    [ "${SKIP_CI:-0}" = 1 ] || mv target "$work/$label/target-setup"
+  fi
+  if [ "${SKIP_CI:-0}" != 1 ] && [ "${ONLY:-ci}" = ci ]; then
     t0=$(now_ms)
     bash .ci/run >"$work/$label/ci.log" 2>&1; rc=$?
     echo "bash .ci/run (cold): $(( ($(now_ms) - t0) / 1000 )) s, exit $rc, $(grep -E '[0-9]+ passed, [0-9]+ failed' "$work/$label/ci.log" | tail -1)"
+    grep -E '\([0-9.]+ s\)' "$work/$label/ci.log" | sed 's/^/    /' # the slow rows, when check shows times
+    [ "$rc" = 0 ] || grep -E '✗' -A12 "$work/$label/ci.log" | head -60
     rm -rf "$work/$label/target-setup"
   fi
+  [ "${ONLY:-}" = ci ] && { cd "$kit"; return; }
   for n in $exercises; do
     local file; file=$(lesson_file "$dir" "$n")
     cargo xtask verify "$n" >/dev/null 2>&1 # warm

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::message_handler::MessageId;
+use crate::message_handler::{MessageId, Step};
 
 /// The business change a message makes (a line added to an order), as the
 /// store keeps it: which message made it, in which attempt.
@@ -67,15 +67,59 @@ impl fmt::Debug for ItemAdded {
     }
 }
 
+/// A step that did the other step's kind of effect: `update_store` sent, or
+/// `send` wrote the store. The model allows it no more than the real system
+/// does: the store and the queue share no transaction, so one step cannot
+/// both write and send atomically (that would be a distributed
+/// transaction). Every invariant breaks in a state with a misstep.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Misstep {
+    /// `update_store` sent this event.
+    SentInUpdateStore(ItemAdded),
+    /// `send` wrote this change.
+    SavedInSend(Change),
+}
+
+impl fmt::Display for Misstep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Misstep::SentInUpdateStore(event) => write!(f, "update_store sent {event}")?,
+            Misstep::SavedInSend(change) => write!(f, "send wrote {change:?} to the store")?,
+        }
+        f.write_str(
+            ": a step may only do its own kind of effect. The store and the queue share no \
+             transaction, so writing and sending in one step is not atomic in a real system: \
+             save in update_store, send in send, and order the steps",
+        )
+    }
+}
+
+impl fmt::Debug for Misstep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 /// One attempt at handling a message: what a step of the lesson sees and
 /// changes. A step is atomic: everything it does happens together, or —
-/// when the checker makes the step fail — none of it.
+/// when the checker makes the step fail — none of it. A step does one kind
+/// of effect only (see [`Misstep`]).
 pub struct Attempt<'a> {
     message: MessageId,
     number: u8,
+    step: Step,
     store: &'a mut BTreeSet<Change>,
     sent: &'a mut BTreeSet<ItemAdded>,
+    misstep: &'a mut Option<Misstep>,
     effects: Vec<Effect>,
+}
+
+/// Where an attempt's step writes: the store, the events sent, and the
+/// first misstep of the run.
+pub(crate) struct Resources<'a> {
+    pub store: &'a mut BTreeSet<Change>,
+    pub sent: &'a mut BTreeSet<ItemAdded>,
+    pub misstep: &'a mut Option<Misstep>,
 }
 
 /// What a step did, so that a counterexample can tell it.
@@ -89,14 +133,16 @@ impl<'a> Attempt<'a> {
     pub(crate) fn new(
         message: MessageId,
         number: u8,
-        store: &'a mut BTreeSet<Change>,
-        sent: &'a mut BTreeSet<ItemAdded>,
+        step: Step,
+        resources: Resources<'a>,
     ) -> Attempt<'a> {
         Attempt {
             message,
             number,
-            store,
-            sent,
+            step,
+            store: resources.store,
+            sent: resources.sent,
+            misstep: resources.misstep,
             effects: Vec::new(),
         }
     }
@@ -132,6 +178,9 @@ impl<'a> Attempt<'a> {
             message: self.message,
             attempt: self.number,
         };
+        if self.step != Step::UpdateStore {
+            self.misstep.get_or_insert(Misstep::SavedInSend(change));
+        }
         self.store.insert(change);
         self.effects.push(Effect::Saved(change));
     }
@@ -147,6 +196,10 @@ impl<'a> Attempt<'a> {
 
     /// Sends an event to the outgoing queue.
     pub fn send(&mut self, event: ItemAdded) {
+        if self.step != Step::Send {
+            self.misstep
+                .get_or_insert(Misstep::SentInUpdateStore(event));
+        }
         self.sent.insert(event);
         self.effects.push(Effect::Sent(event));
     }

@@ -63,7 +63,7 @@ mod message_handler;
 mod narrate;
 mod report;
 
-pub use attempt::{Attempt, Change, ItemAdded};
+pub use attempt::{Attempt, Change, ItemAdded, Misstep};
 pub use check::{Counterexample, Narrated, Stats, check_all, check_shortest};
 pub use explore::explorer_url;
 pub use invariants::Invariant;

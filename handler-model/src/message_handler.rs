@@ -16,7 +16,7 @@ use std::fmt;
 
 use stateright::{Model, Property};
 
-use crate::attempt::{Attempt, Change, Effect, ItemAdded};
+use crate::attempt::{Attempt, Change, Effect, ItemAdded, Misstep, Resources};
 use crate::invariants::{self, Invariant};
 
 /// A message's id: `m1`, `m2` …
@@ -131,6 +131,8 @@ pub struct State {
     /// Messages the queue gave up on: handled without an acknowledgement
     /// and no retries left.
     pub dead_letters: BTreeSet<MessageId>,
+    /// The first step that did another step's kind of effect, if any.
+    pub misstep: Option<Misstep>,
 }
 
 impl State {
@@ -179,7 +181,11 @@ impl fmt::Debug for State {
         writeln!(f, "store:        {}", list(self.store.iter()))?;
         writeln!(f, "sent:         {}", list(self.sent.iter()))?;
         writeln!(f, "acknowledged: {}", list(self.acked.iter()))?;
-        write!(f, "dead letters: {}", list(self.dead_letters.iter()))
+        write!(f, "dead letters: {}", list(self.dead_letters.iter()))?;
+        match &self.misstep {
+            Some(misstep) => write!(f, "\nmisstep:      {misstep}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -268,12 +274,12 @@ impl HandlerModel {
     /// Runs a step of the lesson (or the acknowledgement) for `delivery`
     /// on `state`, and returns what it did.
     fn run_step(&self, state: &mut State, delivery: Delivery, step: Step) -> Vec<Effect> {
-        let mut attempt = Attempt::new(
-            delivery.message,
-            delivery.attempt,
-            &mut state.store,
-            &mut state.sent,
-        );
+        let resources = Resources {
+            store: &mut state.store,
+            sent: &mut state.sent,
+            misstep: &mut state.misstep,
+        };
+        let mut attempt = Attempt::new(delivery.message, delivery.attempt, step, resources);
         match step {
             Step::UpdateStore => (self.steps.update_store)(&mut attempt),
             Step::Send => (self.steps.send)(&mut attempt),
@@ -360,6 +366,7 @@ impl Model for HandlerModel {
             sent: BTreeSet::new(),
             acked: BTreeSet::new(),
             dead_letters: BTreeSet::new(),
+            misstep: None,
         }]
     }
 

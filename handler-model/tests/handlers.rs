@@ -210,3 +210,53 @@ fn a_kept_invariant_returns_the_state_counts() {
     let stats = expect_invariant(SOLVED, Invariant::NoLostMessages, "unused");
     assert_eq!(stats.states, 720, "{stats}");
 }
+
+fn save_and_send(attempt: &mut Attempt) {
+    save_once(attempt);
+    send_stored(attempt);
+}
+
+fn send_nothing(_attempt: &mut Attempt) {}
+
+#[test]
+fn a_step_that_saves_and_sends_breaks_every_invariant_and_says_why() {
+    // Saving and sending in one step passes every invariant in a model that
+    // lets a step write the store and send at once: a distributed
+    // transaction, which no real store and queue share.
+    let in_one_step = HandlerSteps {
+        update_store: save_and_send,
+        send: send_nothing,
+        ..SOLVED
+    };
+    assert!(
+        verdicts(in_one_step)
+            .iter()
+            .all(|(_, broken)| *broken == Some(2)),
+        "{:?}",
+        verdicts(in_one_step)
+    );
+    let model = HandlerModel::only(in_one_step, Config::DEFAULT, Invariant::NoLostMessages);
+    let counterexample = check_shortest(model, Invariant::NoLostMessages.name()).unwrap_err();
+    assert_eq!(
+        counterexample.headline,
+        "no lost messages: update_store sent ItemAdded(m1, data of attempt 1): a step may only \
+         do its own kind of effect. The store and the queue share no transaction, so writing \
+         and sending in one step is not atomic in a real system: save in update_store, send in \
+         send, and order the steps"
+    );
+    // And the other way round.
+    let saves_in_send = HandlerSteps {
+        order: &[Step::Send, Step::Ack],
+        update_store: send_nothing,
+        send: save_and_send,
+    };
+    let model = HandlerModel::only(saves_in_send, Config::DEFAULT, Invariant::NoGhostMessages);
+    let counterexample = check_shortest(model, Invariant::NoGhostMessages.name()).unwrap_err();
+    assert!(
+        counterexample.headline.starts_with(
+            "no ghost messages: send wrote m1's change, made by attempt 1 to the store"
+        ),
+        "{}",
+        counterexample.headline
+    );
+}

@@ -84,6 +84,19 @@ pub enum Error {
         /// What was still pending, e.g. `2 messages in orders`.
         pending: String,
     },
+    /// A delivery (or a bounded call, see [`crate::Sim::bounded`]) never
+    /// finished: it kept calling the simulated cloud past its budget
+    /// (see [`crate::World::set_delivery_budget`]).
+    Runaway {
+        /// Who ran away: `the handler of endpoint orders`.
+        who: String,
+        /// The message it was handling (`AddItem(m3)`), or empty.
+        message: String,
+        /// The calls it made.
+        calls: u64,
+        /// Where it was refused another: a fault point such as `kv.orders.put`.
+        last_call: String,
+    },
     /// A create refused because a row with the same primary or unique key
     /// exists already: how primary-key deduplication recognises a duplicate.
     DuplicateKey {
@@ -181,10 +194,29 @@ impl fmt::Display for Error {
             ),
             Error::StillBusy { steps, pending } => write!(
                 f,
-                "still busy after {steps} steps ({pending}): probably a message that fails \
-                 forever and is never dead-lettered, or handlers that keep sending each other \
+                "still busy after {steps} steps ({pending}): probably a handler that loops \
+                 inside one delivery (one far into its calls), a message that fails forever \
+                 and is never dead-lettered, or handlers that keep sending each other \
                  messages; raise the bound only if the scenario really needs more steps"
             ),
+            Error::Runaway {
+                who,
+                message,
+                calls,
+                last_call,
+            } => {
+                write!(f, "{who} never finished")?;
+                if !message.is_empty() {
+                    write!(f, " {message}")?;
+                }
+                write!(
+                    f,
+                    ": it made {calls} calls to the simulated cloud without returning (the last \
+                     at {last_call}) — a loop that retries for ever? Fail instead (return the \
+                     error) and let the broker redeliver: it dead-letters a message once its \
+                     attempts are used up"
+                )
+            }
             Error::DuplicateKey { store, key } => write!(
                 f,
                 "a row with this key exists already in SQL store {store} ({key} must be unique): \

@@ -48,6 +48,7 @@ pub struct Explorer {
     seed: u64,
     max_depth: usize,
     max_schedules: usize,
+    max_calls_per_run: u64,
 }
 
 /// What an exploration found.
@@ -114,6 +115,8 @@ impl Explorer {
     pub const DEFAULT_MAX_DEPTH: usize = 1_000;
     /// The default bound on runs.
     pub const DEFAULT_MAX_SCHEDULES: usize = 100_000;
+    /// The default bound on calls to the simulated cloud in one run.
+    pub const DEFAULT_MAX_CALLS_PER_RUN: u64 = 1_000_000;
 
     /// An explorer of `scenario`, with seed 0 for whatever randomness is not
     /// a choice (such as message ids).
@@ -127,6 +130,7 @@ impl Explorer {
             seed: 0,
             max_depth: Explorer::DEFAULT_MAX_DEPTH,
             max_schedules: Explorer::DEFAULT_MAX_SCHEDULES,
+            max_calls_per_run: Explorer::DEFAULT_MAX_CALLS_PER_RUN,
         }
     }
 
@@ -174,6 +178,29 @@ impl Explorer {
     /// ```
     pub fn max_schedules(mut self, schedules: usize) -> Explorer {
         self.max_schedules = schedules.max(1);
+        self
+    }
+
+    /// Bounds each run: past `calls` calls to the simulated cloud (fault
+    /// points), the run fails as a violation that says it never ends (see
+    /// [`Sim::set_call_budget`]). Each delivery has its own, smaller bound
+    /// (see [`crate::World::set_delivery_budget`]).
+    ///
+    /// ```
+    /// use harness::{Explorer, FaultPoint, Sim};
+    /// let report = Explorer::new(|sim: &Sim| {
+    ///     // A scenario that never stops calling the cloud.
+    ///     loop {
+    ///         sim.fault_at(&FaultPoint::new("kv", "orders", "get"));
+    ///     }
+    /// })
+    /// .max_calls_per_run(50)
+    /// .run();
+    /// let violation = report.counterexample.unwrap();
+    /// assert!(violation.headline.contains("the run never ends"), "{}", violation.headline);
+    /// ```
+    pub fn max_calls_per_run(mut self, calls: u64) -> Explorer {
+        self.max_calls_per_run = calls;
         self
     }
 
@@ -240,6 +267,7 @@ impl Explorer {
     /// the choices it made.
     fn run_once(&self, script: &[u32]) -> (Result<(), Violation>, Vec<Choice>) {
         let sim = Sim::scripted(self.seed, script.to_vec());
+        sim.set_call_budget(self.max_calls_per_run);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| (self.scenario)(&sim)));
         let result = match outcome {
             Ok(result) => result,

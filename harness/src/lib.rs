@@ -20,6 +20,7 @@
 
 pub mod blob;
 mod broker;
+mod budget;
 mod clock;
 mod error;
 mod explorer;
@@ -40,6 +41,7 @@ pub use broker::{
     Broker, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_VISIBILITY_TIMEOUT, DeadLetter, Delivery, Finished, SentRecord,
 };
+pub use budget::{DEFAULT_DELIVERY_BUDGET, WATCHDOG_VARIABLE};
 pub use clock::SimTime;
 pub use error::Error;
 pub use explorer::{Explorer, Report, Scenario};

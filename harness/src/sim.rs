@@ -5,14 +5,16 @@
 //! seed governs everything in a run and one trace records all of it.
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::budget;
 use crate::fault::{ExploredFaults, RuleAction};
 use crate::trace::{Event, EventKind, MessageRef, Trace};
-use crate::{Envelope, Fault, FaultPoint, FaultRule, MessageId, RandomFaults, SimTime};
+use crate::{Envelope, Failure, Fault, FaultPoint, FaultRule, MessageId, RandomFaults, SimTime};
 
 /// The environment variable that overrides a test's seed, so that the replay
 /// command printed with a failure reproduces it.
@@ -64,6 +66,10 @@ struct State {
     labelled: VecDeque<MessageId>,
     next_label: u64,
     scheduler: Option<SchedulerHook>,
+    /// Calls to the simulated cloud (fault points) so far in this run.
+    calls: u64,
+    /// How many the run may make (see [`Sim::set_call_budget`]).
+    call_budget: Option<u64>,
 }
 
 /// One simulated run. Cheap to clone: every clone is the same run.
@@ -154,6 +160,8 @@ impl Sim {
             labelled: VecDeque::new(),
             next_label: 1,
             scheduler: None,
+            calls: 0,
+            call_budget: None,
         };
         Sim {
             state: Arc::new(Mutex::new(state)),
@@ -409,6 +417,10 @@ impl Sim {
     /// assert_eq!(sim.fault_at(&send), Some(Fault::Duplicate));
     /// ```
     pub fn fault_at(&self, point: &FaultPoint) -> Option<Fault> {
+        // Charged to the delivery being handled (see `budget`); a parked
+        // worker waits for its turn inside this call.
+        let _call = budget::call(&point.name);
+        self.charge_run(point);
         let scheduler = self.lock().scheduler.clone();
         if let Some(hook) = scheduler {
             hook(point);
@@ -420,7 +432,85 @@ impl Sim {
     /// that holds a resource another worker would have to wait for (a SQL
     /// transaction), so that nobody runs while it holds it.
     fn fault_at_without_turn(&self, point: &FaultPoint) -> Option<Fault> {
+        let _call = budget::call(&point.name);
+        self.charge_run(point);
         self.fault_here(point)
+    }
+
+    /// Bounds the whole run: once it has made `calls` calls to the
+    /// simulated cloud (fault points), the next one panics with a message
+    /// that says the run does not end. The explorer sets this for every
+    /// schedule it runs ([`crate::Explorer::max_calls_per_run`]), so that a
+    /// scenario that loops for ever outside any delivery fails too.
+    ///
+    /// ```
+    /// use harness::{FaultPoint, Sim};
+    /// let sim = Sim::new(1);
+    /// sim.set_call_budget(2);
+    /// let get = FaultPoint::new("kv", "carts", "get");
+    /// sim.fault_at(&get);
+    /// sim.fault_at(&get);
+    /// let third = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.fault_at(&get)));
+    /// assert!(third.is_err());
+    /// ```
+    pub fn set_call_budget(&self, calls: u64) {
+        self.lock().call_budget = Some(calls);
+    }
+
+    fn charge_run(&self, point: &FaultPoint) {
+        let spent = {
+            let mut state = self.lock();
+            state.calls += 1;
+            state.call_budget.filter(|budget| state.calls > *budget)
+        };
+        if let Some(budget) = spent {
+            panic!(
+                "the run never ends: it made {budget} calls to the simulated cloud and wanted \
+                 another at {} — handlers that keep sending each other messages, or a loop \
+                 around the world that never stops? (the bound: `Sim::set_call_budget`, \
+                 `Explorer::max_calls_per_run`)",
+                point.name
+            );
+        }
+    }
+
+    /// Runs `work` (code a test calls directly, such as a client's submit
+    /// loop) as a bounded delivery: if it makes more than
+    /// [`crate::DEFAULT_DELIVERY_BUDGET`] calls to the simulated cloud
+    /// without returning, it fails with a report that says it never
+    /// finished, instead of hanging the test. The world bounds every
+    /// delivery it makes this way already.
+    ///
+    /// ```
+    /// use harness::{Condition, DocumentStore, FaultRule, Sim};
+    /// let sim = Sim::new(1);
+    /// let carts = DocumentStore::new(&sim, "carts");
+    /// sim.inject(FaultRule::at("kv.carts.put").always().fail_before());
+    /// // A submit loop that never gives up.
+    /// let hung = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     sim.bounded("ola submits cart c-1", || {
+    ///         while carts.put("ola", "c-1", &"submitted", Condition::Always).is_err() {}
+    ///     })
+    /// }));
+    /// let report = *hung.unwrap_err().downcast::<String>().unwrap();
+    /// assert!(report.starts_with("the call `ola submits cart c-1` never finished"), "{report}");
+    /// assert_eq!(sim.bounded("a quick read", || carts.len()), 0);
+    /// ```
+    #[track_caller]
+    pub fn bounded<T>(&self, what: &str, work: impl FnOnce() -> T) -> T {
+        let who = format!("the call `{what}`");
+        let budget = budget::DEFAULT_DELIVERY_BUDGET;
+        let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            budget::within(&who, "", budget, calls, work)
+        }));
+        match outcome {
+            Ok(value) => value,
+            Err(payload) => match payload.downcast::<budget::Runaway>() {
+                Ok(runaway) => Failure::new(self, runaway.explain()).panic(),
+                Err(other) => panic::resume_unwind(other),
+            },
+        }
     }
 
     /// The faults of `point`: scripted, explored, random.

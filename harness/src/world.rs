@@ -13,6 +13,11 @@
 //!   queue's maximum, then the dead-letter queue); an unrecoverable error
 //!   dead-letters it at once. A panic is a transient error that carries the
 //!   panic message.
+//! - Every delivery is bounded: a handler that keeps calling the simulated
+//!   cloud without returning (a loop around a write that keeps failing) is
+//!   stopped after [`crate::DEFAULT_DELIVERY_BUDGET`] calls, its message is
+//!   dead-lettered with the reason, and the world stops with
+//!   [`Error::Runaway`] (see [`World::set_delivery_budget`]).
 //! - Time is simulated: [`HandlerContext::take_time`] makes a handler slow,
 //!   and when nothing is ready the world jumps to the next moment something
 //!   is (a delayed message, a lease running out).
@@ -50,11 +55,13 @@
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::budget::{self, Runaway};
 use crate::scheduler::{Scheduler, Shutdown, Turn};
-use crate::{Broker, Delivery, Envelope, Error, EventKind, MessageId, Sim, headers};
+use crate::{Broker, Delivery, Envelope, Error, EventKind, Failure, MessageId, Sim, headers};
 
 /// A message handler: a plain function of the context and the message.
 pub type Handler =
@@ -300,6 +307,7 @@ impl HandlerContext {
     /// assert_eq!(broker.sent_to("billing").unwrap().len(), 1);
     /// ```
     pub fn send(&mut self, queue: &str, envelope: Envelope) -> Result<(), Error> {
+        let _call = budget::call("HandlerContext::send");
         if !self.broker.has_queue(queue) {
             return Err(self.broker.send(queue, envelope).unwrap_err());
         }
@@ -328,6 +336,7 @@ impl HandlerContext {
     /// assert_eq!(broker.sent_log().len(), 1);
     /// ```
     pub fn publish(&mut self, topic: &str, envelope: Envelope) -> Result<(), Error> {
+        let _call = budget::call("HandlerContext::publish");
         let envelope = self.stamp(envelope);
         self.outgoing.push(Outgoing::Publish {
             topic: topic.to_string(),
@@ -397,6 +406,8 @@ impl HandlerContext {
     /// assert_eq!(sim.now().as_millis(), 5_000);
     /// ```
     pub fn take_time(&mut self, duration: Duration) {
+        // A parked handler waits for its turn inside the call.
+        let _call = budget::call("HandlerContext::take_time");
         self.sim.advance(duration);
         self.steps.yield_now();
     }
@@ -477,6 +488,10 @@ struct Task {
     endpoint: usize,
     worker: usize,
     actor: String,
+    /// The message it handles, as the trace labels it.
+    message: String,
+    /// The calls its delivery made so far (see the `budget` module).
+    calls: Arc<AtomicU64>,
 }
 
 /// What the world can do next.
@@ -497,6 +512,10 @@ struct Job {
     endpoint: String,
     delivery: Delivery,
     handling: u64,
+    /// The calls the handler may make (see the `budget` module).
+    budget: u64,
+    /// The calls it made, counted by the `budget` module.
+    calls: Arc<AtomicU64>,
 }
 
 /// How the world decides its next step. The thread holding the baton uses
@@ -526,6 +545,11 @@ struct StepState {
     taken: usize,
     /// A delivery that a handler's thread chose, for the world's thread to make.
     chosen: Option<Move>,
+    /// The calls one delivery may make (see [`World::set_delivery_budget`]).
+    delivery_budget: u64,
+    /// Why the world stopped: a delivery that never finished. Nothing runs
+    /// after that.
+    halted: Option<Error>,
 }
 
 impl StepState {
@@ -591,6 +615,11 @@ impl Steps {
         Some(moves[picked])
     }
 
+    /// Stops the world for good: `reason` is what it answers from now on.
+    fn halt(&self, reason: Error) {
+        self.lock().halted.get_or_insert(reason);
+    }
+
     /// At every fault point: on a paused handler's thread, its step ends and
     /// the baton moves on (see [`Steps::after`]); elsewhere nothing happens.
     fn yield_now(&self) {
@@ -614,7 +643,7 @@ impl Steps {
         }
         // The step ends as it does on the world's thread.
         self.sim.set_actor(&state.actor);
-        if state.budget == 0 {
+        if state.budget == 0 || state.halted.is_some() {
             return Turn::World;
         }
         match self.choose(&state) {
@@ -685,6 +714,8 @@ impl World {
                 budget: 0,
                 taken: 0,
                 chosen: None,
+                delivery_budget: budget::DEFAULT_DELIVERY_BUDGET,
+                halted: None,
             }),
         });
         // Weak, because the simulation keeps the hook and `Steps` keeps the
@@ -797,6 +828,38 @@ impl World {
         Ok(())
     }
 
+    /// Bounds every delivery: a handler may make at most `calls` calls to
+    /// the simulated cloud (store, broker and HTTP calls, `send`, `publish`,
+    /// `take_time`) in one delivery; the default is
+    /// [`crate::DEFAULT_DELIVERY_BUDGET`]. A handler that goes past it (a
+    /// loop that retries a failing write for ever) is stopped at that call:
+    /// its message is dead-lettered with the reason, the world stops, and
+    /// [`World::run_until_quiet`] answers [`Error::Runaway`], which names
+    /// the endpoint, the message and the last call. The count is part of
+    /// the run, so the bound strikes at the same call in every replay.
+    ///
+    /// ```
+    /// use harness::{Broker, Condition, DocumentStore, Envelope, FaultRule, HandlerContext, Sim, World};
+    /// let sim = Sim::new(1);
+    /// let mut world = World::new(&sim, &Broker::new(&sim));
+    /// let orders = DocumentStore::new(&sim, "orders");
+    /// sim.inject(FaultRule::at("kv.orders.put").always().fail_before());
+    /// world.add_endpoint("orders", move |_ctx: &mut HandlerContext, _m: &Envelope| {
+    ///     // Retries inside the delivery, for ever.
+    ///     while orders.put("ola", "o-1", &"meat", Condition::Always).is_err() {}
+    ///     Ok(())
+    /// });
+    /// world.set_delivery_budget(100);
+    /// world.send("orders", Envelope::new(sim.new_message_id(), "AddItem", &())).unwrap();
+    /// let err = world.run_until_quiet(10).unwrap_err();
+    /// assert!(err.to_string().starts_with(
+    ///     "the handler of endpoint orders never finished AddItem(m1): it made 100 calls"
+    /// ), "{err}");
+    /// ```
+    pub fn set_delivery_budget(&mut self, calls: u64) {
+        self.steps.lock().delivery_budget = calls.max(1);
+    }
+
     /// Subscribes an endpoint's queue to a topic.
     ///
     /// ```
@@ -881,7 +944,7 @@ impl World {
                 if steps == World::CONVERSATION_STEP_LIMIT {
                     return Err(self.still_busy(steps));
                 }
-                if !self.step() {
+                if !self.try_step()? {
                     break;
                 }
                 steps += 1;
@@ -901,12 +964,37 @@ impl World {
     /// let mut world = harness::World::new(&sim, &harness::Broker::new(&sim));
     /// assert!(!world.step());
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// With a report, when a delivery never finished (see
+    /// [`World::set_delivery_budget`]): the world cannot go on.
+    #[track_caller]
     pub fn step(&mut self) -> bool {
-        self.run_steps(1) == 1
+        match self.try_step() {
+            Ok(stepped) => stepped,
+            Err(reason) => Failure::new(&self.sim, reason.to_string()).panic(),
+        }
+    }
+
+    /// [`World::step`], with a delivery that never finished as an error.
+    fn try_step(&mut self) -> Result<bool, Error> {
+        let stepped = self.run_steps(1) == 1;
+        match self.halted() {
+            Some(reason) => Err(reason),
+            None => Ok(stepped),
+        }
+    }
+
+    /// Why the world stopped, if a delivery never finished.
+    fn halted(&self) -> Option<Error> {
+        self.steps.lock().halted.clone()
     }
 
     /// Steps until there is nothing left to do; returns how many steps it
-    /// took. Fails when still busy after `max_steps`.
+    /// took. Fails when still busy after `max_steps`, and with
+    /// [`Error::Runaway`] when a delivery never finished (see
+    /// [`World::set_delivery_budget`]).
     ///
     /// ```
     /// use harness::{Broker, Envelope, HandlerContext, HandlerError, Sim, World};
@@ -923,6 +1011,9 @@ impl World {
     /// ```
     pub fn run_until_quiet(&mut self, max_steps: usize) -> Result<usize, Error> {
         let steps = self.run_steps(max_steps);
+        if let Some(reason) = self.halted() {
+            return Err(reason);
+        }
         if steps < max_steps || self.is_quiet() {
             Ok(steps)
         } else {
@@ -949,10 +1040,21 @@ impl World {
             .into_iter()
             .map(|(queue, count)| format!("{count} in {queue}"))
             .collect();
-        let paused = self.steps.lock().tasks.len();
+        let state = self.steps.lock();
+        let paused = state.tasks.len();
         if paused > 0 {
             pending.push(format!("{paused} handlers paused"));
         }
+        // Which delivery keeps the world busy: one far into its budget is
+        // a handler that loops.
+        for task in &state.tasks {
+            let calls = task.calls.load(Ordering::Relaxed);
+            pending.push(format!(
+                "{} is on {}, {calls} calls into that delivery",
+                task.actor, task.message
+            ));
+        }
+        drop(state);
         Error::StillBusy {
             steps,
             pending: if pending.is_empty() {
@@ -972,6 +1074,9 @@ impl World {
         while taken < limit {
             let next = {
                 let mut state = self.steps.lock();
+                if state.halted.is_some() {
+                    break;
+                }
                 match state.chosen.take() {
                     Some(chosen) => Some(chosen),
                     None => self.steps.choose(&state),
@@ -1011,7 +1116,7 @@ impl World {
     /// worker (nothing to interleave with), else on a handler thread of its
     /// own (see [`World::resume`]). Returns the steps handlers took on their own.
     fn deliver(&mut self, index: usize, budget: usize, actor: &str) -> usize {
-        let (name, handler, worker, worker_actor, concurrent) = {
+        let (name, handler, worker, worker_actor, concurrent, delivery_budget) = {
             let state = self.steps.lock();
             let endpoint = &state.endpoints[index];
             let worker = endpoint
@@ -1023,6 +1128,7 @@ impl World {
                 worker,
                 endpoint.actor(worker),
                 endpoint.workers.len() > 1,
+                state.delivery_budget,
             )
         };
         self.sim.set_actor(&worker_actor);
@@ -1030,6 +1136,8 @@ impl World {
         let Ok(Some(delivery)) = self.broker.receive(&name) else {
             return 0;
         };
+        let message = self.sim.message_ref(&delivery.envelope).to_string();
+        let calls = Arc::new(AtomicU64::new(0));
         let job = Job {
             sim: self.sim.clone(),
             broker: self.broker.clone(),
@@ -1038,6 +1146,8 @@ impl World {
             endpoint: name,
             delivery,
             handling: self.next_handling,
+            budget: delivery_budget,
+            calls: calls.clone(),
         };
         self.next_handling += 1;
         if !concurrent {
@@ -1066,6 +1176,8 @@ impl World {
                 endpoint: index,
                 worker,
                 actor: worker_actor,
+                message,
+                calls,
             });
             state.tasks.len() - 1
         };
@@ -1118,7 +1230,10 @@ fn run(job: Job) {
         endpoint,
         delivery,
         handling,
+        budget,
+        calls,
     } = job;
+    let halt = steps.clone();
     let message = sim.message_ref(&delivery.envelope);
     sim.record(EventKind::HandlerStarted {
         endpoint: endpoint.clone(),
@@ -1134,14 +1249,27 @@ fn run(job: Job) {
         handling,
         outgoing: Vec::new(),
     };
-    let returned = panic::catch_unwind(AssertUnwindSafe(|| handler(&mut ctx, &delivery.envelope)));
+    let who = format!("the handler of endpoint {endpoint}");
+    let returned = panic::catch_unwind(AssertUnwindSafe(|| {
+        budget::within(&who, &message.to_string(), budget, calls, || {
+            handler(&mut ctx, &delivery.envelope)
+        })
+    }));
     let outcome = match returned {
         Ok(result) => result,
         Err(payload) if payload.is::<Shutdown>() => panic::resume_unwind(payload),
-        Err(payload) => Err(HandlerError::Transient(format!(
-            "the handler panicked: {}",
-            panic_message(payload.as_ref())
-        ))),
+        Err(payload) => match payload.downcast::<Runaway>() {
+            // The delivery never finished: dead-letter it with the reason
+            // and stop the world, which answers with the same reason.
+            Ok(runaway) => {
+                halt.halt(runaway.to_error());
+                Err(HandlerError::Unrecoverable(runaway.explain()))
+            }
+            Err(payload) => Err(HandlerError::Transient(format!(
+                "the handler panicked: {}",
+                panic_message(payload.as_ref())
+            ))),
+        },
     };
     let outcome = outcome.and_then(|()| ctx.dispatch());
     // Settlement failures (an expired lease, an injected fault) are in the
@@ -1178,7 +1306,10 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Condition, DEFAULT_MAX_ATTEMPTS, DocumentStore, Fault, FaultRule, RandomFaults};
+    use crate::{
+        Condition, DEFAULT_DELIVERY_BUDGET, DEFAULT_MAX_ATTEMPTS, DocumentStore, Fault, FaultRule,
+        RandomFaults,
+    };
     use proptest::prelude::*;
 
     fn world(seed: u64) -> (Sim, Broker, World) {
@@ -1439,6 +1570,129 @@ mod tests {
     #[test]
     fn different_seeds_give_different_runs() {
         assert_ne!(busy_run(1), busy_run(2));
+    }
+
+    /// A handler that retries a write for ever inside one delivery, on a
+    /// store that always fails: the classic hang.
+    fn stubborn_orders(workers: usize) -> (Sim, Broker, World) {
+        let (sim, broker, mut world) = world(4);
+        let store = DocumentStore::new(&sim, "orders");
+        sim.inject(FaultRule::at("kv.orders.put").always().fail_before());
+        world.add_endpoint("orders", move |_ctx: &mut HandlerContext, _m: &Envelope| {
+            while store.put("ola", "o-1", &"meat", Condition::Always).is_err() {}
+            Ok(())
+        });
+        world.set_workers("orders", workers).unwrap();
+        world.set_delivery_budget(500);
+        world.send("orders", message(&sim, "AddItem")).unwrap();
+        (sim, broker, world)
+    }
+
+    #[test]
+    fn a_handler_retrying_a_failing_store_call_for_ever_fails_with_a_message() {
+        for workers in [1, 2] {
+            let (sim, broker, mut world) = stubborn_orders(workers);
+            // With two workers, each call is a turn, and a turn is a step.
+            let err = world.run_until_quiet(1_000).unwrap_err();
+            assert_eq!(
+                err,
+                Error::Runaway {
+                    who: "the handler of endpoint orders".into(),
+                    message: "AddItem(m1)".into(),
+                    calls: 500,
+                    last_call: "kv.orders.put".into(),
+                }
+            );
+            assert!(
+                err.to_string().starts_with(
+                    "the handler of endpoint orders never finished AddItem(m1): it made 500 \
+                     calls to the simulated cloud without returning (the last at kv.orders.put) \
+                     — a loop that retries for ever?"
+                ),
+                "{err}"
+            );
+            // The message is dead-lettered with the reason, and the trace says so.
+            let dead = broker.dead_letters("orders").unwrap();
+            assert!(
+                dead[0].reason.contains("never finished"),
+                "{}",
+                dead[0].reason
+            );
+            assert_eq!(
+                count(&sim, "failed on AddItem(m1): the handler of endpoint"),
+                1
+            );
+            // The world stays stopped.
+            assert_eq!(world.run_until_quiet(1_000).unwrap_err(), err);
+        }
+    }
+
+    #[test]
+    fn a_runaway_delivery_stops_the_world_while_other_handlers_wait() {
+        let (sim, broker, mut world) = stubborn_orders(2);
+        // A second message for the other worker, which takes its turns too.
+        world.send("orders", message(&sim, "AddItem")).unwrap();
+        let err = world.run_until_quiet(10_000).unwrap_err();
+        assert!(matches!(err, Error::Runaway { .. }), "{err}");
+        assert_eq!(broker.dead_letters("orders").unwrap().len(), 1);
+        drop(world); // the parked handler unwinds: no hang
+    }
+
+    #[test]
+    fn a_handler_that_takes_time_for_ever_fails_with_a_message() {
+        let (sim, _broker, mut world) = world(1);
+        world.add_endpoint("orders", |ctx: &mut HandlerContext, _m: &Envelope| {
+            loop {
+                ctx.take_time(Duration::from_millis(1));
+            }
+        });
+        world.send("orders", message(&sim, "AddItem")).unwrap();
+        let err = world.run_until_quiet(100).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!(
+                "it made {DEFAULT_DELIVERY_BUDGET} calls to the simulated cloud without \
+                 returning (the last at HandlerContext::take_time)"
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn stepping_a_world_whose_delivery_ran_away_panics_with_a_report() {
+        let (_sim, _broker, mut world) = stubborn_orders(1);
+        let stepped = panic::catch_unwind(AssertUnwindSafe(|| world.step()));
+        let report = *stepped.unwrap_err().downcast::<String>().unwrap();
+        assert!(
+            report.starts_with("the handler of endpoint orders never finished AddItem(m1)"),
+            "{report}"
+        );
+        assert!(report.contains("Seed:    4"), "{report}");
+    }
+
+    #[test]
+    fn the_bound_strikes_at_the_same_call_in_every_replay() {
+        let run = |seed| {
+            let (sim, _broker, mut world) = world(seed);
+            let store = DocumentStore::new(&sim, "orders");
+            sim.inject_random(RandomFaults::new().with("kv.**", Fault::FailBefore, 0.5));
+            world.add_endpoint("orders", move |_ctx: &mut HandlerContext, m: &Envelope| {
+                let key = m.id.to_string();
+                loop {
+                    let _ = store.put("p", &key, &1, Condition::CreateOnly);
+                }
+            });
+            world.set_workers("orders", 2).unwrap();
+            world.set_delivery_budget(50);
+            world.send("orders", message(&sim, "A")).unwrap();
+            world.send("orders", message(&sim, "B")).unwrap();
+            let err = world.run_until_quiet(1_000).unwrap_err();
+            (err, busy_trace(&sim))
+        };
+        assert_eq!(run(5), run(5));
+    }
+
+    fn busy_trace(sim: &Sim) -> Vec<String> {
+        sim.trace().events().iter().map(|e| e.to_string()).collect()
     }
 
     #[test]

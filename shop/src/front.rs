@@ -39,6 +39,12 @@ pub struct Cart {
     pub accepted: bool,
     /// True once `SubmitOrder` was sent: the cart is done.
     pub submitted: bool,
+    /// The `Idempotency-Key` of the submit the shop took over HTTP: set,
+    /// with the key's record, before the shop answers `202 Accepted`, so
+    /// that the 202 is durable. From then on the cart takes no other submit
+    /// and no other line.
+    #[serde(default)]
+    pub submit_key: Option<String>,
 }
 
 /// One line of a cart: one item, with its own id.
@@ -58,8 +64,9 @@ pub struct SendSubmitOrder {
     pub cart_id: String,
     /// Where to bring the order.
     pub deliver_to: String,
-    /// The submit's `Idempotency-Key` and the answer it got, if it had one:
-    /// stored with the cart when the shop accepts it.
+    /// The submit's `Idempotency-Key` and the answer it got, for a handler
+    /// to store with the cart when it accepts it. The shop's own submit
+    /// sends `None`: it stores the record itself, before it answers 202.
     pub idempotency: Option<(String, KeyRecord)>,
 }
 
@@ -285,6 +292,44 @@ impl Shop {
             .map_err(SubmitError::Broker)
     }
 
+    /// A retry of a submit the shop took (same cart, same key): queues its
+    /// `SendSubmitOrder` again, unless the cart is submitted. The first
+    /// attempt may have recorded the request and then failed to queue the
+    /// command (the broker refused it); a command queued twice is harmless,
+    /// the handler acknowledges a copy whose work is done.
+    pub fn resume_submit(
+        &self,
+        cart_id: &str,
+        key: &str,
+        deliver_to: &str,
+    ) -> Result<(), SubmitError> {
+        let Some(found) = self.find_cart(cart_id)? else {
+            return Err(SubmitError::NotFound);
+        };
+        let cart = found.value;
+        if cart.submitted || cart.submit_key.as_deref() != Some(key) {
+            return Ok(());
+        }
+        self.enqueue_send_submit_order(cart_id, deliver_to)
+    }
+
+    /// Puts `SendSubmitOrder` for the cart on the shop's own queue.
+    fn enqueue_send_submit_order(
+        &self,
+        cart_id: &str,
+        deliver_to: &str,
+    ) -> Result<(), SubmitError> {
+        let command = SendSubmitOrder {
+            cart_id: cart_id.to_string(),
+            deliver_to: deliver_to.to_string(),
+            idempotency: None,
+        };
+        let envelope = Envelope::new(self.sim.new_message_id(), "SendSubmitOrder", &command);
+        self.broker
+            .send(SHOP_QUEUE, envelope)
+            .map_err(SubmitError::Broker)
+    }
+
     /// Adds the shop to the world as the endpoint that reads its own queue
     /// (`shop`) and handles `SendSubmitOrder` with [`Shop::handle`].
     pub fn add_to(&self, world: &mut World) {
@@ -408,8 +453,9 @@ fn add_line_unless_frozen(shop: &Shop, cart_id: &str, line: Line) -> Result<Outc
     };
     let mut cart = found.value;
     // Once accepted, the cart is what `SubmitOrder` says: every copy of
-    // the message, sent now or later, must carry the same items.
-    if cart.accepted {
+    // the message, sent now or later, must carry the same items. A submit
+    // answered 202 freezes it already: the 202 took the cart as it was.
+    if cart.accepted || cart.submit_key.is_some() {
         return Ok(Outcome::Frozen);
     }
     // The same line id again is a retry, or a mistake if the item differs.
@@ -425,7 +471,15 @@ fn add_line_unless_frozen(shop: &Shop, cart_id: &str, line: Line) -> Result<Outc
     Ok(Outcome::Created)
 }
 
-/// The shop's own submit: queue `SendSubmitOrder` for [`Shop::handle`].
+/// The shop's own submit: record the request with its key, then queue
+/// `SendSubmitOrder` for [`Shop::handle`].
+///
+/// The answer is `202 Accepted`, a promise: the request is captured. So
+/// the key's record is written first, in one batch with the cart (which
+/// remembers the key, and takes no other submit from now on), and only
+/// then is the command queued. If queueing fails the caller answers 503,
+/// and a retry with the same key queues it again ([`Shop::resume_submit`]).
+/// A submit without a key (no HTTP, as in the town) only queues.
 fn queue_send_submit_order(
     shop: &Shop,
     cart_id: &str,
@@ -435,20 +489,18 @@ fn queue_send_submit_order(
     let Some(found) = shop.find_cart(cart_id)? else {
         return Err(SubmitError::NotFound);
     };
+    let mut cart = found.value;
     // Another submit got there first. (A retry of that submit, with its
     // key, was answered from the key's record before it got here.)
-    if found.value.accepted {
+    if cart.accepted || cart.submit_key.is_some() {
         return Err(SubmitError::AlreadySubmitted);
     }
-    let command = SendSubmitOrder {
-        cart_id: cart_id.to_string(),
-        deliver_to: deliver_to.to_string(),
-        idempotency: record.map(|(key, record)| (key.to_string(), record.clone())),
-    };
-    let envelope = Envelope::new(shop.sim.new_message_id(), "SendSubmitOrder", &command);
-    shop.broker
-        .send(SHOP_QUEUE, envelope)
-        .map_err(SubmitError::Broker)
+    if let Some((key, record)) = record {
+        cart.submit_key = Some(key.to_string());
+        // `IfMatch`: of two submits racing with different keys, one wins.
+        shop.save(cart_id, &cart, found.version, Some((key, record)))?;
+    }
+    shop.enqueue_send_submit_order(cart_id, deliver_to)
 }
 
 fn key_id(key: &str) -> String {

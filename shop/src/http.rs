@@ -1,14 +1,37 @@
-//! The shop's HTTP API. Every error is answered with a JSON body
-//! `{"error": "..."}` that says what was wrong; nothing answers 500.
+//! The shop's HTTP API. What a client can rely on:
+//!
+//! - **A `202 Accepted` is a promise kept.** A submit is answered 202 only
+//!   once the request is durably recorded with its `Idempotency-Key` (with
+//!   the shop's own front: the key's record and the cart that remembers
+//!   it, in one batch, before the command is queued). So at any moment
+//!   after a 202 — before, during or after the background handler runs —
+//!   the same key with another body gets 422, another key gets 409, and
+//!   the same request gets the same 202 again. There is no window in which
+//!   a request is accepted and then silently dropped.
+//! - **Every error is JSON**, `{"error": "..."}` with a message that says
+//!   what was wrong: the shop's own, axum's rejections (a path that is not
+//!   UTF-8, a body too large) and anything else a layer answers; nothing
+//!   answers 500. (A request so broken that the HTTP library refuses it
+//!   before the router sees it — a request line that is not HTTP, a path
+//!   over 64 KiB, headers over 400 KiB — gets the library's bare status.)
+//! - **Bodies are JSON objects**, sent with `Content-Type: application/json`
+//!   (415 otherwise), at most [`MAX_BODY_BYTES`] (413).
+//! - **Requests are bounded**: a path of at most [`MAX_URI_BYTES`] (414),
+//!   headers of at most [`MAX_HEADER_BYTES`] (431), an `Idempotency-Key` of
+//!   at most [`MAX_KEY_BYTES`] printable ASCII characters, sent once (400),
+//!   and a body that arrives within [`BODY_READ_TIMEOUT`] (408; the time to
+//!   send the head is bounded by the server, [`crate::serve`]).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::routing::{get, post, put};
 use harness::Sim;
 use serde::de::DeserializeOwned;
@@ -17,6 +40,11 @@ use serde_json::{Value, json};
 
 use crate::{KeyRecord, Line, Order, Outcome, Shop, SubmitError};
 
+mod requests;
+
+pub use requests::{ApiPath, JsonBody, check_idempotency_key};
+use requests::{bounded_head, json_errors, read_body_in_time};
+
 // What a handler written outside the shop (an exercise's) needs to answer.
 pub use axum::Json;
 pub use axum::http::{HeaderMap, StatusCode};
@@ -24,6 +52,18 @@ pub use axum::response::{IntoResponse, Response};
 
 /// The largest request body the API accepts, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The longest path (with its query) the API accepts, in bytes.
+pub const MAX_URI_BYTES: usize = 2 * 1024;
+
+/// The most header bytes (names and values) the API accepts.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// The longest `Idempotency-Key` the API accepts, in bytes (a UUID is 36).
+pub const MAX_KEY_BYTES: usize = 255;
+
+/// How long the API waits for a request's body, once its head arrived.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the API needs from the shop's front, whatever its shape: the
 /// shop's own ([`router`]) or the one whose submit makes the order itself
@@ -49,6 +89,13 @@ pub trait Front: Send + Sync + 'static {
     fn key_record(&self, cart_id: &str, key: &str) -> Result<Option<KeyRecord>, harness::Error>;
     /// The order the cart became, once there is one.
     fn order_of(&self, cart_id: &str) -> Result<Option<Order>, harness::Error>;
+    /// A retry of a recorded submit (same key, same body) arrived: make
+    /// sure its work goes on. Nothing to do for a front whose record is
+    /// written with the work itself (the default).
+    fn resume_submit(&self, cart_id: &str, key: &str, deliver_to: &str) -> Result<(), SubmitError> {
+        let _ = (cart_id, key, deliver_to);
+        Ok(())
+    }
 }
 
 /// How the API answers `POST /carts/{cart_id}/submit` (given the cart id,
@@ -127,6 +174,10 @@ impl<O: PlacedOrders> Front for ShopFront<O> {
     fn order_of(&self, cart_id: &str) -> Result<Option<Order>, harness::Error> {
         Ok(self.orders.of_cart(cart_id)?.into_iter().next())
     }
+
+    fn resume_submit(&self, cart_id: &str, key: &str, deliver_to: &str) -> Result<(), SubmitError> {
+        self.shop.resume_submit(cart_id, key, deliver_to)
+    }
 }
 
 /// The shop's API, asking `orders` for the order a submit led to.
@@ -156,7 +207,16 @@ pub fn routes(front: impl Front, submit: SubmitRoute, extra: Router<App>) -> Rou
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(BODY_READ_TIMEOUT, read_body_in_time))
+        .layer(from_fn(bounded_head))
+        .layer(map_response(json_errors))
         .with_state(app)
+}
+
+/// The same router, waiting at most `limit` for a request's body (a
+/// server for tests sets a short one; [`routes`] sets [`BODY_READ_TIMEOUT`]).
+pub fn with_body_timeout(router: Router, limit: Duration) -> Router {
+    router.layer(from_fn_with_state(limit, read_body_in_time))
 }
 
 /// The body of a request that makes a cart.
@@ -183,10 +243,9 @@ pub struct SubmitRequest {
 /// `PUT /carts/{id}`: the client names the cart.
 async fn put_cart(
     State(app): State<App>,
-    Path(cart_id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    ApiPath(cart_id): ApiPath<String>,
+    JsonBody(request): JsonBody<NewCart>,
 ) -> Result<Response, ApiError> {
-    let request: NewCart = parse_json(body)?;
     let outcome = app.front.create_cart(&cart_id, &request.customer)?;
     let status = status_of(outcome, &format!("cart {cart_id}"))?;
     let cart = app.front.cart_view(&cart_id)?.unwrap_or_default();
@@ -196,7 +255,7 @@ async fn put_cart(
 /// `GET /carts/{id}`.
 async fn get_cart(
     State(app): State<App>,
-    Path(cart_id): Path<String>,
+    ApiPath(cart_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     match app.front.cart_view(&cart_id)? {
         Some(cart) => Ok(Json(cart).into_response()),
@@ -207,10 +266,9 @@ async fn get_cart(
 /// `PUT /carts/{id}/items/{line_id}`: the client names the line.
 async fn put_line(
     State(app): State<App>,
-    Path((cart_id, line_id)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    ApiPath((cart_id, line_id)): ApiPath<(String, String)>,
+    JsonBody(request): JsonBody<NewLine>,
 ) -> Result<Response, ApiError> {
-    let request: NewLine = parse_json(body)?;
     let line = Line {
         id: line_id,
         name: request.name,
@@ -223,11 +281,11 @@ async fn put_line(
 /// `POST /carts/{id}/submit`, answered by the app's [`SubmitRoute`].
 async fn submit_route(
     State(app): State<App>,
-    Path(cart_id): Path<String>,
+    ApiPath(cart_id): ApiPath<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(request): JsonBody<SubmitRequest>,
 ) -> Result<Response, ApiError> {
-    let request: SubmitRequest = parse_json(body)?;
+    check_idempotency_key(&headers)?;
     (app.submit)(&app, &cart_id, &headers, &request)
 }
 
@@ -263,10 +321,15 @@ pub fn submit_once_per_key(
                  request",
             ));
         }
+        // A retry of a request that was recorded: its work may have
+        // stopped half-way (the command was not queued), so go on with it.
+        app.front
+            .resume_submit(cart_id, &key, &request.deliver_to)?;
         return Ok(stored_answer(&record));
     }
-    // The answer is decided now. The shop stores it with the key when it
-    // accepts the cart, so that a later retry gets it again.
+    // The answer is decided now, and the front stores it with the key
+    // before we answer (the shop's own: with the cart, before it queues
+    // the command), so that a 202 is never forgotten.
     let record = accepted(cart_id, fingerprint);
     app.front
         .submit(cart_id, &request.deliver_to, Some((&key, &record)))?;
@@ -288,7 +351,7 @@ pub fn accepted(cart_id: &str, fingerprint: String) -> KeyRecord {
 /// `GET /carts/{id}/order`: the order made from the cart, once there is one.
 async fn get_order(
     State(app): State<App>,
-    Path(cart_id): Path<String>,
+    ApiPath(cart_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     if app.front.cart_view(&cart_id)?.is_none() {
         return Err(ApiError::unknown_cart(&cart_id));
@@ -382,12 +445,22 @@ pub fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> R
             ApiError::new(rejection.status(), rejection.body_text())
         }
     })?;
-    serde_json::from_slice(&bytes).map_err(|err| {
+    let not_expected = |err: serde_json::Error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("the request body is not the JSON this endpoint expects: {err}"),
         )
-    })
+    };
+    let value: Value = serde_json::from_slice(&bytes).map_err(not_expected)?;
+    // serde would read a struct from an array too (`["ola"]`): a body is
+    // an object with named fields, or a mistake.
+    if !value.is_object() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the request body must be a JSON object with named fields, not {value}"),
+        ));
+    }
+    serde_json::from_value(value).map_err(not_expected)
 }
 
 /// The idempotency keys being processed right now, so that a retry that

@@ -4,15 +4,41 @@
 //! `cargo run -p <exercise package> -- serve [port]`. Part A's exercises
 //! hand [`serve`] the router and the handlers they wired; from Part B on,
 //! [`command`] wires the shop's front and an Orders service itself.
+//!
+//! The server is [`serve_bounded`]: it gives a client a limited time to
+//! send a request's head and body, so that a client that opens a
+//! connection and sends nothing (or half a request) holds it only briefly.
 
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::Router;
-use harness::{Broker, Sim, World};
+use harness::{Broker, Error, Sim, World};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::oneshot;
 
 use crate::Shop;
-use crate::http::router;
+use crate::http::{BODY_READ_TIMEOUT, router, with_body_timeout};
 use crate::orders::Orders;
+
+/// How long the server waits for each part of a request.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadTimeouts {
+    /// From the connection (or the previous answer) to the end of the
+    /// request's head; then the connection is closed.
+    pub head: Duration,
+    /// From the head to the end of the body; then the answer is 408.
+    pub body: Duration,
+}
+
+/// The demo's timeouts: generous for a person typing `curl`, short for a
+/// connection that sends nothing.
+pub const READ_TIMEOUTS: ReadTimeouts = ReadTimeouts {
+    head: Duration::from_secs(10),
+    body: BODY_READ_TIMEOUT,
+};
 
 /// How to call the command.
 pub const USAGE: &str = "serve [port]   (default port 3000)";
@@ -49,7 +75,7 @@ pub fn serve(args: &[String], router: Router, world: Option<World>) -> i32 {
     }
     // Only on the loopback interface: the demo is for this machine.
     let address = format!("127.0.0.1:{port}");
-    let server = match harness::http::serve_at(&address, router) {
+    let server = match serve_bounded(&address, router, READ_TIMEOUTS) {
         Ok(server) => server,
         Err(err) => {
             eprintln!("{err} (is another demo running? pass another port: -- serve 3001)");
@@ -81,4 +107,133 @@ fn run_in_background(mut world: World) {
             std::thread::sleep(Duration::from_millis(50));
         }
     });
+}
+
+/// A router served on a real socket, on a thread of its own, with bounded
+/// read times. It stops when dropped (or with [`BoundedServer::shutdown`]).
+pub struct BoundedServer {
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Serves `router` at `address` (`127.0.0.1:0` lets the system pick a
+/// port), waiting at most `timeouts` for each request's head and body. The
+/// socket is listening when this returns.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use shop::serve::{READ_TIMEOUTS, serve_bounded};
+/// let router = Router::new().route("/ping", get(|| async { "pong" }));
+/// let server = serve_bounded("127.0.0.1:0", router, READ_TIMEOUTS).unwrap();
+/// assert!(server.url().starts_with("http://127.0.0.1:"));
+/// server.shutdown().unwrap();
+/// ```
+pub fn serve_bounded(
+    address: &str,
+    router: Router,
+    timeouts: ReadTimeouts,
+) -> Result<BoundedServer, Error> {
+    let cannot_listen =
+        |err: std::io::Error| Error::Other(format!("cannot listen on {address}: {err}"));
+    let listener = std::net::TcpListener::bind(address).map_err(cannot_listen)?;
+    listener.set_nonblocking(true).map_err(cannot_listen)?;
+    let bound = listener.local_addr().map_err(cannot_listen)?;
+    let router = with_body_timeout(router, timeouts.body);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(format!("shop server {bound}"))
+        .spawn(move || -> std::io::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(accept(listener, router, timeouts.head, stopped))
+        })
+        .map_err(cannot_listen)?;
+    Ok(BoundedServer {
+        address: bound,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+/// Accepts connections until `stopped`, each served by hyper with a
+/// deadline for the request's head.
+async fn accept(
+    listener: std::net::TcpListener,
+    router: Router,
+    head: Duration,
+    mut stopped: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = &mut stopped => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // A connection that failed before it was accepted: the
+                // next one may be fine.
+                Err(_) => continue,
+            },
+        };
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            // An error here is the client's (it went away, or was too
+            // slow); the connection is closed either way.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(head)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+impl BoundedServer {
+    /// The base URL, such as `http://127.0.0.1:49152` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The socket address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops the server and reports whether it ran without error.
+    pub fn shutdown(mut self) -> Result<(), Error> {
+        self.stop.take();
+        self.join()
+    }
+
+    /// Blocks until the server stops (it only stops on error): for a demo
+    /// that serves until the user presses Ctrl-C.
+    pub fn wait(mut self) -> Result<(), Error> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<(), Error> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        match thread.join() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(Error::Other(format!(
+                "the shop's server on {} failed: {err}",
+                self.address
+            ))),
+            Err(_) => Err(Error::Other(format!(
+                "the shop's server on {} panicked",
+                self.address
+            ))),
+        }
+    }
+}
+
+impl Drop for BoundedServer {
+    fn drop(&mut self) {
+        self.stop.take();
+        // Errors were the caller's to ask for with `shutdown`.
+        let _ = self.join();
+    }
 }

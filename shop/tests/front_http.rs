@@ -4,15 +4,19 @@
 //! tests of exercises 02–04; they test the shop's own `Shop`, handler and
 //! Orders service (`shop/src/front.rs`, `shop/src/front/orders.rs`).
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use harness::http::{HttpClient, serve_on_loopback};
 use harness::{Error, Failure, FaultRule, Sim};
 use serde_json::{Value, json};
 use shop::client::ShopClient;
 use shop::front::CartRules;
-use shop::http::{MAX_BODY_BYTES, router};
-use shop::testing::front::{HttpResponse, Storefront, error_message, submit_with_key};
+use shop::http::{MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_KEY_BYTES, MAX_URI_BYTES, router};
+use shop::serve::{BoundedServer, ReadTimeouts, serve_bounded};
+use shop::testing::front::{HttpResponse, Storefront, error_message, is_write, submit_with_key};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -650,6 +654,430 @@ fn the_shop_works_over_a_real_socket() {
     assert!(
         broken.status.is_client_error() && error_message(&broken).is_some(),
         "a broken request over the socket should get a 4xx with a JSON error, got {broken:?}"
+    );
+    server.shutdown().unwrap();
+}
+
+// ----- a 202 is a promise kept, at any timing -----
+
+/// What a submit with the same key and another address, and one with a
+/// new key, were answered.
+struct LateRequests {
+    reused_key: HttpResponse,
+    new_key: HttpResponse,
+}
+
+/// Sends, right now, the same key `k-1` with another address and a new
+/// key `k-2`, as a client might while the first submit is being handled.
+fn send_late_requests(sim: &Sim, http: &HttpClient, cart_id: &str) -> LateRequests {
+    let actor = sim.actor();
+    sim.set_actor("a second request");
+    sim.note("the same key with another address, then a new key");
+    let reused_key = submit_with_key(http, cart_id, "k-1", "Floriańska 3").unwrap();
+    let new_key = submit_with_key(http, cart_id, "k-2", "Floriańska 3").unwrap();
+    sim.set_actor(&actor);
+    LateRequests {
+        reused_key,
+        new_key,
+    }
+}
+
+/// Asserts that the 202 given to `k-1` (to Rynek 1) was kept: the late
+/// requests were refused (422, 409), and Orders made one order, to Rynek 1.
+fn assert_the_202_was_kept(
+    sim: &Sim,
+    test: &str,
+    when: &str,
+    late: &LateRequests,
+    town: &mut Storefront,
+    cart_id: &str,
+) {
+    town.deliver();
+    let orders = town.orders.of_cart(cart_id).unwrap();
+    let reused_message = error_message(&late.reused_key).unwrap_or_default();
+    let refused = late.reused_key.status == 422
+        && reused_message.contains("Idempotency-Key")
+        && late.new_key.status == 409
+        && error_message(&late.new_key).is_some();
+    let one_order_to_rynek = orders.len() == 1 && orders[0].deliver_to == "Rynek 1";
+    assert!(
+        refused && one_order_to_rynek,
+        "{}",
+        explain(
+            sim,
+            test,
+            &format!(
+                "the shop answered 202 to a submit with Idempotency-Key k-1 (to Rynek 1); \
+                 {when}, the same key with another address got {} {} and a new key got {} {}, \
+                 and Orders made {orders:?}. A 202 says the request is recorded with its key: \
+                 from then on the same key with another body is 422, another key is 409, and \
+                 the one order goes where the 202 said — a request answered 202 and then \
+                 dropped is a lost submission",
+                late.reused_key.status,
+                late.reused_key.text(),
+                late.new_key.status,
+                late.new_key.text()
+            )
+        )
+    );
+}
+
+#[test]
+fn a_202_is_kept_before_the_handler_runs() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "a_202_is_kept_before_the_handler_runs";
+    let cart_id = olas_cart(&sim, &app);
+    let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    assert_eq!(first.status, 202, "the first submit: {first:?}");
+    let late = send_late_requests(&sim, &http, &cart_id);
+    sim.note("the same request again, before the handler runs");
+    let retry = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    assert!(
+        retry.status == 202 && retry.body == first.body,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!("a retry of the accepted submit should get its 202 again, got {retry:?}")
+        )
+    );
+    assert_the_202_was_kept(
+        &sim,
+        test,
+        "before the shop's handler ran",
+        &late,
+        &mut town,
+        &cart_id,
+    );
+}
+
+#[test]
+fn a_202_is_kept_while_the_handler_runs() {
+    // The late requests arrive at each store call and each send of the
+    // shop's background handler in turn.
+    for point in ["kv.shop.*", "broker.orders.send"] {
+        for nth in 1..=6 {
+            let sim = Sim::from_env_or(SEED);
+            let (mut town, http, app) = open_shop(&sim);
+            let test = "a_202_is_kept_while_the_handler_runs";
+            let cart_id = olas_cart(&sim, &app);
+            let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+            assert_eq!(first.status, 202, "the first submit: {first:?}");
+            let slot: Arc<Mutex<Option<LateRequests>>> = Arc::default();
+            let (late_sim, late_http, late_cart, late_slot) =
+                (sim.clone(), http.clone(), cart_id.clone(), slot.clone());
+            sim.inject(FaultRule::at(point).nth(nth).interleave(move || {
+                let late = send_late_requests(&late_sim, &late_http, &late_cart);
+                *late_slot.lock().unwrap() = Some(late);
+            }));
+            town.deliver();
+            let Some(late) = slot.lock().unwrap().take() else {
+                break; // the handler makes fewer calls: every moment is covered
+            };
+            let when = format!("while the shop's handler ran (at its call #{nth} of {point})");
+            assert_the_202_was_kept(&sim, test, &when, &late, &mut town, &cart_id);
+        }
+    }
+}
+
+#[test]
+fn two_new_submits_racing_get_one_202_and_one_409() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "two_new_submits_racing_get_one_202_and_one_409";
+    let cart_id = olas_cart(&sim, &app);
+    // Ola's phone submits (k-2, to Floriańska 3) right before the laptop's
+    // submit (k-1, to Rynek 1) writes to the store.
+    let phone: Arc<Mutex<Option<HttpResponse>>> = Arc::default();
+    let (phone_sim, phone_http, phone_cart, slot) =
+        (sim.clone(), http.clone(), cart_id.clone(), phone.clone());
+    sim.inject(
+        FaultRule::at("kv.shop.*")
+            .when(is_write)
+            .interleave(move || {
+                phone_sim.set_actor("Ola's phone");
+                let answer = submit_with_key(&phone_http, &phone_cart, "k-2", "Floriańska 3");
+                *slot.lock().unwrap() = Some(answer.unwrap());
+                phone_sim.set_actor("Ola's laptop");
+            }),
+    );
+    sim.set_actor("Ola's laptop");
+    let laptop = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    sim.set_actor("test");
+    let phone = phone.lock().unwrap().take();
+    let Some(phone) = phone else {
+        panic!(
+            "{}",
+            explain(&sim, test, "the laptop's submit never wrote to the store")
+        );
+    };
+    town.deliver();
+    let orders = town.orders.of_cart(&cart_id).unwrap();
+    let answers = [(&laptop, "Rynek 1"), (&phone, "Floriańska 3")];
+    let accepted: Vec<&str> = answers
+        .iter()
+        .filter(|(answer, _)| answer.status == 202)
+        .map(|(_, address)| *address)
+        .collect();
+    let refused = answers
+        .iter()
+        .filter(|(answer, _)| answer.status == 409 && error_message(answer).is_some())
+        .count();
+    assert!(
+        accepted.len() == 1
+            && refused == 1
+            && orders.len() == 1
+            && orders[0].deliver_to == accepted[0],
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "two submits of one cart with different keys raced: the laptop (to Rynek 1) got \
+                 {} {}, the phone (to Floriańska 3) got {} {}, and Orders made {orders:?}. One \
+                 of them must get 202 and the order must go where that 202 said; the other \
+                 must get 409 with a JSON error — two 202s for one cart promise two orders",
+                laptop.status,
+                laptop.text(),
+                phone.status,
+                phone.text()
+            )
+        )
+    );
+}
+
+// ----- requests the shop does not take, each with a clear JSON error -----
+
+#[test]
+fn a_body_that_is_not_a_json_object_is_refused() {
+    let sim = Sim::from_env_or(SEED);
+    let (town, http, _app) = open_shop(&sim);
+    let test = "a_body_that_is_not_a_json_object_is_refused";
+    let body = br#"{"customer": "ola"}"#.to_vec();
+    let cases = [
+        ("text/plain", body.clone(), 415, "content-type"),
+        (
+            "application/x-www-form-urlencoded",
+            body.clone(),
+            415,
+            "content-type",
+        ),
+        ("application/json", br#"["ola"]"#.to_vec(), 400, "object"),
+        (
+            "application/json; charset=utf-8",
+            b"\"ola\"".to_vec(),
+            400,
+            "object",
+        ),
+    ];
+    for (content_type, body, status, hint) in cases {
+        let response = http
+            .with_header("Content-Type", content_type)
+            .send(harness::http::Method::PUT, "/carts/c-1", body.clone())
+            .unwrap();
+        let what = format!(
+            "PUT /carts/c-1 with Content-Type {content_type} and body {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_json_error(&sim, test, &what, &response, status, hint);
+    }
+    let response = http
+        .send(harness::http::Method::PUT, "/carts/c-1", body)
+        .unwrap();
+    assert_json_error(
+        &sim,
+        test,
+        "PUT /carts/c-1 without a Content-Type",
+        &response,
+        415,
+        "content-type",
+    );
+    assert!(
+        town.shop.cart("c-1").unwrap().is_none(),
+        "{}",
+        explain(&sim, test, "a refused request made cart c-1 all the same")
+    );
+}
+
+#[test]
+fn an_unreadable_path_is_400_with_a_json_error() {
+    let sim = Sim::from_env_or(SEED);
+    let (_town, http, _app) = open_shop(&sim);
+    let test = "an_unreadable_path_is_400_with_a_json_error";
+    let response = http.get("/carts/%FF").unwrap();
+    assert_json_error(&sim, test, "GET /carts/%FF", &response, 400, "path");
+    let response = http
+        .put_json("/carts/%FF/items/l-1", &json!({ "name": "ruskie" }))
+        .unwrap();
+    assert_json_error(
+        &sim,
+        test,
+        "PUT /carts/%FF/items/l-1",
+        &response,
+        400,
+        "path",
+    );
+}
+
+#[test]
+fn an_oversized_path_is_414_and_oversized_headers_are_431() {
+    let sim = Sim::from_env_or(SEED);
+    let (_town, http, _app) = open_shop(&sim);
+    let test = "an_oversized_path_is_414_and_oversized_headers_are_431";
+    let long_path = format!("/carts/{}", "c".repeat(MAX_URI_BYTES));
+    let response = http.get(&long_path).unwrap();
+    assert_json_error(&sim, test, "a GET of a 2 KiB path", &response, 414, "path");
+    let padded = http.with_header("X-Padding", &"x".repeat(MAX_HEADER_BYTES));
+    let response = padded.get("/carts/c-1").unwrap();
+    assert_json_error(
+        &sim,
+        test,
+        "a GET with 8 KiB of headers",
+        &response,
+        431,
+        "headers",
+    );
+}
+
+#[test]
+fn an_idempotency_key_the_shop_cannot_keep_is_400() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "an_idempotency_key_the_shop_cannot_keep_is_400";
+    let cart_id = olas_cart(&sim, &app);
+    let long_key = "k".repeat(MAX_KEY_BYTES + 1);
+    for (key, what) in [
+        (long_key.as_str(), "a 256-byte Idempotency-Key"),
+        (
+            "klucz-żółwia",
+            "an Idempotency-Key with letters outside ASCII",
+        ),
+        ("two words", "an Idempotency-Key with a space"),
+    ] {
+        let response = submit_with_key(&http, &cart_id, key, "Rynek 1").unwrap();
+        assert_json_error(&sim, test, what, &response, 400, "idempotency-key");
+    }
+    let twice = submit_with_two_keys(town.shop.clone(), town.orders.clone(), &cart_id);
+    assert_json_error(
+        &sim,
+        test,
+        "a submit with two Idempotency-Key headers",
+        &twice,
+        400,
+        "idempotency-key",
+    );
+    let orders = town.order_count(&cart_id);
+    let good = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    assert!(
+        orders == 0 && good.status == 202,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "the refused submits made {orders} orders, and a good one afterwards got {} {} \
+                 — a refused request must leave no trace",
+                good.status,
+                good.text()
+            )
+        )
+    );
+}
+
+/// A submit with two `Idempotency-Key` headers, straight into the router
+/// (the test client sends one value per header name).
+fn submit_with_two_keys(
+    shop: shop::Shop,
+    orders: shop::front::orders::Orders,
+    cart_id: &str,
+) -> HttpResponse {
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("/carts/{cart_id}/submit"))
+        .header("Content-Type", "application/json")
+        .header("Idempotency-Key", "\"k-1\"")
+        .header("Idempotency-Key", "\"k-2\"")
+        .body(axum::body::Body::from(r#"{"deliver_to": "Rynek 1"}"#))
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = router(shop, orders).oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        HttpResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.to_vec(),
+        }
+    })
+}
+
+// ----- a client that sends half a request, over a real socket -----
+
+/// Sends `request` (raw bytes) to `server` and reads until the server
+/// answers and closes, or 20 s pass (then the server held the connection).
+fn exchange_raw(server: &BoundedServer, request: &[u8]) -> Result<String, String> {
+    let mut stream = TcpStream::connect(server.address()).map_err(|err| err.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|err| err.to_string())?;
+    stream.write_all(request).map_err(|err| err.to_string())?;
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => Ok(String::from_utf8_lossy(&answer).to_string()),
+        Err(err) => Err(format!(
+            "after 20 s the server still held the connection ({err}); it had sent {:?}",
+            String::from_utf8_lossy(&answer)
+        )),
+    }
+}
+
+#[test]
+fn a_half_sent_request_is_cut_off_with_a_json_error() {
+    let sim = Sim::from_env_or(SEED);
+    let (town, _http, _app) = open_shop(&sim);
+    let timeouts = ReadTimeouts {
+        head: Duration::from_millis(300),
+        body: Duration::from_millis(300),
+    };
+    let router = router(town.shop.clone(), town.orders.clone());
+    let server = serve_bounded("127.0.0.1:0", router, timeouts).unwrap();
+
+    let no_body = b"PUT /carts/c-1 HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\n\
+                    Content-Length: 40\r\n\r\n{\"customer\"";
+    let answer = exchange_raw(&server, no_body);
+    assert!(
+        answer
+            .as_ref()
+            .is_ok_and(|text| text.starts_with("HTTP/1.1 408") && text.contains("\"error\"")),
+        "a request that announces a 40-byte body and sends 11 bytes should get 408 with a JSON \
+         error once the body timeout (300 ms) passed, but got {answer:?}"
+    );
+
+    let half_head = b"GET /carts/c-1 HTTP/1.1\r\nHost: shop\r\n";
+    let answer = exchange_raw(&server, half_head);
+    assert!(
+        answer.is_ok(),
+        "a client that never finishes its request's head should be cut off once the head \
+         timeout (300 ms) passed, but: {answer:?}"
+    );
+
+    let big_head = format!(
+        "GET /carts/c-1 HTTP/1.1\r\nHost: shop\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "x".repeat(MAX_HEADER_BYTES)
+    );
+    let answer = exchange_raw(&server, big_head.as_bytes());
+    assert!(
+        answer
+            .as_ref()
+            .is_ok_and(|text| text.starts_with("HTTP/1.1 431") && text.contains("\"error\"")),
+        "a request with 8 KiB of headers over a socket should get 431 with a JSON error, but \
+         got {answer:?}"
     );
     server.shutdown().unwrap();
 }

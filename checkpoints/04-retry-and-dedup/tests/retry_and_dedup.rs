@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::{
-    Broker, Explorer, Failure, Fault, FaultRule, SCRIPT_VARIABLE, Sim, Violation, World, ensure,
+    Broker, Condition, Explorer, Failure, Fault, FaultRule, SCRIPT_VARIABLE, Sim, Violation, World,
+    ensure,
 };
 use retry_and_dedup::add_handlers;
 use shop::front::CartRules;
@@ -19,7 +20,7 @@ use shop::testing::front::{
     HttpResponse, Storefront, error_message, is_write, labels_of, olas_submit_order_envelope,
     other_tab_adds_an_item, pointing_at_orders, status_text, submit_with_key,
 };
-use shop::{ORDERS_QUEUE, SHOP_QUEUE};
+use shop::{ORDERS_QUEUE, Order, SHOP_QUEUE};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -124,6 +125,7 @@ fn sender_side_duplicates_create_one_order() {
     sim.set_actor("test");
     let orders = front.order_count("c-1");
     if orders == 1 {
+        a_late_copy_changes_nothing(&sim, &mut front);
         return;
     }
     let copies = labels_of(&sim, &front.broker, ORDERS_QUEUE);
@@ -137,6 +139,33 @@ fn sender_side_duplicates_create_one_order() {
         copies.join(" and ")
     );
     pointing_at_orders(&sim, headline).panic();
+}
+
+/// The second half of `sender_side_duplicates_create_one_order`: Ola
+/// changes her order, then one more copy of SubmitOrder, sent long ago,
+/// arrives. It must change nothing.
+fn a_late_copy_changes_nothing(sim: &Sim, front: &mut Storefront) {
+    let moved = ola_moves_her_order(sim, front, "c-1");
+    sim.set_actor("shop");
+    sim.note("one more copy of SubmitOrder, sent long ago, arrives only now");
+    let late_copy = olas_submit_order_envelope(sim);
+    front.broker.send(ORDERS_QUEUE, late_copy).unwrap();
+    sim.set_actor("test");
+    front.deliver();
+    let orders = front.orders.of_cart("c-1").unwrap();
+    ensure(
+        orders == [moved.clone()] && front.dead_letters(sim).is_empty(),
+        sim,
+        || {
+            format!(
+                "a late copy undid a change: Ola moved her order to Floriańska 3 ({moved:?}), \
+                 then a copy of SubmitOrder sent long ago arrived, and Orders now holds \
+                 {orders:?}. A copy of a message whose work is done must change nothing: \
+                 writing the order again (an upsert) puts back what the first copy said, and \
+                 the pierogi go to the old address. Create the order only if it is not there"
+            )
+        },
+    );
 }
 
 /// Orders on two workers, and a slow database: its first call takes 40 s,
@@ -333,7 +362,11 @@ fn no_ghost_submit_order() {
         let sim = Sim::from_env_or(SEED);
         let mut front = open_shop(&sim);
         let cart_id = front.olas_cart(&sim);
-        sim.note(&format!("the store fails write #{nth} of the submit"));
+        let first = submit_with_key(&front.http, &cart_id, "k-1", "Rynek 1").unwrap();
+        // Counted from here: the writes of the shop's handler.
+        sim.note(&format!(
+            "the store fails write #{nth} of the shop's handler"
+        ));
         sim.inject(
             FaultRule::at("kv.shop.*")
                 .when(is_write)
@@ -352,7 +385,6 @@ fn no_ghost_submit_order() {
                     probe.lock().unwrap().push(accepted);
                 }),
         );
-        let first = submit_with_key(&front.http, &cart_id, "k-1", "Rynek 1").unwrap();
         front.deliver();
         let seen = seen.lock().unwrap().clone();
         ensure(
@@ -360,8 +392,8 @@ fn no_ghost_submit_order() {
             &sim,
             || {
                 format!(
-                    "ghost SubmitOrder: with write #{nth} of the submit failing, the submit \
-                     answered {} and SubmitOrder left {} times; the cart was accepted in the \
+                    "ghost SubmitOrder: with write #{nth} of the shop's handler failing (the \
+                     submit answered {}), SubmitOrder left {} times; the cart was accepted in the \
                      store at those moments: {seen:?}. A SubmitOrder for a cart that is not \
                      accepted orders something the shop never decided: save the decision \
                      before the message leaves",
@@ -415,6 +447,68 @@ fn cart_is_frozen_once_accepted() {
                     .as_ref()
                     .map(|added| format!("{} {}", added.status, added.text()))
                     .unwrap_or_else(|| "no chance to try".to_string())
+            )
+        },
+    );
+}
+
+// ----- a copy changes nothing, whenever it comes -----
+
+/// Ola changes where her order goes, on the order page: the order changes
+/// after it was made. Returns the order as it is now.
+fn ola_moves_her_order(sim: &Sim, front: &Storefront, cart_id: &str) -> Order {
+    sim.set_actor("Ola's order page");
+    sim.note("Ola changes the delivery address of her order to Floriańska 3");
+    let orders = front.orders.of_cart(cart_id).unwrap();
+    let id = orders
+        .first()
+        .map(|order| order.id.clone())
+        .unwrap_or_default();
+    let found = front.orders.store().get::<Order>(cart_id, &id).unwrap();
+    let found = found.expect("Ola's order, made before she changes it");
+    let mut moved = found.value;
+    moved.deliver_to = "Floriańska 3".to_string();
+    let condition = Condition::IfMatch(found.version);
+    front
+        .orders
+        .store()
+        .put(cart_id, &id, &moved, condition)
+        .unwrap();
+    sim.set_actor("test");
+    moved
+}
+
+#[test]
+fn a_failed_order_write_is_retried_not_acknowledged() {
+    // The store refuses Orders' first write: nothing was written. (The
+    // other direction, written and then an error, is in
+    // `automatic_retries_converge`.)
+    let sim = Sim::from_env_or(SEED);
+    let mut front = open_shop(&sim);
+    let cart_id = front.olas_cart(&sim);
+    sim.note("the orders store refuses its first write");
+    sim.inject(FaultRule::at("kv.orders.*").when(is_write).fail_before());
+    sim.set_actor("Ola's app");
+    let submitted = front.app.submit(&cart_id, "Rynek 1");
+    sim.set_actor("test");
+    front.deliver();
+    let orders = front.orders.of_cart(&cart_id).unwrap();
+    let dead = front.dead_letters(&sim);
+    ensure(
+        submitted.is_ok() && orders.len() == 1 && dead.is_empty(),
+        &sim,
+        || {
+            format!(
+                "{}: the orders store refused its first write, and Orders now holds {orders:?} \
+                 ({} dead letters). Only a conflict of the create-only write says \"made \
+                 already\"; any other error says the order was not written, so the message \
+                 must be retried, not acknowledged",
+                if orders.is_empty() {
+                    "lost submission"
+                } else {
+                    "wrong outcome"
+                },
+                dead.len()
             )
         },
     );

@@ -12,7 +12,7 @@ use harness::http::{HttpClient, HttpResponse};
 use harness::{Error, Failure, Fault, FaultRule, Sim};
 use shop::client::ShopClient;
 use shop::testing::front::{
-    Storefront, error_message, is_write, other_tab_adds_an_item, submit_with_key,
+    Storefront, bound_calls, error_message, is_write, other_tab_adds_an_item, submit_with_key,
 };
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -77,6 +77,56 @@ fn broker_failure_does_not_lose_the_submission() {
                  SubmitOrder got out, the send failed, and the retry found the cart submitted \
                  and sent nothing. Nobody will ever make this order",
                 answer_text(&submitted)
+            )
+        )
+    );
+    broker_down_for_a_while_is_503_until_it_is_back();
+}
+
+/// The second half of `broker_failure_does_not_lose_the_submission`: the
+/// broker refuses every send for a while, longer than the app retries.
+/// The shop must say so (503), not 202, and when the broker is back a new
+/// click gets the order through.
+fn broker_down_for_a_while_is_503_until_it_is_back() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, _http, app) = open_shop(&sim);
+    let test = "broker_failure_does_not_lose_the_submission";
+    let cart_id = olas_cart(&sim, &app);
+    sim.note("the broker refuses every send for a while");
+    let down = Arc::new(AtomicBool::new(true));
+    let still_down = down.clone();
+    sim.inject(
+        FaultRule::at("broker.orders.send")
+            .when(move |_| still_down.load(Ordering::SeqCst))
+            .always()
+            .fail_before(),
+    );
+    bound_calls(&sim, "broker.orders.send", 30, "one submit");
+    sim.set_actor("Ola's app");
+    let while_down = app.submit(&cart_id, "Rynek 1");
+    sim.set_actor("test");
+    let sent_while_down = town.submit_orders(&cart_id).len();
+    down.store(false, Ordering::SeqCst);
+    sim.note("the broker is back; Ola clicks Submit again");
+    sim.set_actor("Ola's app");
+    let again = app.submit(&cart_id, "Rynek 1");
+    sim.set_actor("test");
+    let orders = town.order_count(&cart_id);
+    let refused = matches!(&while_down, Err(err) if err.to_string().contains("503"));
+    assert!(
+        refused && sent_while_down == 0 && again.is_ok() && orders >= 1,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "lost submission: while the broker was down, Ola's app was told {} (and \
+                 {sent_while_down} SubmitOrder got out); once it was back, her new click was \
+                 told {} and Orders made {orders} orders. A submit whose SubmitOrder did not get \
+                 out must say so (503, try again) and leave the cart ready to be sent, never \
+                 answer 202",
+                answer_text(&while_down),
+                answer_text(&again)
             )
         )
     );
@@ -256,6 +306,57 @@ fn client_retries_converge() {
             )
         );
     }
+}
+
+#[test]
+fn every_copy_of_submit_order_goes_to_one_address() {
+    // SubmitOrder got out, then the store failed the write after it. Ola
+    // clicks Submit again, with another address: whatever the shop
+    // answers, every copy it sends must go where the cart was accepted to.
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, http, app) = open_shop(&sim);
+    let test = "every_copy_of_submit_order_goes_to_one_address";
+    let cart_id = olas_cart(&sim, &app);
+    sim.note("the store fails the submit's write after SubmitOrder got out");
+    let sent = Arc::new(AtomicBool::new(false));
+    let after_send = sent.clone();
+    sim.inject(
+        FaultRule::at("broker.orders.send")
+            .always()
+            .interleave(move || {
+                after_send.store(true, Ordering::SeqCst);
+            }),
+    );
+    let once_sent = sent.clone();
+    sim.inject(
+        FaultRule::at("kv.shop.*")
+            .when(move |point| is_write(point) && once_sent.load(Ordering::SeqCst))
+            .fail_before(),
+    );
+    let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1");
+    sim.note("Ola clicks Submit again, now to Floriańska 3");
+    let second = submit_with_key(&http, &cart_id, "k-2", "Floriańska 3");
+    town.deliver();
+    let copies = town.submit_orders(&cart_id);
+    let cart = town.shop.cart(&cart_id).unwrap().unwrap_or_default();
+    let addresses: Vec<&str> = copies.iter().map(|copy| copy.deliver_to.as_str()).collect();
+    assert!(
+        !copies.is_empty() && addresses.iter().all(|address| *address == cart.deliver_to),
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "the shop sent SubmitOrder to {addresses:?} while the cart says {:?} (the \
+                 submits were told {} and {}): once the cart is accepted, its address is \
+                 decided like its pierogi — every copy of SubmitOrder, sent now or on a retry, \
+                 must carry the same",
+                cart.deliver_to,
+                answer_text(&first),
+                answer_text(&second)
+            )
+        )
+    );
 }
 
 // ----- the submit keeps its answers -----

@@ -19,9 +19,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -30,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::http::{
-    self, ApiError, App, Front, HeaderMap, InFlight, NewCart, NewLine, SubmitRequest, SubmitRoute,
-    parse_json,
+    self, ApiError, ApiPath, App, Front, HeaderMap, InFlight, JsonBody, NewCart, NewLine,
+    SubmitRequest, SubmitRoute,
 };
 use crate::{KeyRecord, Line, Order, Outcome, SubmitError};
 
@@ -273,9 +271,8 @@ pub fn router(carts: Carts, rules: ApiRules) -> Router {
 /// `POST /carts`: the server makes up the cart's id.
 async fn post_cart(
     State(app): State<App>,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(request): JsonBody<NewCart>,
 ) -> Result<Response, ApiError> {
-    let request: NewCart = parse_json(body)?;
     let cart_id = app.front.sim().new_uuid().to_string();
     app.front.create_cart(&cart_id, &request.customer)?;
     let cart = app.front.cart_view(&cart_id)?.unwrap_or_default();
@@ -286,10 +283,9 @@ async fn post_cart(
 /// `POST /carts/{id}/items`: the server makes up the line's id.
 async fn post_line(
     State(app): State<App>,
-    Path(cart_id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    ApiPath(cart_id): ApiPath<String>,
+    JsonBody(request): JsonBody<NewLine>,
 ) -> Result<Response, ApiError> {
-    let request: NewLine = parse_json(body)?;
     let line = Line {
         id: app.front.sim().new_uuid().to_string(),
         name: request.name,

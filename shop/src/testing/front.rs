@@ -3,7 +3,9 @@
 
 use harness::http::HttpClient;
 pub use harness::http::HttpResponse;
-use harness::{Broker, Envelope, Error, EventKind, Failure, FaultPoint, MessageRef, Sim, World};
+use harness::{
+    Broker, Envelope, Error, EventKind, Failure, FaultPoint, FaultRule, MessageRef, Sim, World,
+};
 use serde_json::{Value, json};
 
 use crate::client::ShopClient;
@@ -96,7 +98,13 @@ impl Storefront {
     /// Lets the broker deliver every message: the shop's handler and Orders
     /// handle them all, retries included.
     pub fn deliver(&mut self) {
-        self.world.run_until_quiet(1_000).unwrap();
+        if let Err(err) = self.world.run_until_quiet(1_000) {
+            let headline = format!(
+                "the handlers did not settle within 1,000 deliveries ({err}): a message is \
+                 retried for ever, or handlers keep sending each other messages"
+            );
+            Failure::new(self.shop.sim(), headline).panic();
+        }
     }
 
     /// Every copy of `SubmitOrder` the shop sent for the cart.
@@ -125,6 +133,33 @@ impl Storefront {
         }
         dead
     }
+}
+
+/// Bounds what one click, request or delivery may do: once `pattern` is
+/// called more than `limit` times the test fails with a message saying
+/// so, instead of hanging. A loop that retries a store or a broker that
+/// stays down, inside `within`, never ends; it should return the error and
+/// let the caller (or the broker) try again later.
+///
+/// ```
+/// use harness::Sim;
+/// use shop::testing::front::bound_calls;
+/// let sim = Sim::new(1);
+/// bound_calls(&sim, "broker.orders.send", 20, "one submit");
+/// ```
+pub fn bound_calls(sim: &Sim, pattern: &str, limit: u32, within: &str) {
+    let (bound_sim, pattern_text, within) = (sim.clone(), pattern.to_string(), within.to_string());
+    // Every call past the limit fails the test: under a world, a panicking
+    // handler is retried, and its retry must not slip through.
+    let past_the_limit = FaultRule::at(pattern).nth(limit + 1).always();
+    sim.inject(past_the_limit.interleave(move || {
+        let headline = format!(
+            "{within} called {pattern_text} more than {limit} times: it retries inside one \
+             request and never gives up, so with a store or a broker that stays down it \
+             hangs. Give up with the error and let the caller (or the broker) retry later"
+        );
+        Failure::new(&bound_sim, headline).panic();
+    }));
 }
 
 /// The `SubmitOrder` the shop sends for Ola's cart `c-1` (ruskie, to Rynek 1).

@@ -7,8 +7,11 @@
 //! which the explorer turns into a report with the shortest run, its replay
 //! command and its sequence diagram.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use harness::{Broker, Envelope, EventKind, History, MessageRef, Output, Sim, Trace, Violation};
-use harness::{Failure, World};
+use harness::{Failure, FaultRule, World};
 
 use crate::orders::{AddItem, Orders};
 use crate::outbox::{Outbound, Stored};
@@ -290,4 +293,185 @@ pub fn worker_report(violation: &Violation, how_often: Option<String>) -> Failur
         }
     }
     failure
+}
+
+/// A failure that lasts until the test ends it: from [`Outage::begin`] to
+/// [`Outage::end`], every call matching `calls` (a fault-point pattern such
+/// as `sql.orders.execute` or `broker.*.publish`) fails before it does
+/// anything. Longer than the broker's patience, so a handler cannot wait it
+/// out: it must give the message back, and the message is dead-lettered.
+pub struct Outage {
+    calls: &'static str,
+    on: Arc<AtomicBool>,
+}
+
+impl Outage {
+    /// Starts the outage of `calls`.
+    pub fn begin(sim: &Sim, calls: &'static str) -> Outage {
+        let on = Arc::new(AtomicBool::new(true));
+        let down = on.clone();
+        let rule = FaultRule::at(calls).always();
+        sim.inject(
+            rule.when(move |_| down.load(Ordering::Relaxed))
+                .fail_before(),
+        );
+        sim.note(&format!("{calls} is down from now on"));
+        Outage { calls, on }
+    }
+
+    /// Ends it: the calls work again.
+    pub fn end(&self, sim: &Sim) {
+        self.on.store(false, Ordering::Relaxed);
+        sim.note(&format!("{} works again", self.calls));
+    }
+}
+
+/// An outage of `calls` while Ola's requests (one per filling) are handled,
+/// then, once it is over, Ola's page sends each request again, one after
+/// the other (the same request id in a new message, as a page does when it
+/// never got an answer). Each handler must give its message back during the outage
+/// (never loop inside one delivery: the harness stops a delivery that never
+/// finishes), and in the end every request changed the order once and
+/// every message its change stored went out, as stored.
+pub fn outage_then_resend(
+    sim: &Sim,
+    world: &mut World,
+    broker: &Broker,
+    orders: &Orders,
+    calls: &'static str,
+    fillings: &[&str],
+) -> Result<(), Violation> {
+    let outage = Outage::begin(sim, calls);
+    let requests: Vec<Envelope> = fillings
+        .iter()
+        .map(|filling| add_to_olas_order(sim, filling))
+        .collect();
+    sim.set_actor("ola");
+    for request in &requests {
+        world.send(ORDERS_QUEUE, request.clone()).unwrap();
+    }
+    sim.set_actor("test");
+    run_to_the_end(sim, world)?;
+    let during = history(broker, orders);
+    for request in &requests {
+        given_back_during_the_outage(sim, &during, request, calls)?;
+    }
+    outage.end(sim);
+    // One after the other: the race of two requests is another test's.
+    let resent: Vec<Envelope> = requests
+        .iter()
+        .map(|request| send_again(sim, request))
+        .collect();
+    let in_order: Vec<(&str, Envelope)> = resent
+        .iter()
+        .map(|request| (ORDERS_QUEUE, request.clone()))
+        .collect();
+    sim.set_actor("ola");
+    let sent = world.send_in_order(&in_order);
+    sim.set_actor("test");
+    sent.map_err(|err| did_not_end(sim, err))?;
+    run_to_the_end(sim, world)?;
+    let run = sim.trace();
+    let all: Vec<Envelope> = requests.iter().chain(&resent).cloned().collect();
+    let history = history(broker, orders);
+    let checked = requests
+        .iter()
+        .zip(&resent)
+        .try_for_each(|(first, again)| changed_once(sim, &history, first, again))
+        .and_then(|()| {
+            let (stored, sent) = stored_and_sent(orders, &history, &all);
+            every_stored_message_went_out(sim, &stored, &sent)?;
+            nothing_went_out_unstored(sim, &stored, &sent)?;
+            nothing_left_pending(sim, orders, &stored)
+        });
+    checked.map_err(|mut violation| {
+        violation.recording.trace = run;
+        violation
+    })
+}
+
+/// Runs the world until nothing is left to do; a delivery that never
+/// finishes (or a run that never ends) is a violation that says so.
+pub fn run_to_the_end(sim: &Sim, world: &mut World) -> Result<(), Violation> {
+    match world.run_until_quiet(MAX_STEPS) {
+        Ok(_) => Ok(()),
+        Err(err) => Err(did_not_end(sim, err)),
+    }
+}
+
+fn did_not_end(sim: &Sim, err: harness::Error) -> Violation {
+    let headline = format!("the run did not end: {err}");
+    Violation::new("every delivery ends", &headline, vec![], sim)
+}
+
+/// The same request (its id and contents) in a new message.
+fn send_again(sim: &Sim, request: &Envelope) -> Envelope {
+    let add: AddItem = request.body().unwrap();
+    Envelope::new(sim.new_message_id(), "AddItem", &add)
+}
+
+/// During an outage nothing a request must do can be done: its handler
+/// must give it back every time (it is dead-lettered in the end), never
+/// acknowledge it.
+fn given_back_during_the_outage(
+    sim: &Sim,
+    history: &History,
+    request: &Envelope,
+    calls: &str,
+) -> Result<(), Violation> {
+    let acked = history
+        .processed
+        .iter()
+        .any(|processed| processed.envelope.id == request.id && processed.acked);
+    if !acked {
+        return Ok(());
+    }
+    let label = sim.message_ref(request);
+    let headline = format!(
+        "lost: {label} was acknowledged while {calls} was down, although what it must do \
+         (change the order, then send its messages) could not all be done: a handler that \
+         cannot finish must fail, so that the broker keeps the message"
+    );
+    Err(Violation::new(
+        "given back during an outage",
+        &headline,
+        vec![label],
+        sim,
+    ))
+}
+
+/// The request (sent first, and again after the outage) changed the order
+/// exactly once.
+fn changed_once(
+    sim: &Sim,
+    history: &History,
+    first: &Envelope,
+    again: &Envelope,
+) -> Result<(), Violation> {
+    let changes: Vec<&str> = history
+        .changes
+        .iter()
+        .filter(|change| change.message == first.id || change.message == again.id)
+        .map(|change| change.transaction.as_str())
+        .collect();
+    let label = sim.message_ref(first);
+    let resent = sim.message_ref(again);
+    let headline = match changes.len() {
+        1 => return Ok(()),
+        0 => format!(
+            "lost: neither {label} nor {resent}, the same request sent again after the \
+             outage, ever changed order {ORDER}"
+        ),
+        n => format!(
+            "duplicate effect: {label} and {resent} (the same request, sent again after the \
+             outage) changed order {ORDER} {n} times ({})",
+            changes.join(", ")
+        ),
+    };
+    Err(Violation::new(
+        "one change per request",
+        &headline,
+        vec![label, resent],
+        sim,
+    ))
 }

@@ -10,7 +10,7 @@ use idempotent_http::app::{add_item, create_cart};
 use serde_json::{Value, json};
 use shop::client::ShopClient;
 use shop::front::direct::{Carts, router};
-use shop::testing::front::{error_message, is_write, submit_with_key};
+use shop::testing::front::{bound_calls, error_message, is_write, submit_with_key};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -216,6 +216,71 @@ fn reusing_an_id_for_something_else_is_409() {
             &sim,
             test,
             &format!("cart c-1 should still be Ola's with ruskie, but is {cart:?}")
+        )
+    );
+}
+
+#[test]
+fn two_portions_of_the_same_filling_are_two_lines() {
+    let sim = Sim::from_env_or(SEED);
+    let (shop, _http, app) = open_shop(&sim);
+    let test = "two_portions_of_the_same_filling_are_two_lines";
+    sim.set_actor("Ola's app");
+    let cart_id = create_cart(&app, "ola").unwrap();
+    sim.note("Ola wants two portions of ruskie: she adds ruskie, then ruskie again");
+    let first = add_item(&app, &cart_id, "ruskie");
+    let second = add_item(&app, &cart_id, "ruskie");
+    sim.set_actor("test");
+    let lines = shop
+        .cart(&cart_id)
+        .unwrap()
+        .map(|cart| cart.lines)
+        .unwrap_or_default();
+    let two_ruskie = lines.len() == 2 && lines.iter().all(|line| line.name == "ruskie");
+    assert!(
+        first.is_ok() && second.is_ok() && two_ruskie && lines[0].id != lines[1].id,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "Ola added ruskie twice, on purpose, and her cart holds {lines:?} (the app got \
+                 {first:?} and {second:?}) — a lost line: a second portion of the same filling \
+                 is a new line, with an id of its own; only the same id is the same line"
+            )
+        )
+    );
+}
+
+#[test]
+fn each_new_cart_is_a_new_cart() {
+    let sim = Sim::from_env_or(SEED);
+    let (shop, _http, app) = open_shop(&sim);
+    let test = "each_new_cart_is_a_new_cart";
+    sim.set_actor("Ola's app");
+    sim.note("Ola starts a cart for lunch, and another for her friends");
+    let lunch = create_cart(&app, "ola");
+    let friends = create_cart(&app, "ola");
+    sim.set_actor("test");
+    let (Ok(lunch), Ok(friends)) = (lunch, friends) else {
+        panic!(
+            "{}",
+            explain(&sim, test, "Ola could not create her two carts")
+        );
+    };
+    let both_there = shop.cart(&lunch).unwrap().is_some() && shop.cart(&friends).unwrap().is_some();
+    assert!(
+        lunch != friends && both_there && shop.document_count() == 2,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "Ola created two carts and got the ids {lunch:?} and {friends:?}; the shop holds \
+                 {} carts — a lost cart: an id names one new thing, made once per new request \
+                 (and sent again only with its retries), never derived from who asks",
+                shop.document_count()
+            )
         )
     );
 }
@@ -525,3 +590,36 @@ fn a_new_submit_of_a_submitted_cart_is_409() {
 // (Every mistake gets a clear 4xx with a JSON error, and the API works over a
 // real socket: that is the shop's own API code, tested in
 // `shop/tests/front_http.rs`.)
+
+#[test]
+fn a_store_that_stays_down_is_503_not_a_hang() {
+    let sim = Sim::from_env_or(SEED);
+    let (shop, http, app) = open_shop(&sim);
+    let test = "a_store_that_stays_down_is_503_not_a_hang";
+    let cart_id = olas_cart(&sim, &app);
+    sim.note("the store refuses every write from now on");
+    sim.inject(
+        FaultRule::at("kv.shop.*")
+            .when(is_write)
+            .always()
+            .fail_before(),
+    );
+    bound_calls(&sim, "kv.shop.*", 50, "one submit");
+    let response = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+    let orders = order_count(&shop, &cart_id);
+    assert!(
+        response.status == 503 && error_message(&response).is_some() && orders == 0,
+        "{}",
+        explain(
+            &sim,
+            test,
+            &format!(
+                "with the store down, the submit answered {} {} and the cart has {orders} \
+                 orders — it should answer 503 with a JSON error at once (try again later), so \
+                 that the app, which retries, decides when",
+                response.status,
+                response.text()
+            )
+        )
+    );
+}

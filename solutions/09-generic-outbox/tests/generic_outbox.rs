@@ -16,11 +16,12 @@ use harness::{
 use serde::Deserialize;
 use shop::ORDERS_QUEUE;
 use shop::demo::{self, Profile};
-use shop::orders::{FIRST_ITEM_ADDED, ITEM_ADDED, Orders};
+use shop::orders::{AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, Orders};
 use shop::outbox::Stored;
 use shop::testing::sql::{
     MAX_STEPS, ORDER, add_to_olas_order, every_stored_message_went_out, history,
-    nothing_left_pending, nothing_went_out_unstored, place_olas_order, stored_and_sent,
+    nothing_left_pending, nothing_went_out_unstored, outage_then_resend, place_olas_order,
+    stored_and_sent,
 };
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -78,6 +79,7 @@ fn check_one_request(
     let (stored, sent) = stored_and_sent(orders, &history, std::slice::from_ref(add));
     let request = sim.message_ref(add);
     one_change(sim, &history, add, &request)?;
+    the_order_holds_the_change(sim, orders, add, &request)?;
     stored_with_the_change(sim, &stored, &request)?;
     every_stored_message_went_out(sim, &stored, &sent)?;
     nothing_went_out_unstored(sim, &stored, &sent)?;
@@ -122,6 +124,31 @@ fn one_change(
     };
     Err(Violation::new(
         "one state change per request",
+        &headline,
+        vec![request.clone()],
+        sim,
+    ))
+}
+
+/// Content, not only a count: the change kept is the one the handler made
+/// (the order holds the filling the request added).
+fn the_order_holds_the_change(
+    sim: &Sim,
+    orders: &Orders,
+    add: &Envelope,
+    request: &MessageRef,
+) -> Result<(), Violation> {
+    let filling = add.body::<AddItem>().unwrap().filling;
+    let added = orders.added_to(ORDER).unwrap();
+    if added.contains(&filling) {
+        return Ok(());
+    }
+    let headline = format!(
+        "lost: order {ORDER} changed for {request}, but it holds {added:?}, without the \
+         {filling}: the order saved is not the one the handler changed"
+    );
+    Err(Violation::new(
+        "the change kept is the handler's",
         &headline,
         vec![request.clone()],
         sim,
@@ -199,6 +226,32 @@ fn crash_matrix_single_delivery() {
 #[test]
 fn crash_matrix_physical_duplicate() {
     crash_matrix(2);
+}
+
+/// Ola adds meat while `calls` is down for longer than the broker's
+/// patience; once it works again, her page sends the request again. Every
+/// delivery must end (a handler that retries for ever inside one delivery
+/// is stopped and named), the request must be given back during the outage,
+/// and in the end it changed the order once and its messages went out.
+fn outage(calls: &'static str) {
+    let sim = Sim::from_env_or(SEED);
+    let (broker, mut world, orders) = ola_has_an_order(&sim);
+    let fillings = ["meat"];
+    if let Err(violation) = outage_then_resend(&sim, &mut world, &broker, &orders, calls, &fillings)
+    {
+        violation.panic();
+    }
+}
+
+#[test]
+fn a_database_outage_gives_the_request_back_and_loses_nothing() {
+    // The disk is full: reads work, every write fails.
+    outage("sql.orders.execute");
+}
+
+#[test]
+fn a_broker_outage_gives_the_request_back_and_loses_nothing() {
+    outage("broker.*.publish");
 }
 
 #[test]

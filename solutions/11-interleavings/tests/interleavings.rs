@@ -32,8 +32,8 @@ use shop::orders::{
 use shop::outbox::Stored;
 use shop::testing::sql::{
     MAX_STEPS, ORDER, add_to_olas_order, every_stored_message_went_out, history,
-    nothing_left_pending, nothing_went_out_unstored, place_olas_order, stored_and_sent,
-    worker_report,
+    nothing_left_pending, nothing_went_out_unstored, outage_then_resend, place_olas_order,
+    stored_and_sent, worker_report,
 };
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -449,6 +449,30 @@ fn all_schedules_of_two_requests_apply_both() {
         explored.schedules > 50,
         "the two requests did not interleave: {explored}"
     );
+}
+
+/// The disk is full: the database reads, but refuses every write, for
+/// longer than the broker's patience, while Ola adds meat and sauerkraut on
+/// two workers; then her page sends both requests again. A handler must
+/// give a request back when it cannot write (one that loads and tries again
+/// for ever inside one delivery is stopped and named), and in the end each
+/// request changed the order once and its messages went out.
+#[test]
+fn a_write_outage_gives_the_requests_back_and_loses_nothing() {
+    let sim = Sim::from_env_or(SEED);
+    let broker = Broker::new(&sim);
+    let mut world = World::new(&sim, &broker);
+    let orders = interleavings::orders(&sim);
+    orders.add_to(&mut world);
+    place_olas_order(&sim, &mut world);
+    world.set_workers(ORDERS_QUEUE, 2).unwrap();
+    let fillings = ["meat", "sauerkraut"];
+    let outage = "sql.orders.execute";
+    if let Err(violation) =
+        outage_then_resend(&sim, &mut world, &broker, &orders, outage, &fillings)
+    {
+        worker_report(&violation, None).panic();
+    }
 }
 
 /// Two copies, a crash before or after any call (every statement too),
