@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use harness::{Broker, Envelope, Error, Sim, World};
+use harness::{Broker, Envelope, Error, Failure, Sim, World};
 
 use crate::Order;
 use crate::audit::Audit;
@@ -96,9 +96,21 @@ impl Town {
     }
 
     /// Lets the broker deliver every message, until nothing is left.
+    ///
+    /// # Panics
+    ///
+    /// With the run's report, when a delivery never finished (a handler
+    /// that retries for ever inside one delivery): the world has stopped,
+    /// and a test must fail saying so rather than unwrap an error.
+    #[track_caller]
     pub fn deliver(&mut self) -> Result<(), Error> {
-        self.world.run_until_quiet(MAX_STEPS)?;
-        Ok(())
+        match self.world.run_until_quiet(MAX_STEPS) {
+            Ok(_) => Ok(()),
+            Err(runaway @ Error::Runaway { .. }) => {
+                Failure::new(&self.sim, runaway.to_string()).panic()
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// `customer` fills cart `cart_id` with `items` and submits it; the

@@ -168,6 +168,38 @@ fn fail_once_after_sends_then_fails() {
     });
 }
 
+#[test]
+fn monkeys_pass_on_the_brokers_refusal() {
+    // A broker that refuses a message took no copy of it: whatever the
+    // monkeys do with it, the sender must hear that it failed, or it never
+    // sends the message again.
+    let sim = Sim::from_env_or(SEED);
+    let monkeys = Chaos::new(&sim);
+    monkeys.add(DuplicateWhen::new(|message| is_about(message, "meat")));
+    monkeys.add(FailOnce::after(|message| is_about(message, "mushrooms")));
+    sim.note("the broker is down: it refuses every message");
+    for filling in ["meat", "mushrooms", "strawberry"] {
+        sim.note(&format!(
+            "the test sends ItemAdded({filling}) through DuplicateWhen(meat) and \
+             FailOnce::after(mushrooms)"
+        ));
+        let told = monkeys.send(&item_added(&sim, filling), &mut |copy: &Envelope| {
+            Err(Error::Injected {
+                point: format!("broker.{}.send", copy.message_type),
+                effect_applied: false,
+            })
+        });
+        ensure(told.is_err(), &sim, || {
+            format!(
+                "lost: the broker refused ItemAdded({filling}) and took no copy, but the \
+                 monkeys told the sender it worked, so it will never send it again. A monkey \
+                 must pass on the error `next` returns (`next(message)?`, not \
+                 `let _ = next(message)`) (src/chaos.rs)"
+            )
+        });
+    }
+}
+
 // ----- what the monkeys do to Orders -----
 
 #[test]
@@ -253,6 +285,32 @@ fn broker_failure_does_not_lose_item_added() {
         test,
         "Ola added quark and potatoes; the broker refused Orders' first ItemAdded, and the \
          broker gave the AddItem back for another try",
+    );
+}
+
+#[test]
+fn replayed_add_item_publishes_what_its_first_attempt_could_not() {
+    let sim = Sim::from_env_or(SEED);
+    let test = "replayed_add_item_publishes_what_its_first_attempt_could_not";
+    let mut town = open_town(&sim);
+    let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
+    town.broker.set_max_attempts(ORDERS_QUEUE, 1).unwrap();
+    sim.note("the broker refuses Orders' first ItemAdded; Orders gives up at once");
+    sim.inject(FaultRule::at("broker.ItemAdded.publish").fail_before());
+    let add = town.add_item("Ola", &order, "meat").unwrap();
+    town.deliver().unwrap();
+    sim.note("the operator replays the dead-lettered AddItem(meat)");
+    town.broker
+        .replay_dead_letter(ORDERS_QUEUE, add.id)
+        .unwrap();
+    town.deliver().unwrap();
+    assert_as_asked(
+        &town,
+        test,
+        "Ola added meat; the broker refused Orders' ItemAdded, and Orders gave up on the \
+         AddItem at once (dead-lettered); then the operator replayed it. A replay comes as a \
+         first delivery, not as a retry: it must still publish what the attempt before it \
+         could not",
     );
 }
 

@@ -8,7 +8,7 @@ use harness::{Failure, Fault, FaultPoint, FaultRule, Sim};
 use out_of_order::{open_town, run_demo};
 use shop::ORDERS_QUEUE;
 use shop::demo::Profile;
-use shop::testing::world::assert_as_asked;
+use shop::testing::world::{assert_as_asked, assert_no_lost_update, change_many_times};
 use shop::town::Town;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -107,6 +107,31 @@ fn late_copy_of_a_remove_that_found_nothing_stays_harmless() {
     );
 }
 
+#[test]
+fn late_copy_after_many_requests_is_still_a_copy() {
+    // However late a copy comes, it is a copy: an order that remembers
+    // only its last requests takes an old one for new.
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, order) = olas_order(&sim);
+    let add = town.add_item("Ola", &order, "meat").unwrap();
+    town.deliver().unwrap();
+    sim.note("Ola and the payment service change the order a hundred times");
+    change_many_times(&mut town, "Ola", &order, 25).unwrap();
+    town.remove_item("Ola", &order, "meat").unwrap();
+    town.deliver().unwrap();
+    sim.note("the order page sends Ola's AddItem(meat) again, very late");
+    town.resend("Ola", &add).unwrap();
+    town.deliver().unwrap();
+    assert_as_asked(
+        &town,
+        "late_copy_after_many_requests_is_still_a_copy",
+        "Ola added meat; then she added and took off mushrooms, and the payment service booked \
+         and cancelled her payment, a hundred requests in all; she took the meat off; then a \
+         late copy of her first AddItem(meat) came. A copy is a copy however many requests \
+         came between: the order must remember every request it applied",
+    );
+}
+
 // ----- what must keep working -----
 
 #[test]
@@ -144,6 +169,57 @@ fn retry_after_a_failed_publish_still_publishes() {
         "Orders saved Ola's meat, then the broker refused ItemAdded; the retry found the \
          request done — and must still publish",
     );
+}
+
+#[test]
+fn resent_request_after_a_failed_publish_still_publishes() {
+    let sim = Sim::from_env_or(SEED);
+    let (mut town, order) = olas_order(&sim);
+    town.broker.set_max_attempts(ORDERS_QUEUE, 1).unwrap();
+    sim.note("the broker refuses Orders' first ItemAdded; Orders gives up at once");
+    sim.inject(FaultRule::at("broker.ItemAdded.publish").fail_before());
+    let add = town.add_item("Ola", &order, "meat").unwrap();
+    town.deliver().unwrap();
+    sim.note("the order page sends Ola's AddItem(meat) again: its answer never came");
+    town.resend("Ola", &add).unwrap();
+    town.deliver().unwrap();
+    assert_as_asked(
+        &town,
+        "resent_request_after_a_failed_publish_still_publishes",
+        "Orders saved Ola's meat, then the broker refused ItemAdded and Orders gave up on the \
+         AddItem; then the order page sent it again. The copy comes as a first delivery, not \
+         as a retry: it finds the request done — and must still publish",
+    );
+}
+
+// ----- two tabs at once -----
+
+#[test]
+fn requests_from_two_tabs_at_once_are_all_applied() {
+    // Ola adds meat and mushrooms from two tabs while the payment service
+    // books her payment: three different requests for one order, handled
+    // side by side by three workers of Orders. Each run's seed decides how
+    // their steps interleave: in every schedule, all three are applied.
+    let test = "requests_from_two_tabs_at_once_are_all_applied";
+    for schedule in 0..20 {
+        let sim = Sim::from_env_or(SEED + schedule);
+        let (mut town, order) = olas_order(&sim);
+        town.world.set_workers(ORDERS_QUEUE, 3).unwrap();
+        sim.note(
+            "Ola adds meat and mushrooms from two tabs while the payment service books her \
+             payment, all at once",
+        );
+        town.add_item("Ola", &order, "meat").unwrap();
+        town.add_item("Ola", &order, "mushrooms").unwrap();
+        town.book_payment(&order, 4_500).unwrap();
+        town.deliver().unwrap();
+        let scenario = "Ola added meat and mushrooms from two tabs while the payment service \
+                        booked her payment, and three workers of Orders handled the three \
+                        requests side by side: a refused write is no proof that the request \
+                        was applied, only that someone else wrote first";
+        assert_no_lost_update(&town, &order, test, scenario);
+        assert_as_asked(&town, test, scenario);
+    }
 }
 
 // ----- the mark and the change -----

@@ -5,7 +5,7 @@
 //! message id, and by nothing else.
 
 use deterministic_ids::{open_town, run_demo};
-use harness::{EventKind, Failure, FaultRule, Sim};
+use harness::{EventKind, Failure, FaultRule, Sim, headers};
 use shop::demo::Profile;
 use shop::mailer::SEND_INVOICE;
 use shop::testing::world::assert_as_asked;
@@ -169,6 +169,47 @@ fn booking_again_after_a_cancel_counts_again() {
         "the payment service booked Ola's payment, cancelled it, then booked it again with a \
          new request: two bookings, two PaymentBooked events with the same content",
     );
+}
+
+#[test]
+fn derived_ids_are_whole_uuids() {
+    // A message id is a UUID: receivers may read it as one, and its 122
+    // bits that look random are what keep two different messages apart.
+    let sim = Sim::from_env_or(SEED);
+    let test = "derived_ids_are_whole_uuids";
+    let (mut town, order) = olas_order(&sim);
+    town.add_item("Ola", &order, "meat").unwrap();
+    town.book_payment(&order, 4_500).unwrap();
+    town.deliver().unwrap();
+    for sent in town.broker.sent_log() {
+        let Some(sender) = sent.envelope.header(headers::SENDER) else {
+            continue; // sent by the test or the order page: not derived
+        };
+        let uuid = sent.envelope.id.as_uuid();
+        let version = uuid.get_version_num();
+        if uuid.get_variant() == uuid::Variant::RFC4122 && (1..=8).contains(&version) {
+            continue;
+        }
+        let label = sim.message_ref(&sent.envelope).label;
+        Failure::new(
+            &sim,
+            format!(
+                "malformed id: {sender} sent {} ({label}) with the id {uuid}, which is not a \
+                 UUID: it has no version (the 13th digit) and no variant (RFC 9562)",
+                sent.envelope.message_type
+            ),
+        )
+        .detail(
+            "a receiver that reads message ids as UUIDs refuses it; and a short hash padded \
+             into an id is too small: 64 bits give two of a few billion messages the same id, \
+             and the receiver drops the second as a copy (lost). Make a name-based UUID of the \
+             name: `Uuid::new_v5(&namespace, name.as_bytes())`",
+        )
+        .detail("Ola added meat, then the payment service booked her payment")
+        .highlight_message(&label)
+        .test_name(test)
+        .panic();
+    }
 }
 
 // ----- all of it at once -----

@@ -1,7 +1,8 @@
 //! Test helpers over the whole town (exercises 05–08): the consistency
-//! report as a failing test's report.
+//! report as a failing test's report, and a customer who keeps changing
+//! her order.
 
-use harness::{EventKind, Failure};
+use harness::{Error, EventKind, Failure};
 use serde::Deserialize;
 
 use crate::town::Town;
@@ -105,8 +106,8 @@ pub fn assert_as_asked(town: &Town, test: &str, scenario: &str) {
 
 /// Fails the test `test` when `order` lacks an item that Orders finished
 /// adding and nobody removed (a lost update: a later write overwrote the
-/// one that added it). `scenario` says what happened; the report marks
-/// every write of the orders store.
+/// one that added it, or a refused write was taken for done). `scenario`
+/// says what happened; the report marks every write of the orders store.
 #[track_caller]
 pub fn assert_no_lost_update(town: &Town, order: &str, test: &str, scenario: &str) {
     let run = town.sim.trace();
@@ -129,9 +130,11 @@ pub fn assert_no_lost_update(town: &Town, order: &str, test: &str, scenario: &st
     )
     .detail(scenario)
     .detail(
-        "a later write overwrote the one that added it: every write of the order (the one that \
-         clears an outbox too) must be refused (if-match) when someone wrote the order since \
-         it was read",
+        "a later write overwrote the one that added it, or the write that was to add it was \
+         refused and the AddItem was acknowledged anyway. Every write of the order (the one \
+         that clears an outbox too) must be refused (if-match) when someone wrote the order \
+         since it was read; and a refused write means someone else wrote first — perhaps \
+         another request, not a copy of this one: read again and retry, never call it done",
     )
     .test_name(test);
     for event in run.events() {
@@ -142,4 +145,44 @@ pub fn assert_no_lost_update(town: &Town, order: &str, test: &str, scenario: &st
         }
     }
     failure.panic();
+}
+
+/// Keeps the order busy: `rounds` times, `customer` adds mushrooms and takes
+/// them off, and the payment service books the payment and cancels it; four
+/// requests a round, each delivered before the next. The order ends as it
+/// began: without mushrooms, its payment not booked. (For an Orders that
+/// takes all four requests.)
+///
+/// A late copy that comes after all of them is still a copy: a test sends
+/// one after a few dozen rounds.
+///
+/// ```
+/// use harness::Sim;
+/// use shop::orders::documents::Orders;
+/// use shop::testing::world::change_many_times;
+/// use shop::town::Town;
+///
+/// let sim = Sim::new(1);
+/// let mut town = Town::open(&sim, Orders::new(&sim));
+/// let order = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
+/// change_many_times(&mut town, "Ola", &order, 2).unwrap();
+/// assert!(town.orders.added_to(&order).unwrap().is_empty());
+/// ```
+pub fn change_many_times(
+    town: &mut Town,
+    customer: &str,
+    order: &str,
+    rounds: usize,
+) -> Result<(), Error> {
+    for _ in 0..rounds {
+        town.add_item(customer, order, "mushrooms")?;
+        town.deliver()?;
+        town.remove_item(customer, order, "mushrooms")?;
+        town.deliver()?;
+        town.book_payment(order, 4_500)?;
+        town.deliver()?;
+        town.cancel_payment(order)?;
+        town.deliver()?;
+    }
+    Ok(())
 }
