@@ -109,6 +109,19 @@ pub struct Course {
 }
 
 impl Course {
+    /// Where cargo puts what it builds: `CARGO_TARGET_DIR` when set (as cargo
+    /// itself reads it), else `target/` at the root. The mutant workspaces and
+    /// the slide-snippet crate build there too, so they reuse the dependencies
+    /// the kit already built instead of compiling them all a second time.
+    pub fn build_dir(&self) -> PathBuf {
+        match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => {
+                std::path::absolute(PathBuf::from(dir)).unwrap_or_else(|_| self.root.join("target"))
+            }
+            _ => self.root.join("target"),
+        }
+    }
+
     /// Finds the course root by walking up from `start` to the first `course.toml`,
     /// so every command works from any folder inside the repository.
     pub fn find_root(start: &Path) -> Result<PathBuf> {

@@ -220,7 +220,7 @@ pub fn check_snippets(course: &Course, tally: &mut Tally) -> Result<()> {
     write_crate(course, &dir, &modules)?;
     let output = crate::cargo::cargo(&dir)
         .args(["build", "--quiet", "--color=never"])
-        .env("CARGO_TARGET_DIR", course.root.join("target"))
+        .env("CARGO_TARGET_DIR", course.build_dir())
         .output()
         .context(|| "could not start cargo".into())?;
     let result = if output.status.success() {

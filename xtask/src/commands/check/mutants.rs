@@ -63,11 +63,11 @@ fn run_mutant(course: &Course, ex: &Exercise, patch: &Path) -> Result<String, St
 
     let mut args = cargo::exercise_test_args(&ex.package(Tree::Solution));
     args.drain(..2); // the copy is the only package of its workspace
-    // Sharing target/ is safe because cargo names a path package's artifacts
+    // Sharing the build dir is safe because cargo names a path package's artifacts
     // after its path relative to the workspace root, and each mutant's member
     // folder has a name of its own: no two mutants, nor the real solution,
     // write the same files.
-    let run = cargo::run_tests_in(&workspace, &course.root.join("target"), &args, Echo::Quiet)
+    let run = cargo::run_tests_in(&workspace, &course.build_dir(), &args, Echo::Quiet)
         .map_err(|e| e.to_string())?;
     if run.compile_failed() {
         return Err(format!(
