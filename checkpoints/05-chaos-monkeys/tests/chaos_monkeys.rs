@@ -349,6 +349,6 @@ fn chaos_storm_keeps_orders_billing_and_marketing_consistent() {
         &run.town,
         test,
         "forty orders, then items added to them while every monkey was loose (the demo, \
-         smaller: cargo run -p <this package> -- demo)",
+         smaller: cargo run -p <this package> --example demo)",
     );
 }

@@ -299,6 +299,6 @@ fn late_copies_storm_matches_what_the_customers_did() {
         &run.town,
         "late_copies_storm_matches_what_the_customers_did",
         "thirty orders, changed in rounds while every monkey was loose and earlier requests \
-         came again, late (the demo, smaller: cargo run -p <this package> -- demo)",
+         came again, late (the demo, smaller: cargo run -p <this package> --example demo)",
     );
 }

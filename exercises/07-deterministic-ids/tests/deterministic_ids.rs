@@ -224,6 +224,6 @@ fn chaos_storm_counts_every_booking_once() {
         &run.town,
         "chaos_storm_counts_every_booking_once",
         "thirty orders, changed in rounds while every monkey was loose and earlier requests \
-         came again, late (the demo, smaller: cargo run -p <this package> -- demo)",
+         came again, late (the demo, smaller: cargo run -p <this package> --example demo)",
     );
 }

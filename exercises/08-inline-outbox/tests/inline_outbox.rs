@@ -264,6 +264,6 @@ fn chaos_storm_tells_marketing_every_moment_once() {
         &run.town,
         "chaos_storm_tells_marketing_every_moment_once",
         "thirty orders, changed in rounds while every monkey was loose and earlier requests \
-         came again, late (the demo, smaller: cargo run -p <this package> -- demo)",
+         came again, late (the demo, smaller: cargo run -p <this package> --example demo)",
     );
 }

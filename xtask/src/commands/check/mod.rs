@@ -31,6 +31,7 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
         tally.heading("Course");
         exercise::check_course_metadata(course, &mut tally);
         tally.record("exercise crate sizes", layout::crate_sizes(course));
+        tally.record("no binaries in exercises", layout::no_binaries(course));
         tally.record(
             "no copies between solutions",
             layout::no_copies_between_solutions(course),
