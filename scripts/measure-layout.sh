@@ -32,7 +32,7 @@ timed() {
   local out=$1; shift
   /usr/bin/time -f "%e %U %S" -o "$out.time" "$@"
   local rc=$?
-  awk '{printf "%s %.2f\n", $1, $2 + $3}' "$out.time" >"$out"
+  tail -1 "$out.time" | awk '{printf "%s %.2f\n", $1, $2 + $3}' >"$out"
   return $rc
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
