@@ -14,7 +14,9 @@
 # Usage: scripts/measure-layout.sh <before-commit> <after-commit>
 # Env: RUNS (default 5), EXERCISES (default "1 4 6 9"), SKIP_CI=1 to skip step 2,
 #      SKIP_SETUP=1 to skip step 1 (step 3 then reuses step 2's build),
-#      ONLY=ci to run step 2 alone (then ONLY=verify for step 3 alone).
+#      ONLY=ci to run step 2 alone (then ONLY=verify for step 3 alone),
+#      SIDES=after (or before) to measure one side, e.g. in a second run
+#      started beside the first so that both see the same load.
 set -uo pipefail
 before=${1:?usage: $0 <before-commit> <after-commit>}
 after=${2:?usage: $0 <before-commit> <after-commit>}
@@ -98,6 +100,10 @@ measure() { # <label> <commit>
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
-measure before "$before"
-measure after "$after"
+for side in ${SIDES:-before after}; do
+  case $side in
+    before) measure before "$before" ;;
+    after) measure after "$after" ;;
+  esac
+done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
