@@ -22,6 +22,8 @@ pub mod blob;
 mod broker;
 mod budget;
 mod clock;
+mod coverage;
+mod drift;
 mod error;
 mod explorer;
 mod fault;
@@ -43,6 +45,7 @@ pub use broker::{
 };
 pub use budget::{DEFAULT_DELIVERY_BUDGET, WATCHDOG_VARIABLE};
 pub use clock::SimTime;
+pub use coverage::{Coverage, PointCount, Sometimes};
 pub use error::Error;
 pub use explorer::{Explorer, Report, Scenario};
 pub use fault::{
