@@ -154,6 +154,9 @@ pub enum SubmitError {
     AlreadySubmitted,
     /// Someone changed the cart between our read and our write (HTTP 409).
     Conflict,
+    /// The cart was accepted for delivery to this other address, and its
+    /// order goes there: a `SubmitOrder` may be out already (HTTP 409).
+    AcceptedForAnotherAddress(String),
     /// The store failed; nothing is known for sure, the caller may retry.
     Store(Error),
     /// The broker did not take `SubmitOrder`; the caller may retry.

@@ -566,6 +566,13 @@ impl From<SubmitError> for ApiError {
                 StatusCode::CONFLICT,
                 "the cart changed while it was being submitted: reload it and try again",
             ),
+            SubmitError::AcceptedForAnotherAddress(address) => ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "this cart was accepted for delivery to {address:?}, and its order goes \
+                     there: submit it again with that address (the order cannot move any more)"
+                ),
+            ),
             SubmitError::Store(err) => ApiError::from(err),
             SubmitError::Broker(err) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
