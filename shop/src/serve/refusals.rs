@@ -29,7 +29,7 @@ use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::http::{MAX_HEADER_BYTES, MAX_URI_BYTES};
+use crate::http::{MAX_HEADER_BYTES, MAX_URI_BYTES, StatusCode};
 
 /// The router as hyper calls it, noting that a request got through hyper's
 /// parser to the router.
@@ -153,39 +153,28 @@ fn status_of(answer: &[u8]) -> u16 {
 /// The shop's answer for a request hyper refused with `status`: the same
 /// status, a JSON body saying what was wrong, and the connection closes.
 fn json_refusal(status: u16) -> Vec<u8> {
-    let (reason, message) = match status {
-        414 => (
-            "URI Too Long",
-            format!(
-                "the request's path is longer than the HTTP server reads (64 KiB); the shop's \
-                 paths are at most {MAX_URI_BYTES} bytes"
-            ),
+    let message = match status {
+        400 => "the request is not HTTP/1.1 the shop can read: a request line such as \
+                `PUT /carts/c-1 HTTP/1.1`, then one `Name: value` header per line (a \
+                Content-Length is a number), then an empty line"
+            .to_string(),
+        414 => format!(
+            "the request's path is longer than the HTTP server reads (64 KiB); the shop's paths \
+             are at most {MAX_URI_BYTES} bytes"
         ),
-        431 => (
-            "Request Header Fields Too Large",
-            format!(
-                "the request's headers are larger than the HTTP server reads (about 400 KiB, \
-                 or more than 100 headers); the shop takes at most {MAX_HEADER_BYTES} bytes of \
-                 headers"
-            ),
+        431 => format!(
+            "the request's headers are larger than the HTTP server reads (about 400 KiB, or \
+             more than 100 headers); the shop takes at most {MAX_HEADER_BYTES} bytes of headers"
         ),
-        _ => (
-            "Bad Request",
-            "the request is not HTTP/1.1 the shop can read: a request line such as \
-             `PUT /carts/c-1 HTTP/1.1`, then one `Name: value` header per line (a \
-             Content-Length is a number), then an empty line"
-                .to_string(),
-        ),
+        other => format!("the HTTP server refused the request before the shop saw it ({other})"),
     };
-    let status = if matches!(status, 414 | 431) {
-        status
-    } else {
-        400
-    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let reason = status.canonical_reason().unwrap_or("Bad Request");
     let body = json!({ "error": message }).to_string();
     format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          connection: close\r\n\r\n{body}",
+        status.as_u16(),
         body.len()
     )
     .into_bytes()
@@ -203,6 +192,12 @@ mod tests {
         );
         assert_eq!(status_of(b"HTTP/1.1 414 URI Too Long\r\n"), 414);
         assert_eq!(status_of(b"garbage"), 400);
+    }
+
+    #[test]
+    fn an_unexpected_status_is_kept() {
+        let answer = String::from_utf8(json_refusal(505)).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 505 HTTP Version Not Supported\r\n"));
     }
 
     #[test]
