@@ -2,7 +2,10 @@
 //! client-chosen ids, idempotent PUT, the `Idempotency-Key` header, 202
 //! Accepted, and JSON errors for everything. These were the regression
 //! tests of exercises 02–04; they test the shop's own `Shop`, handler and
-//! Orders service (`shop/src/front.rs`, `shop/src/front/orders.rs`).
+//! Orders service (`shop/src/front.rs`, `shop/src/front/orders.rs`). The
+//! scenarios exercise 02 shares are written once, in
+//! `shop/src/testing/front/scenarios.rs`; the server's own refusals are
+//! tested over a real socket at the end.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
