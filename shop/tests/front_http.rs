@@ -122,7 +122,10 @@ fn broker_failure_at_submit_is_503_and_a_retry_gets_the_order() {
         &sim,
         || {
             format!(
-                "the broker refused the submit's command: the shop answered {} {}, the retry                  with the same key got {} {}, and the cart has {orders} orders — the first                  answer should be 503 with a JSON error (nothing is queued: try again), the                  retry 202, and Orders should make one order",
+                "the broker refused the submit's command: the shop answered {} {}, the retry \
+                 with the same key got {} {}, and the cart has {orders} orders — the first \
+                 answer should be 503 with a JSON error (nothing is queued: try again), the \
+                 retry 202, and Orders should make one order",
                 first.status,
                 first.text(),
                 retry.status,
@@ -130,6 +133,45 @@ fn broker_failure_at_submit_is_503_and_a_retry_gets_the_order() {
             )
         },
     );
+}
+
+#[test]
+fn a_new_click_after_a_503_is_never_told_a_lie() {
+    // The broker refuses the submit's command (503), and Ola does not retry
+    // that request: she clicks Submit again, a new click with a new key, to
+    // the same address and then to another. Whatever the shop answers must
+    // be true: "submitted already, on its way" only if the order comes.
+    for address in ["Rynek 1", "Floriańska 3"] {
+        let sim = Sim::from_env_or(SEED);
+        let (mut town, http, app) = open_shop(&sim);
+        let cart_id = olas_cart(&sim, &app);
+        sim.note("the broker refuses the shop's SendSubmitOrder command");
+        sim.inject(FaultRule::at("broker.shop.send").fail_before());
+        let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+        sim.note(&format!("Ola clicks Submit again, to {address}: a new key"));
+        let second = submit_with_key(&http, &cart_id, "k-2", address).unwrap();
+        town.deliver();
+        let orders = town.orders.of_cart(&cart_id).unwrap();
+        let to_rynek = orders.len() == 1 && orders[0].deliver_to == "Rynek 1";
+        let told_to_retry = second.status == 503;
+        let honest = match second.status.as_u16() {
+            202 => orders.len() == 1 && orders[0].deliver_to == address,
+            409 => to_rynek,
+            _ => told_to_retry,
+        };
+        ensure(first.status == 503 && honest, &sim, || {
+            format!(
+                "the broker refused the first submit's command ({} {}); Ola's new click, to \
+                 {address}, was told {} {}, and Orders made {orders:?} — a 202 must make its \
+                 order, and a 409 (\"submitted already, on its way\") must be true: the shop \
+                 recorded the first submit, so it must get its command queued, or say 503",
+                first.status,
+                first.text(),
+                second.status,
+                second.text()
+            )
+        });
+    }
 }
 
 #[test]
