@@ -503,6 +503,9 @@ fn queue_send_submit_order(
         if !cart.accepted {
             shop.enqueue_send_submit_order(cart_id, &cart.deliver_to)?;
         }
+        if cart.deliver_to != deliver_to {
+            return Err(SubmitError::AcceptedForAnotherAddress(cart.deliver_to));
+        }
         return Err(SubmitError::AlreadySubmitted);
     }
     if let Some((key, record)) = record {
