@@ -1,7 +1,13 @@
-//! EXERCISE 12: how Orders handles one request on a key-value store whose
-//! items are limited to 4 KiB, so that the order holds only the messages
-//! in flight and the ids of handled requests live in a deduplication store
-//! (an inbox) next to it.
+//! EXERCISE 13: how Orders handles one request on a key-value store whose
+//! items are limited to 4 KiB, when one request's messages alone may not
+//! fit in the order: they must go to an outbox document of their own, and
+//! the order keep only a pointer to them.
+//!
+//! This is where exercise 12 left it: the messages of a request in flight
+//! wait in the order's outbox entry; the ids of handled requests live in
+//! the dedup store. Now the kitchen wants a 3.5 KiB ticket with every
+//! booked payment, and the entry no longer fits. The outbox documents
+//! (`orders.outbox()`) and the order's `pending` pointer are there, unused.
 //!
 //! Nothing spans two items: each write to the order is atomic on its own,
 //! and so is each write to the dedup store. The order of the steps is what
