@@ -28,8 +28,8 @@ use shop::orders::kv::{KITCHEN_TICKET, KitchenTicket, MAX_ORDER_BYTES, Orders, P
 use shop::orders::{ITEM_ADDED, PAYMENT_BOOKED, PaymentBooked};
 use shop::testing::kv::{
     MAX_STEPS, add_to_olas_order, book_olas_payment, dedup_store_knows, fail,
-    holds_only_messages_in_flight, olas_order, olas_order_one_way_after_a_failure, request_id,
-    remove_from_olas_order,
+    holds_only_messages_in_flight, olas_order, olas_order_one_way_after_a_failure,
+    remove_from_olas_order, request_id,
 };
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
 use shop::{ORDERS_QUEUE, Order};
@@ -124,7 +124,10 @@ fn no_dead_letter(sim: &Sim, broker: &Broker, test: &str, scenario: &str) {
             sim.message_ref(&letter.envelope)
         )
     } else {
-        format!("lost: Orders gave up on {}", sim.message_ref(&letter.envelope))
+        format!(
+            "lost: Orders gave up on {}",
+            sim.message_ref(&letter.envelope)
+        )
     };
     Failure::new(sim, headline)
         .detail(scenario)
@@ -200,7 +203,10 @@ fn pending_transaction_of_another_request_is_finished_first() {
     if let Err(violation) = checks {
         fail(violation, test, scenario);
     }
-    let ticket = tickets(&broker).into_iter().next().map(|(_, ticket)| ticket);
+    let ticket = tickets(&broker)
+        .into_iter()
+        .next()
+        .map(|(_, ticket)| ticket);
     ensure(
         ticket.is_some_and(|ticket| ticket.portions == ["ruskie"]),
         &sim,
@@ -223,7 +229,9 @@ fn messages_staged_by_a_failed_commit_are_never_sent() {
         let order = town.place_order(ORDER, "Ola", &["ruskie"]).unwrap();
         // The first write of the order while the booking is handled: the
         // commit of its transaction (whatever was staged before it).
-        sim.note(&format!("the first write of order {ORDER} for the booking {how}"));
+        sim.note(&format!(
+            "the first write of order {ORDER} for the booking {how}"
+        ));
         sim.inject(FaultRule::at("kv.orders.put").inject(fault));
         town.book_payment(&order, 4_500).unwrap();
         town.deliver().unwrap();
@@ -233,8 +241,12 @@ fn messages_staged_by_a_failed_commit_are_never_sent() {
         );
         no_dead_letter(&sim, &town.broker, test, &scenario);
         assert_as_asked(&town, test, &scenario);
-        let checks = one_id_each(&sim, &town.broker, &[(PAYMENT_BOOKED, 1), (KITCHEN_TICKET, 1)])
-            .and_then(|()| finished_cleanly(&sim, &orders, &town.broker, ORDER));
+        let checks = one_id_each(
+            &sim,
+            &town.broker,
+            &[(PAYMENT_BOOKED, 1), (KITCHEN_TICKET, 1)],
+        )
+        .and_then(|()| finished_cleanly(&sim, &orders, &town.broker, ORDER));
         if let Err(violation) = checks {
             fail(violation, test, &scenario);
         }
@@ -332,10 +344,14 @@ fn crash_once(test: &str, call: &str, fault: Fault, nth: u32, duplicated: bool) 
     );
     no_dead_letter(&sim, &town.broker, test, &scenario);
     assert_as_asked(&town, test, &scenario);
-    let checks = one_id_each(&sim, &town.broker, &[(KITCHEN_TICKET, 1), (PAYMENT_BOOKED, 1)])
-        .and_then(|()| dedup_store_knows(&sim, &orders, ORDER, &[add, book]))
-        .and_then(|()| finished_cleanly(&sim, &orders, &town.broker, ORDER))
-        .and_then(|()| ticket_of_the_order(&sim, &town.broker, &orders));
+    let checks = one_id_each(
+        &sim,
+        &town.broker,
+        &[(KITCHEN_TICKET, 1), (PAYMENT_BOOKED, 1)],
+    )
+    .and_then(|()| dedup_store_knows(&sim, &orders, ORDER, &[add, book]))
+    .and_then(|()| finished_cleanly(&sim, &orders, &town.broker, ORDER))
+    .and_then(|()| ticket_of_the_order(&sim, &town.broker, &orders));
     if let Err(violation) = checks {
         fail(violation, test, &scenario);
     }
@@ -355,7 +371,12 @@ fn ticket_of_the_order(sim: &Sim, broker: &Broker, orders: &Orders) -> Result<()
                 ticket.print_out.len(),
                 expected.portions
             );
-            return Err(Violation::new("the kitchen cooks the order", &headline, vec![], sim));
+            return Err(Violation::new(
+                "the kitchen cooks the order",
+                &headline,
+                vec![],
+                sim,
+            ));
         }
     }
     Ok(())
@@ -434,16 +455,22 @@ fn two_copies(sim: &Sim) -> Result<(), Violation> {
 
 /// True if the trace shows a write of the order refused by its condition.
 fn a_commit_was_refused(trace: &Trace) -> bool {
-    trace.events().iter().any(
-        |event| matches!(&event.kind, EventKind::Conflict { store, .. } if store == "orders"),
-    )
+    trace
+        .events()
+        .iter()
+        .any(|event| matches!(&event.kind, EventKind::Conflict { store, .. } if store == "orders"))
 }
 
 /// True if one worker staged a transaction and another deleted it.
 fn finished_by_the_other(trace: &Trace) -> bool {
     let mut staged_by = std::collections::BTreeMap::new();
     for event in trace.events() {
-        let EventKind::Wrote { store, key, version } = &event.kind else {
+        let EventKind::Wrote {
+            store,
+            key,
+            version,
+        } = &event.kind
+        else {
             continue;
         };
         if store != "outbox" {
@@ -486,9 +513,10 @@ fn booked_once(
         }
     }
     if let Some(letter) = broker.dead_letters(ORDERS_QUEUE).unwrap().first() {
-        let what = match letter.reason.contains("over the limit") {
-            true => "item too large",
-            false => "lost",
+        let what = if letter.reason.contains("over the limit") {
+            "item too large"
+        } else {
+            "lost"
         };
         let headline = format!("{what}: Orders gave up on {request}: {}", letter.reason);
         return Err(Violation::new("booked once", &headline, vec![request], sim));
