@@ -44,7 +44,7 @@ const ORDER: &str = "c-1";
 /// The explorer tries every option of the first choices of a run (which
 /// worker takes the next call), and the first option after them: enough
 /// for one copy to load the order while the other commits and finishes.
-const BRANCHING_CHOICES: usize = 9;
+const BRANCHING_CHOICES: usize = 7;
 
 // ----- the order keeps one pointer -----
 
