@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use document_outbox::{open_town, orders};
 use harness::{
     Broker, Envelope, EventKind, Explorer, Failure, Fault, FaultPoint, FaultRule, MessageId, Sim,
-    Trace, Violation, ensure, headers,
+    Trace, Violation, World, ensure, headers,
 };
 use shop::orders::kv::{KITCHEN_TICKET, KitchenTicket, MAX_ORDER_BYTES, Orders, PRINT_OUT_BYTES};
 use shop::orders::{ITEM_ADDED, PAYMENT_BOOKED, PaymentBooked};
@@ -32,7 +32,7 @@ use shop::testing::kv::{
     remove_from_olas_order, request_id,
 };
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
-use shop::{ORDERS_QUEUE, Order};
+use shop::{ORDERS_QUEUE, Order, SubmitOrder};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -74,10 +74,7 @@ fn order_holds_only_the_pending_pointer() {
         }
         bookings += 1;
         sim.set_actor("test");
-        let quiet = world.run_until_quiet(MAX_STEPS);
-        ensure(quiet.is_ok(), &sim, || {
-            format!("the run did not end: {quiet:?}")
-        });
+        run_until_quiet(&sim, &mut world);
         no_dead_letter(&sim, &broker, test, scenario);
     }
     let document = orders.find_order(ORDER).unwrap().unwrap().value;
@@ -118,8 +115,8 @@ fn no_dead_letter(sim: &Sim, broker: &Broker, test: &str, scenario: &str) {
     };
     let headline = if letter.reason.contains("over the limit") {
         format!(
-            "item too large: {} does not fit in order {ORDER}'s {MAX_ORDER_BYTES}-byte item with \
-             its messages (a kitchen ticket alone takes {PRINT_OUT_BYTES} bytes), and Orders \
+            "item too large: {} does not fit in its order's {MAX_ORDER_BYTES}-byte item with its \
+             messages (a kitchen ticket alone takes {PRINT_OUT_BYTES} bytes), and Orders \
              gave up on it",
             sim.message_ref(&letter.envelope)
         )
@@ -158,7 +155,7 @@ fn pending_transaction_of_another_request_is_finished_first() {
     sim.set_actor("payments");
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     sim.set_actor("test");
-    world.run_until_quiet(MAX_STEPS).unwrap();
+    run_until_quiet(&sim, &mut world);
     let pending = orders.find_order(ORDER).unwrap().unwrap().value.pending;
     if pending.is_none() {
         no_dead_letter(&sim, &broker, test, scenario);
@@ -174,12 +171,19 @@ fn pending_transaction_of_another_request_is_finished_first() {
             )
         },
     );
+    let size = orders.find_order(ORDER).unwrap().unwrap().value.size();
+    ensure(size <= 1_024, &sim, || {
+        format!(
+            "garbage: while the booking's transaction is in flight, order {ORDER} takes {size} \
+             bytes: it should hold the order and one pointer, the messages live elsewhere"
+        )
+    });
     sim.note("Ola adds meat");
     let add = add_to_olas_order(&sim, "meat");
     sim.set_actor("ola");
     world.send(ORDERS_QUEUE, add.clone()).unwrap();
     sim.set_actor("test");
-    world.run_until_quiet(MAX_STEPS).unwrap();
+    run_until_quiet(&sim, &mut world);
     let added = orders.added_to(ORDER).unwrap();
     ensure(added == ["meat"], &sim, || {
         format!(
@@ -197,7 +201,7 @@ fn pending_transaction_of_another_request_is_finished_first() {
     }
     sim.note("the operator replays the dead-lettered BookPayment");
     broker.replay_dead_letter(ORDERS_QUEUE, book.id).unwrap();
-    world.run_until_quiet(MAX_STEPS).unwrap();
+    run_until_quiet(&sim, &mut world);
     let checks = one_id_each(&sim, &broker, &[(PAYMENT_BOOKED, 1), (KITCHEN_TICKET, 1)])
         .and_then(|()| finished_cleanly(&sim, &orders, &broker, ORDER));
     if let Err(violation) = checks {
@@ -212,6 +216,112 @@ fn pending_transaction_of_another_request_is_finished_first() {
         &sim,
         || "the kitchen's ticket is not the one the booking staged: ruskie alone",
     );
+}
+
+#[test]
+fn late_copy_of_a_booking_after_many_requests_changes_nothing() {
+    let test = "late_copy_of_a_booking_after_many_requests_changes_nothing";
+    let scenario = "the payment service booked Ola's payment; Ola put mushrooms on and off twenty \
+                    times; then a late copy of the booking came";
+    let sim = Sim::from_env_or(SEED);
+    let orders = orders(&sim);
+    let mut town = open_town(&sim, &orders);
+    let order = town.place_order(ORDER, "Ola", &["ruskie"]).unwrap();
+    let book = town.book_payment(&order, 4_500).unwrap();
+    town.deliver().unwrap();
+    sim.note("Ola puts mushrooms on and off twenty times");
+    for _ in 0..20 {
+        town.add_item("Ola", &order, "mushrooms").unwrap();
+        town.remove_item("Ola", &order, "mushrooms").unwrap();
+        town.deliver().unwrap();
+    }
+    sim.note("the payment service sends its BookPayment again, late");
+    town.resend("payments", &book).unwrap();
+    town.deliver().unwrap();
+    no_dead_letter(&sim, &town.broker, test, scenario);
+    assert_as_asked(&town, test, scenario);
+    let checks = one_id_each(
+        &sim,
+        &town.broker,
+        &[(PAYMENT_BOOKED, 1), (KITCHEN_TICKET, 1)],
+    )
+    .and_then(|()| finished_cleanly(&sim, &orders, &town.broker, ORDER));
+    if let Err(violation) = checks {
+        fail(violation, test, scenario);
+    }
+}
+
+#[test]
+fn booking_before_its_order_is_applied_once_the_order_exists() {
+    // BookPayment for an order whose SubmitOrder comes after it: Orders
+    // gives up on it (one attempt), the order is placed, the operator
+    // replays the dead letter: it is applied once, with its ticket.
+    let test = "booking_before_its_order_is_applied_once_the_order_exists";
+    let scenario = "the BookPayment of order c-2 arrived before its SubmitOrder; Orders gave up \
+                    on it, then the operator replayed it";
+    let sim = Sim::from_env_or(SEED);
+    let orders = orders(&sim);
+    let (broker, mut world) = olas_order(&sim, &orders);
+    broker.set_max_attempts(ORDERS_QUEUE, 1).unwrap();
+    let book = shop::orders::BookPayment {
+        id: sim.new_uuid().to_string(),
+        order_id: "c-2".to_string(),
+        amount: 4_500,
+    };
+    sim.set_actor("payments");
+    let book = Envelope::new(sim.new_message_id(), "BookPayment", &book);
+    world.send(ORDERS_QUEUE, book.clone()).unwrap();
+    sim.set_actor("test");
+    run_until_quiet(&sim, &mut world);
+    let submit = SubmitOrder {
+        cart_id: "c-2".to_string(),
+        customer: "Zosia".to_string(),
+        items: vec!["meat".to_string()],
+        deliver_to: "Floriańska 3, Kraków".to_string(),
+    };
+    sim.set_actor("shop");
+    world
+        .send(
+            ORDERS_QUEUE,
+            Envelope::new(sim.new_message_id(), "SubmitOrder", &submit),
+        )
+        .unwrap();
+    run_until_quiet(&sim, &mut world);
+    sim.note("the operator replays the dead-lettered BookPayment");
+    broker.replay_dead_letter(ORDERS_QUEUE, book.id).unwrap();
+    run_until_quiet(&sim, &mut world);
+    no_dead_letter(&sim, &broker, test, scenario);
+    ensure(orders.payment_booked("c-2") == Ok(true), &sim, || {
+        format!(
+            "lost: {} came before its order, was replayed, and order c-2 is not paid",
+            sim.message_ref(&book)
+        )
+    });
+    let tickets: Vec<KitchenTicket> = tickets(&broker).into_iter().map(|(_, t)| t).collect();
+    ensure(
+        tickets.len() == 1 && tickets[0].portions == ["meat"],
+        &sim,
+        || {
+            format!(
+                "the kitchen should get one ticket for order c-2 (meat), and got {:?}",
+                tickets
+                    .iter()
+                    .map(|ticket| (&ticket.order_id, &ticket.portions))
+                    .collect::<Vec<_>>()
+            )
+        },
+    );
+    if let Err(violation) = finished_cleanly(&sim, &orders, &broker, "c-2") {
+        fail(violation, test, scenario);
+    }
+}
+
+/// Lets the world deliver everything; fails the test if it never ends.
+#[track_caller]
+fn run_until_quiet(sim: &Sim, world: &mut World) {
+    if let Err(err) = world.run_until_quiet(MAX_STEPS) {
+        Failure::new(sim, format!("the run did not end: {err}")).panic();
+    }
 }
 
 // ----- failed commits -----
