@@ -13,9 +13,7 @@
 //! another request to finish, and read what went out: the ids, the
 //! payment, the kitchen ticket's portions.
 
-use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -501,20 +499,16 @@ fn two_copies_at_once_apply_once() {
     // least once: a commit refused (the copies raced), and a copy that
     // finished the transaction the other copy committed.
     let test = "two_copies_at_once_apply_once";
-    let raced = Rc::new(Cell::new(0));
-    let took_over = Rc::new(Cell::new(0));
-    let (counted_races, counted_takeovers) = (raced.clone(), took_over.clone());
-    let explorer = Explorer::new(move |sim: &Sim| {
-        let result = two_copies(sim);
-        let trace = sim.trace();
-        counted_races.set(counted_races.get() + usize::from(a_commit_was_refused(&trace)));
-        counted_takeovers.set(counted_takeovers.get() + usize::from(finished_by_the_other(&trace)));
-        result
-    })
-    .seed(SEED)
-    .max_depth(BRANCHING_CHOICES);
-    let report = explorer.run();
-    if let Some(violation) = report.counterexample {
+    let report = Explorer::new(two_copies)
+        .seed(SEED)
+        .max_depth(BRANCHING_CHOICES)
+        .sometimes("a write of the order was refused", a_commit_was_refused)
+        .sometimes(
+            "one copy finished the transaction the other committed",
+            finished_by_the_other,
+        )
+        .run();
+    if let Some(violation) = &report.counterexample {
         let how_often = format!(
             "{} of {} schedules break it; this is the shortest",
             report.violations, report.schedules
@@ -526,17 +520,7 @@ fn two_copies_at_once_apply_once() {
             .test_name(test)
             .panic();
     }
-    let sim = Sim::from_env_or(SEED);
-    ensure(raced.get() > 0 && took_over.get() > 0, &sim, || {
-        format!(
-            "not explored: of {} schedules, {} had a write of the order refused and {} had one \
-             copy finish the transaction the other committed; both must happen at least once \
-             (the writes must be if-match, and a copy must finish a pending transaction it finds)",
-            report.schedules,
-            raced.get(),
-            took_over.get()
-        )
-    });
+    report.assert_explored();
 }
 
 /// One schedule: two copies of Ola's BookPayment, two workers.
