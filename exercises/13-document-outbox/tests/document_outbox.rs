@@ -445,6 +445,10 @@ fn crash_once(test: &str, call: &str, fault: Fault, nth: u32, duplicated: bool) 
     let book = town.book_payment(&order, 4_500).unwrap();
     town.deliver().unwrap();
     running.store(false, Ordering::SeqCst);
+    // The first call to each point is made in every run: the fault struck.
+    ensure(nth > 1 || struck(&sim.trace(), call), &sim, || {
+        format!("not explored: no call to {call} was made, so the fault ({fault}) never struck")
+    });
     let copies = if duplicated { "twice" } else { "once" };
     let scenario = format!(
         "Ola added meat, then the payment service booked her payment, each delivered {copies}; \
@@ -463,6 +467,17 @@ fn crash_once(test: &str, call: &str, fault: Fault, nth: u32, duplicated: bool) 
     if let Err(violation) = checks {
         fail(violation, test, &scenario);
     }
+}
+
+/// True if a fault struck at a point `call` names (`*`: any one part).
+fn struck(trace: &Trace, call: &str) -> bool {
+    let (head, tail) = call.split_once('*').unwrap_or((call, ""));
+    trace.events().iter().any(|event| match &event.kind {
+        EventKind::FaultInjected { point, .. } => {
+            point.starts_with(head) && point.ends_with(tail) && point.len() >= call.len() - 1
+        }
+        _ => false,
+    })
 }
 
 /// A violation unless the kitchen's ticket lists the order's portions,
