@@ -10,7 +10,9 @@
 //! [`Delivery`]); what differs is how a request's change, its messages and
 //! the memory of having handled it are kept, when nothing spans two items.
 //! That is the lesson, a [`HandleRequest`] each exercise writes. The ids of
-//! handled requests may live outside the order, in a [`DedupStore`].
+//! handled requests may live outside the order, in a [`DedupStore`]; the
+//! messages of a request, in an outbox document of their own
+//! ([`OutboxDocuments`]), with only a [`Pending`] pointer in the order.
 //!
 //! ```
 //! use harness::{Consistency, Sim};
@@ -24,11 +26,15 @@
 
 mod cost;
 mod dedup;
+mod kitchen;
 mod report;
+mod staged;
 
 pub use cost::RoundTrips;
 pub use dedup::{DEDUP_STORE, DedupStore};
+pub use kitchen::{KITCHEN_TICKET, KitchenTicket, PRINT_OUT_BYTES, book_payment_and_cook};
 pub use report::StoreReport;
+pub use staged::{OUTBOX_STORE, OutboxDocuments};
 
 use std::collections::BTreeMap;
 
@@ -66,6 +72,22 @@ pub struct OrderDocument {
     /// with their ids.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outbox: BTreeMap<String, Vec<Outbound>>,
+    /// The transaction whose messages are staged in an outbox document and
+    /// may not be out yet (exercise 13): at most one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// The pointer an order keeps to its committed transaction (exercise 13):
+/// which outbox document holds the messages, and which request decided
+/// them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The id of the outbox document ([`OutboxDocuments`]).
+    pub tx_id: String,
+    /// The id of the request whose handling staged the messages: the one
+    /// to mark processed once they are out.
+    pub owner: String,
 }
 
 impl OrderDocument {
@@ -89,6 +111,8 @@ pub struct Orders {
     sim: Sim,
     store: DocumentStore,
     dedup: DedupStore,
+    outbox: OutboxDocuments,
+    kitchen_tickets: bool,
     monkeys: Chaos,
     handle_request: HandleRequest,
 }
@@ -102,9 +126,18 @@ impl Orders {
             sim: sim.clone(),
             store: DocumentStore::new(sim, ORDERS_STORE).with_max_item_bytes(MAX_ORDER_BYTES),
             dedup,
+            outbox: OutboxDocuments::new(sim),
+            kitchen_tickets: false,
             monkeys: Chaos::new(sim),
             handle_request,
         }
+    }
+
+    /// The same Orders, that also publishes a 3.5 KiB [`KitchenTicket`] with
+    /// every `PaymentBooked` (exercise 13).
+    pub fn with_kitchen_tickets(mut self) -> Orders {
+        self.kitchen_tickets = true;
+        self
     }
 
     /// Adds the service to the world as the endpoint that reads the
@@ -123,6 +156,7 @@ impl Orders {
             "SubmitOrder" => return self.place_order(message),
             "AddItem" => Delivery::new(message, add_item)?,
             "RemoveItem" => Delivery::new(message, remove_item)?,
+            "BookPayment" if self.kitchen_tickets => Delivery::new(message, book_payment_and_cook)?,
             "BookPayment" => Delivery::new(message, book_payment)?,
             "CancelPayment" => Delivery::new(message, cancel_payment)?,
             other => {
@@ -175,6 +209,11 @@ impl Orders {
     /// The deduplication store: which requests were handled.
     pub fn dedup(&self) -> &DedupStore {
         &self.dedup
+    }
+
+    /// The outbox documents: the staged messages of transactions.
+    pub fn outbox(&self) -> &OutboxDocuments {
+        &self.outbox
     }
 
     /// Sends one stored message now (not when the handler returns), through

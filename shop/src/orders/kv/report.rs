@@ -21,6 +21,12 @@ pub struct StoreReport {
     pub stale_entries: usize,
     /// Processed ids the orders still keep.
     pub ids_in_orders: usize,
+    /// Pending pointers still in the orders once everything is delivered
+    /// (exercise 13): transactions nobody finished.
+    pub pending_left: usize,
+    /// Outbox documents still staged once everything is delivered
+    /// (exercise 13): left by commits that failed, never sent.
+    pub staged_left: usize,
 }
 
 impl StoreReport {
@@ -40,6 +46,8 @@ impl StoreReport {
             too_large,
             stale_entries: 0,
             ids_in_orders: 0,
+            pending_left: 0,
+            staged_left: 0,
         };
         for order_id in order_ids {
             let Some(found) = orders.find_order(order_id)? else {
@@ -48,14 +56,16 @@ impl StoreReport {
             report.largest = report.largest.max(found.value.size());
             report.stale_entries += found.value.outbox.len();
             report.ids_in_orders += found.value.processed.len();
+            report.pending_left += usize::from(found.value.pending.is_some());
+            report.staged_left += orders.outbox().staged(order_id)?.len();
         }
         Ok(report)
     }
 
     /// True when no write was refused as too large and no finished request
-    /// left messages in its order.
+    /// left messages or a pending pointer in its order.
     pub fn is_clean(&self) -> bool {
-        self.too_large == 0 && self.stale_entries == 0
+        self.too_large == 0 && self.stale_entries == 0 && self.pending_left == 0
     }
 }
 
@@ -73,6 +83,22 @@ impl fmt::Display for StoreReport {
                 "  ITEM TOO LARGE: {} writes to store {ORDERS_STORE} refused: the orders outgrew \
                  the item limit",
                 self.too_large
+            )?;
+        }
+        if self.staged_left > 0 {
+            writeln!(
+                f,
+                "  Outbox documents: {} left by commits that failed, never sent (a TTL or a \
+                 sweep removes them)",
+                self.staged_left
+            )?;
+        }
+        if self.pending_left > 0 {
+            writeln!(
+                f,
+                "  UNFINISHED: {} orders still point to a pending transaction when every \
+                 request is done",
+                self.pending_left
             )?;
         }
         if self.stale_entries > 0 {
