@@ -99,6 +99,13 @@ measure() { # <label> <commit>
   cd "$kit"
 }
 
+# Each side builds a whole kit in its own target/ (about 5 GB); a full disk
+# fails the build half-way and wastes the run (and others' builds with it).
+free_gb=$(df -Pk "$work" | awk 'NR == 2 {print int($4 / 1048576)}')
+if [ "$free_gb" -lt $(( 6 * $(wc -w <<<"${SIDES:-before after}") + 10 )) ]; then
+  echo "only $free_gb GB free under $work: each side needs about 6 GB, and others need room too" >&2
+  exit 2
+fi
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 for side in ${SIDES:-before after}; do
   case $side in
