@@ -4,9 +4,11 @@
 
 use std::fmt;
 
-use harness::{Error, EventKind, Sim};
+use std::collections::BTreeSet;
 
-use super::{MAX_ORDER_BYTES, ORDERS_STORE, Orders};
+use harness::{Broker, Error, EventKind, Sim};
+
+use super::{MAX_ORDER_BYTES, ORDERS_STORE, Orders, TOKEN_STORE, token_of};
 
 /// The order documents after a run.
 #[derive(Clone, Debug)]
@@ -21,6 +23,9 @@ pub struct StoreReport {
     pub stale_entries: usize,
     /// Processed ids the orders still keep.
     pub ids_in_orders: usize,
+    /// Tokens left in the token store that no message still in flight (a
+    /// dead letter included) carries: nobody will ever consume them.
+    pub tokens_left: usize,
 }
 
 impl StoreReport {
@@ -40,6 +45,7 @@ impl StoreReport {
             too_large,
             stale_entries: 0,
             ids_in_orders: 0,
+            tokens_left: 0,
         };
         for order_id in order_ids {
             let Some(found) = orders.find_order(order_id)? else {
@@ -52,10 +58,30 @@ impl StoreReport {
         Ok(report)
     }
 
-    /// True when no write was refused as too large and no finished request
-    /// left messages in its order.
+    /// The same report, with the tokens left in `orders`' token store once
+    /// `broker` is quiet (a town of tokens, exercise 14).
+    pub fn counting_tokens(self, orders: &Orders, broker: &Broker) -> Result<StoreReport, Error> {
+        let mut carried = BTreeSet::new();
+        for queue in broker.queue_names() {
+            for letter in broker.dead_letters(&queue)? {
+                carried.extend(token_of(&letter.envelope).map(str::to_string));
+            }
+        }
+        let left = orders.tokens().left();
+        let tokens_left = left
+            .iter()
+            .filter(|(token, _)| !carried.contains(token))
+            .count();
+        Ok(StoreReport {
+            tokens_left,
+            ..self
+        })
+    }
+
+    /// True when no write was refused as too large, no finished request
+    /// left messages in its order, and no token is left behind.
     pub fn is_clean(&self) -> bool {
-        self.too_large == 0 && self.stale_entries == 0
+        self.too_large == 0 && self.stale_entries == 0 && self.tokens_left == 0
     }
 }
 
@@ -80,6 +106,14 @@ impl fmt::Display for StoreReport {
                 f,
                 "  GARBAGE: {} outbox entries of finished requests left in the orders",
                 self.stale_entries
+            )?;
+        }
+        if self.tokens_left > 0 {
+            writeln!(
+                f,
+                "  GARBAGE: {} tokens left in store {TOKEN_STORE} that no message in flight \
+                 carries: nobody consumed them",
+                self.tokens_left
             )?;
         }
         Ok(())

@@ -1,0 +1,119 @@
+//! Test helpers for a town of tokens (exercise 14): requests with the token
+//! the order page would give them, and the checks of what the token store
+//! and the receivers' gates saw, each a [`Violation`] in the course's words.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use harness::{Broker, Envelope, MessageId, MessageRef, Sim, Violation};
+
+use crate::ORDERS_QUEUE;
+use crate::orders::kv::{Orders, TOKEN_HEADER, token_of};
+
+/// `request` as the order page sends it in a town of tokens: a new token
+/// for Orders is created first, and its id goes in the request's header.
+///
+/// # Panics
+///
+/// If the token store refuses the token (a test that injects faults into
+/// it must do so after this call).
+pub fn with_token(sim: &Sim, orders: &Orders, request: Envelope) -> Envelope {
+    let token = sim.new_uuid().to_string();
+    orders
+        .tokens()
+        .create(&token, &[ORDERS_QUEUE.to_string()])
+        .expect("the token store takes a new token");
+    request.with_header(TOKEN_HEADER, token)
+}
+
+/// A violation if a token is left in the store once `broker` is quiet,
+/// apart from the tokens of dead letters (still in flight: an operator may
+/// replay them). Dedup data must be bounded by the messages in flight.
+pub fn no_token_left(sim: &Sim, orders: &Orders, broker: &Broker) -> Result<(), Violation> {
+    let mut in_flight = BTreeSet::new();
+    for queue in broker.queue_names() {
+        for letter in broker.dead_letters(&queue).unwrap_or_default() {
+            in_flight.extend(token_of(&letter.envelope).map(str::to_string));
+        }
+    }
+    let left: Vec<(String, String)> = orders
+        .tokens()
+        .left()
+        .into_iter()
+        .filter(|(token, _)| !in_flight.contains(token))
+        .collect();
+    let Some((token, receiver)) = left.first() else {
+        return Ok(());
+    };
+    let carrier = broker
+        .sent_log()
+        .into_iter()
+        .find(|sent| token_of(&sent.envelope) == Some(token.as_str()));
+    let (what, marked) = match carrier {
+        Some(sent) => {
+            let label = sim.message_ref(&sent.envelope);
+            (format!("the token of {label}"), vec![label])
+        }
+        None => (format!("token {token}, which no message carries,"), vec![]),
+    };
+    let headline = format!(
+        "garbage: {} tokens left once every message is delivered; {what} is still there for \
+         {receiver}: nobody consumed it, and nobody ever will",
+        left.len()
+    );
+    Err(Violation::new(
+        "dedup data bounded by the messages in flight",
+        &headline,
+        marked,
+        sim,
+    ))
+}
+
+/// A violation unless every event Orders published to a subscriber carried
+/// a token, and each receiver let each event in with one token only (a
+/// second token for the same event means it was processed twice).
+pub fn each_event_admitted_once(
+    sim: &Sim,
+    orders: &Orders,
+    broker: &Broker,
+) -> Result<(), Violation> {
+    let sent = broker.sent_log();
+    let label_of = |id: MessageId| -> Option<MessageRef> {
+        let found = sent.iter().find(|record| record.envelope.id == id)?;
+        Some(sim.message_ref(&found.envelope))
+    };
+    for record in &sent {
+        let event = record.published && record.handling.is_some() && !record.queues.is_empty();
+        if event && token_of(&record.envelope).is_none() {
+            let label = sim.message_ref(&record.envelope);
+            let headline = format!(
+                "unguarded: {label} went out without a token: {} cannot tell it from a copy",
+                record.queues.join(" and ")
+            );
+            return Err(Violation::new("every event has a token", &headline, vec![label], sim));
+        }
+    }
+    let mut tokens: BTreeMap<(String, MessageId), Vec<String>> = BTreeMap::new();
+    for admission in orders.tokens().admissions() {
+        let seen = tokens
+            .entry((admission.receiver.clone(), admission.message))
+            .or_default();
+        if !seen.contains(&admission.token) {
+            seen.push(admission.token);
+        }
+    }
+    for ((receiver, message), seen) in tokens {
+        if seen.len() > 1 {
+            let marked: Vec<MessageRef> = label_of(message).into_iter().collect();
+            let label = sim.label(message);
+            let headline = format!(
+                "duplicate: {receiver} processed {label} {} times, let in by token {} and again \
+                 by token {}: a retry minted new tokens for a message already sent",
+                seen.len(),
+                seen[0],
+                seen[1]
+            );
+            return Err(Violation::new("processed once downstream", &headline, marked, sim));
+        }
+    }
+    Ok(())
+}
