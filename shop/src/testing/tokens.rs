@@ -25,9 +25,11 @@ pub fn with_token(sim: &Sim, orders: &Orders, request: Envelope) -> Envelope {
     request.with_header(TOKEN_HEADER, token)
 }
 
-/// A violation if a token is left in the store once `broker` is quiet,
-/// apart from the tokens of dead letters (still in flight: an operator may
-/// replay them). Dedup data must be bounded by the messages in flight.
+/// A violation if a token that a message went out with is left in the
+/// store once `broker` is quiet, apart from the tokens of dead letters
+/// (still in flight: an operator may replay them). Dedup data must be
+/// bounded by the messages in flight. (Orphans, tokens minted by an attempt
+/// that lost and carried by no message, are the stretch goal's business.)
 pub fn no_token_left(sim: &Sim, orders: &Orders, broker: &Broker) -> Result<(), Violation> {
     let mut in_flight = BTreeSet::new();
     for queue in broker.queue_names() {
@@ -35,31 +37,30 @@ pub fn no_token_left(sim: &Sim, orders: &Orders, broker: &Broker) -> Result<(), 
             in_flight.extend(token_of(&letter.envelope).map(str::to_string));
         }
     }
-    let left: Vec<(String, String)> = orders
+    let sent = broker.sent_log();
+    let carrier_of = |token: &str| {
+        sent.iter()
+            .find(|record| token_of(&record.envelope) == Some(token))
+    };
+    let left: Vec<(String, String, MessageRef)> = orders
         .tokens()
         .left()
         .into_iter()
         .filter(|(token, _)| !in_flight.contains(token))
+        .filter_map(|(token, receiver)| {
+            let carrier = carrier_of(&token)?;
+            Some((token, receiver, sim.message_ref(&carrier.envelope)))
+        })
         .collect();
-    let Some((token, receiver)) = left.first() else {
+    let Some((_, receiver, label)) = left.first() else {
         return Ok(());
     };
-    let carrier = broker
-        .sent_log()
-        .into_iter()
-        .find(|sent| token_of(&sent.envelope) == Some(token.as_str()));
-    let (what, marked) = match carrier {
-        Some(sent) => {
-            let label = sim.message_ref(&sent.envelope);
-            (format!("the token of {label}"), vec![label])
-        }
-        None => (format!("token {token}, which no message carries,"), vec![]),
-    };
     let headline = format!(
-        "garbage: {} tokens left once every message is delivered; {what} is still there for \
-         {receiver}: nobody consumed it, and nobody ever will",
+        "garbage: tokens left once every message is delivered: {}; the token of {label} is \
+         still there for {receiver}: nobody consumed it, and nobody ever will",
         left.len()
     );
+    let marked = vec![label.clone()];
     Err(Violation::new(
         "dedup data bounded by the messages in flight",
         &headline,
