@@ -197,9 +197,9 @@ pub fn run<O: Into<AnyOrders>>(
         },
         store: match &town.orders {
             AnyOrders::Documents(_) | AnyOrders::Sql(_) => None,
-            AnyOrders::Kv(orders) if orders.uses_tokens() => Some(
-                StoreReport::of(sim, orders, &names)?.counting_tokens(orders, &town.broker)?,
-            ),
+            AnyOrders::Kv(orders) if orders.uses_tokens() => {
+                Some(StoreReport::of(sim, orders, &names)?.counting_tokens(orders, &town.broker)?)
+            }
             AnyOrders::Kv(orders) => Some(StoreReport::of(sim, orders, &names)?),
         },
         cost: match &town.orders {

@@ -23,8 +23,8 @@ use harness::{
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{OutgoingId, outgoing_id};
-use crate::orders::kv::TokenStore;
 use crate::mailer::{MAILER_QUEUE, SEND_EMAIL, SEND_INVOICE, SendEmail, SendInvoice};
+use crate::orders::kv::TokenStore;
 use crate::orders::{
     COUPON_EARNED, CouponEarned, FIRST_ITEM_ADDED, FirstItemAdded, ITEM_ADDED, ItemAdded,
     PAYMENT_BOOKED, PaymentBooked,

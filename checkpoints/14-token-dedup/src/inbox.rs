@@ -1,7 +1,14 @@
-//! EXERCISE 12: how Orders handles one request on a key-value store whose
-//! items are limited to 4 KiB, so that the order holds only the messages
-//! in flight and the ids of handled requests live in a deduplication store
-//! (an inbox) next to it.
+//! EXERCISE 14: how Orders handles one request, as exercise 12 left it:
+//! the order holds only the messages in flight, and the ids of handled
+//! requests live in a deduplication store next to it. But that store now
+//! forgets: its marks expire a week after they are written (`RETENTION` in
+//! `lib.rs`), and a copy that comes later is applied again.
+//!
+//! Your task: tokens instead of ids. Every request comes with a token for
+//! Orders (`token_of(request.message())`); a request whose token is gone
+//! is a copy. Every message Orders sends needs a token of its own
+//! (`orders.mint_token`), minted once and saved with the messages before
+//! they go out; the request's token is consumed once they are out.
 //!
 //! Nothing spans two items: each write to the order is atomic on its own,
 //! and so is each write to the dedup store. The order of the steps is what

@@ -38,8 +38,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use harness::{
-    Broker, Condition, Document, DocumentStore, Envelope, Error, HandlerContext, HandlerError,
-    Sim, Version, World,
+    Broker, Condition, Document, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim,
+    Version, World,
 };
 use serde::{Deserialize, Serialize};
 
@@ -146,7 +146,10 @@ impl Orders {
         match message.kind {
             Kind::Send => vec![message.destination.clone()],
             Kind::Publish => {
-                let broker = self.broker.lock().unwrap_or_else(|poison| poison.into_inner());
+                let broker = self
+                    .broker
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner());
                 broker
                     .as_ref()
                     .map(|broker| broker.subscribers(&message.destination))
@@ -172,7 +175,10 @@ impl Orders {
     /// `orders` queue.
     pub fn add_to(&self, world: &mut World) {
         let known = Some(world.broker().clone());
-        *self.broker.lock().unwrap_or_else(|poison| poison.into_inner()) = known;
+        *self
+            .broker
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = known;
         let orders = self.clone();
         world.add_endpoint(
             ORDERS_QUEUE,

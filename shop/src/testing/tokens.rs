@@ -90,7 +90,12 @@ pub fn each_event_admitted_once(
                 "unguarded: {label} went out without a token: {} cannot tell it from a copy",
                 record.queues.join(" and ")
             );
-            return Err(Violation::new("every event has a token", &headline, vec![label], sim));
+            return Err(Violation::new(
+                "every event has a token",
+                &headline,
+                vec![label],
+                sim,
+            ));
         }
     }
     let mut tokens: BTreeMap<(String, MessageId), Vec<String>> = BTreeMap::new();
@@ -113,7 +118,12 @@ pub fn each_event_admitted_once(
                 seen[0],
                 seen[1]
             );
-            return Err(Violation::new("processed once downstream", &headline, marked, sim));
+            return Err(Violation::new(
+                "processed once downstream",
+                &headline,
+                marked,
+                sim,
+            ));
         }
     }
     Ok(())

@@ -93,7 +93,9 @@ pub fn handle_request(
     }
     // 6. Our own messages are out: consume the request's token, if it is
     //    still the one we checked.
-    orders.tokens().consume(token, ORDERS_QUEUE, token_version)?;
+    orders
+        .tokens()
+        .consume(token, ORDERS_QUEUE, token_version)?;
     // 7. And the entry out of the order, if nobody wrote it since.
     document.outbox.remove(request.id());
     orders.save_order(&document, version)?;
