@@ -24,14 +24,17 @@ use harness::{
     MessageRef, Sim, Trace, Violation, ensure,
 };
 use shop::orders::kv::{Orders, token_of};
-use shop::orders::{FIRST_ITEM_ADDED, ITEM_ADDED, ItemAdded, PAYMENT_BOOKED, PaymentBooked};
+use shop::orders::{
+    AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, ItemAdded, PAYMENT_BOOKED, PaymentBooked,
+};
 use shop::testing::kv::{
-    MAX_STEPS, book_olas_payment, fail, no_stale_outbox_entry, olas_order_one_way_after_a_failure,
+    MAX_STEPS, book_olas_payment, fail, no_stale_outbox_entry, olas_order,
+    olas_order_one_way_after_a_failure,
 };
 use shop::testing::tokens::{each_event_admitted_once, no_token_left, with_token};
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
 use shop::town::Town;
-use shop::{ORDERS_QUEUE, Order};
+use shop::{ORDERS_QUEUE, Order, SubmitOrder};
 use token_dedup::{RETENTION, open_town, orders};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -182,6 +185,71 @@ fn a_late_copy_within_the_week_changes_nothing() {
         )
     });
     if let Err(violation) = no_stale_outbox_entry(&sim, &orders, ORDER) {
+        fail(violation, test, scenario);
+    }
+}
+
+#[test]
+fn a_request_before_its_order_is_applied_once_the_order_exists() {
+    // AddItem for an order whose SubmitOrder comes after it: Orders gives
+    // up on it (one attempt), the order is placed, the operator replays the
+    // dead letter: it is applied once, and its token is consumed then.
+    let test = "a_request_before_its_order_is_applied_once_the_order_exists";
+    let scenario = "Ola's AddItem(meat) for order c-2 arrived before the SubmitOrder of c-2; \
+                    Orders gave up on it, then the operator replayed it";
+    let sim = Sim::from_env_or(SEED);
+    let orders = orders(&sim);
+    let (broker, mut world) = olas_order(&sim, &orders);
+    let add = AddItem {
+        id: sim.new_uuid().to_string(),
+        order_id: "c-2".to_string(),
+        filling: "meat".to_string(),
+    };
+    let add = Envelope::new(sim.new_message_id(), "AddItem", &add);
+    let add = with_token(&sim, &orders, add);
+    broker.set_max_attempts(ORDERS_QUEUE, 1).unwrap();
+    sim.set_actor("ola");
+    world.send(ORDERS_QUEUE, add.clone()).unwrap();
+    sim.set_actor("test");
+    world.run_until_quiet(MAX_STEPS).unwrap();
+    let submit = SubmitOrder {
+        cart_id: "c-2".to_string(),
+        customer: "Ola".to_string(),
+        items: vec!["ruskie".to_string()],
+        deliver_to: "Rynek 1, Kraków".to_string(),
+    };
+    sim.set_actor("shop");
+    let submit = Envelope::new(sim.new_message_id(), "SubmitOrder", &submit);
+    world.send(ORDERS_QUEUE, submit).unwrap();
+    world.run_until_quiet(MAX_STEPS).unwrap();
+    sim.note("the operator replays the dead-lettered AddItem(meat)");
+    sim.set_actor("test");
+    broker.replay_dead_letter(ORDERS_QUEUE, add.id).unwrap();
+    let quiet = world.run_until_quiet(MAX_STEPS);
+    ensure(quiet.is_ok(), &sim, || {
+        format!("the run did not end: {quiet:?}")
+    });
+    let added = orders.added_to("c-2").unwrap();
+    ensure(added == ["meat"], &sim, || {
+        format!(
+            "lost: {} came before its order; the order has {added:?}",
+            sim.message_ref(&add)
+        )
+    });
+    let events = broker
+        .sent_log()
+        .into_iter()
+        .filter(|sent| sent.destination == ITEM_ADDED);
+    let ids: HashSet<MessageId> = events.map(|sent| sent.envelope.id).collect();
+    ensure(ids.len() == 1, &sim, || {
+        format!(
+            "ItemAdded(meat) of order c-2 went out with {} ids, not 1",
+            ids.len()
+        )
+    });
+    let checks = no_token_left(&sim, &orders, &broker)
+        .and_then(|()| no_stale_outbox_entry(&sim, &orders, "c-2"));
+    if let Err(violation) = checks {
         fail(violation, test, scenario);
     }
 }
