@@ -70,8 +70,9 @@ pub fn no_token_left(sim: &Sim, orders: &Orders, broker: &Broker) -> Result<(), 
 }
 
 /// A violation unless every event Orders published to a subscriber carried
-/// a token, and each receiver let each event in with one token only (a
-/// second token for the same event means it was processed twice).
+/// a token, and each receiver handled each event to the end once: a second
+/// time means a second token for the same event, or the same token created
+/// again after it was consumed.
 pub fn each_event_admitted_once(
     sim: &Sim,
     orders: &Orders,
@@ -100,31 +101,36 @@ pub fn each_event_admitted_once(
     }
     let mut tokens: BTreeMap<(String, MessageId), Vec<String>> = BTreeMap::new();
     for admission in orders.tokens().admissions() {
-        let seen = tokens
+        tokens
             .entry((admission.receiver.clone(), admission.message))
-            .or_default();
-        if !seen.contains(&admission.token) {
-            seen.push(admission.token);
-        }
+            .or_default()
+            .push(admission.token);
     }
     for ((receiver, message), seen) in tokens {
-        if seen.len() > 1 {
-            let marked: Vec<MessageRef> = label_of(message).into_iter().collect();
-            let label = sim.label(message);
-            let headline = format!(
-                "duplicate: {receiver} processed {label} {} times, let in by token {} and again \
-                 by token {}: a retry minted new tokens for a message already sent",
-                seen.len(),
-                seen[0],
-                seen[1]
-            );
-            return Err(Violation::new(
-                "processed once downstream",
-                &headline,
-                marked,
-                sim,
-            ));
+        if seen.len() < 2 {
+            continue;
         }
+        let marked: Vec<MessageRef> = label_of(message).into_iter().collect();
+        let label = sim.label(message);
+        let how = if seen[0] == seen[1] {
+            format!(
+                "twice by token {}, created again after it was consumed: a retry made the same \
+                 token anew",
+                seen[0]
+            )
+        } else {
+            format!(
+                "by token {} and again by token {}: a retry minted new tokens for a message \
+                 already sent",
+                seen[0], seen[1]
+            )
+        };
+        let headline = format!(
+            "duplicate: {receiver} processed {label} {} times, let in {how}",
+            seen.len()
+        );
+        let invariant = "processed once downstream";
+        return Err(Violation::new(invariant, &headline, marked, sim));
     }
     Ok(())
 }

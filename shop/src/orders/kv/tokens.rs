@@ -15,8 +15,8 @@
 //!
 //! Receivers other than Orders (Billing, Marketing) go through a gate
 //! ([`TokenStore::admit`]) that does the same for them, and logs what it
-//! let through ([`TokenStore::admissions`]): the tests read there what was
-//! processed downstream.
+//! let through and saw to the end ([`TokenStore::admissions`]): the tests
+//! read there what was processed downstream.
 
 use std::sync::{Arc, Mutex};
 
@@ -43,8 +43,8 @@ pub fn token_of(message: &Envelope) -> Option<&str> {
     message.header(TOKEN_HEADER)
 }
 
-/// One message a receiver's gate let through, with the token that allowed
-/// it.
+/// One message a receiver's gate let through and saw handled to the end
+/// (its token consumed), with the token that allowed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Admission {
     /// The receiver (its queue).
@@ -134,24 +134,26 @@ impl TokenStore {
         let Some(version) = self.find(token, receiver)? else {
             return Ok(false); // consumed already: a copy
         };
+        handle()?;
+        match self.consume(token, receiver, version) {
+            // Another copy consumed it while this one worked: both did the
+            // same work, which was handled twice.
+            Err(err) if err.is_conflict() => {}
+            Err(err) => return Err(err.into()),
+            Ok(()) => {}
+        }
         self.admissions_lock().push(Admission {
             receiver: receiver.to_string(),
             message: message.id,
             message_type: message.message_type.clone(),
             token: token.to_string(),
         });
-        handle()?;
-        match self.consume(token, receiver, version) {
-            // Another copy consumed it while this one worked: both did the
-            // same, idempotent, work.
-            Err(err) if err.is_conflict() => Ok(true),
-            Err(err) => Err(err.into()),
-            Ok(()) => Ok(true),
-        }
+        Ok(true)
     }
 
-    /// Every message a gate let through, in order (a message let through
-    /// again after its receiver failed before consuming counts again).
+    /// Every message a gate let through and saw handled to the end, in
+    /// order. A message handled again after its receiver failed before
+    /// consuming its token counts once: the first attempt did not end.
     pub fn admissions(&self) -> Vec<Admission> {
         self.admissions_lock().clone()
     }
