@@ -347,7 +347,7 @@ fn a_crash_after_sending_is_processed_once_downstream() {
     // Each crash under 20 seeds: the retry of Orders comes before or
     // after Billing and Marketing handle the event, and both must be met.
     let test = "a_crash_after_sending_is_processed_once_downstream";
-    let crashes: [(&str, &str, fn() -> FaultRule); 3] = [
+    let crashes: [Crash; 3] = [
         (
             "Orders sent PaymentBooked, then crashed before it consumed BookPayment's token",
             "kv.tokens.delete",
@@ -407,6 +407,9 @@ fn a_crash_after_sending_is_processed_once_downstream() {
         });
     }
 }
+
+/// A crash: what happened, the fault point it strikes, and its rule.
+type Crash = (&'static str, &'static str, fn() -> FaultRule);
 
 /// Whether a fault point's key is a token of Orders' (`<token>/orders`).
 fn orders_token(point: &FaultPoint) -> bool {
