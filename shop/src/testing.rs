@@ -7,4 +7,5 @@ pub mod front;
 pub mod kv;
 pub mod sql;
 pub mod storm;
+pub mod tokens;
 pub mod world;

@@ -12,7 +12,9 @@
 //! That is the lesson, a [`HandleRequest`] each exercise writes. The ids of
 //! handled requests may live outside the order, in a [`DedupStore`]; the
 //! messages of a request, in an outbox document of their own
-//! ([`OutboxDocuments`]), with only a [`Pending`] pointer in the order.
+//! ([`OutboxDocuments`]), with only a [`Pending`] pointer in the order; or,
+//! in a town of tokens ([`Orders::with_tokens`], exercise 14), every message
+//! in flight carries a token from the [`TokenStore`] instead.
 //!
 //! ```
 //! use harness::{Consistency, Sim};
@@ -29,17 +31,20 @@ mod dedup;
 mod kitchen;
 mod report;
 mod staged;
+mod tokens;
 
 pub use cost::RoundTrips;
 pub use dedup::{DEDUP_STORE, DedupStore};
 pub use kitchen::{KITCHEN_TICKET, KitchenTicket, PRINT_OUT_BYTES, book_payment_and_cook};
 pub use report::StoreReport;
 pub use staged::{OUTBOX_STORE, OutboxDocuments};
+pub use tokens::{Admission, TOKEN_HEADER, TOKEN_STORE, TokenStore, token_of};
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use harness::{
-    Condition, Document, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim,
+    Broker, Condition, Document, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim,
     Version, World,
 };
 use serde::{Deserialize, Serialize};
@@ -115,6 +120,11 @@ pub struct Orders {
     kitchen_tickets: bool,
     monkeys: Chaos,
     handle_request: HandleRequest,
+    tokens: TokenStore,
+    /// Whether the town around Orders works with tokens.
+    with_tokens: bool,
+    /// The broker of the world Orders was added to: who subscribes to what.
+    broker: Arc<Mutex<Option<Broker>>>,
 }
 
 impl Orders {
@@ -130,6 +140,9 @@ impl Orders {
             kitchen_tickets: false,
             monkeys: Chaos::new(sim),
             handle_request,
+            tokens: TokenStore::new(sim),
+            with_tokens: false,
+            broker: Arc::default(),
         }
     }
 
@@ -140,9 +153,65 @@ impl Orders {
         self
     }
 
+    /// The same Orders in a town of tokens (exercise 14): the order page
+    /// mints a token for every request it sends, and Billing and Marketing
+    /// handle a message only while its token exists.
+    pub fn with_tokens(self) -> Orders {
+        Orders {
+            with_tokens: true,
+            ..self
+        }
+    }
+
+    /// Whether the town around Orders works with tokens.
+    pub fn uses_tokens(&self) -> bool {
+        self.with_tokens
+    }
+
+    /// The token store: the tokens of the messages in flight.
+    pub fn tokens(&self) -> &TokenStore {
+        &self.tokens
+    }
+
+    /// Who receives `message`: its queue, or the subscribers of its topic
+    /// in the world Orders was added to (nobody before that).
+    pub fn receivers_of(&self, message: &Outbound) -> Vec<String> {
+        match message.kind {
+            Kind::Send => vec![message.destination.clone()],
+            Kind::Publish => {
+                let broker = self
+                    .broker
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner());
+                broker
+                    .as_ref()
+                    .map(|broker| broker.subscribers(&message.destination))
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// Mints a token for `message`: a new token id, created in the token
+    /// store for every receiver of the message (one create-only write), and
+    /// put in the message's [`TOKEN_HEADER`]. Returns the token id.
+    pub fn mint_token(&self, message: &mut Outbound) -> Result<String, Error> {
+        let token = self.sim.new_uuid().to_string();
+        self.tokens.create(&token, &self.receivers_of(message))?;
+        message
+            .envelope
+            .headers
+            .insert(TOKEN_HEADER.to_string(), token.clone());
+        Ok(token)
+    }
+
     /// Adds the service to the world as the endpoint that reads the
     /// `orders` queue.
     pub fn add_to(&self, world: &mut World) {
+        let known = Some(world.broker().clone());
+        *self
+            .broker
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = known;
         let orders = self.clone();
         world.add_endpoint(
             ORDERS_QUEUE,
