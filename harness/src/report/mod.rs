@@ -40,11 +40,11 @@
 
 mod diagram;
 mod escape;
-mod files;
+pub(crate) mod files;
 mod html;
 mod mermaid;
 mod narrate;
-mod replay;
+pub(crate) mod replay;
 mod steps;
 mod svg;
 
