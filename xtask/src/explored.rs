@@ -33,10 +33,11 @@ pub fn summary(traces: &Path, since: SystemTime) -> Option<String> {
             .metadata()
             .and_then(|meta| meta.modified())
             .is_ok_and(|modified| modified >= since);
-        if fresh && path.extension().is_some_and(|ext| ext == "explored") {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                explored.add(&text);
-            }
+        if fresh
+            && path.extension().is_some_and(|ext| ext == "explored")
+            && let Ok(text) = std::fs::read_to_string(&path)
+        {
+            explored.add(&text);
         }
     }
     (explored.tests > 0).then(|| explored.to_string())
