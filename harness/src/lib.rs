@@ -54,6 +54,7 @@ pub mod http;
 mod invariants;
 mod kv;
 mod message;
+mod query;
 pub mod report;
 mod scheduler;
 mod sim;
