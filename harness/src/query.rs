@@ -133,7 +133,7 @@ fn named(name: &str) -> FaultPoint {
 
 /// Whether a statement changes the database.
 fn changes(sql: &str) -> bool {
-    let verb = sql.trim_start().split_whitespace().next().unwrap_or("");
+    let verb = sql.split_whitespace().next().unwrap_or("");
     ["insert", "update", "delete", "replace"]
         .iter()
         .any(|change| verb.eq_ignore_ascii_case(change))

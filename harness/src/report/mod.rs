@@ -92,6 +92,8 @@ pub struct Failure {
     seed: u64,
     trace: Trace,
     script: Option<Vec<u32>>,
+    /// The run's fingerprint (`HARNESS_RUN`), when it followed a schedule.
+    fingerprint: Option<String>,
     highlights: Highlights,
     test_name: Option<String>,
     package: Option<String>,
@@ -110,8 +112,9 @@ impl Failure {
     /// assert_eq!(failure.headline(), "m1 was applied twice");
     /// ```
     pub fn new(sim: &Sim, headline: impl Into<String>) -> Failure {
+        let choices = sim.choices();
         let script = sim.is_scripted().then(|| {
-            let mut picks: Vec<u32> = sim.choices().iter().map(|c| c.picked).collect();
+            let mut picks: Vec<u32> = choices.iter().map(|c| c.picked).collect();
             // Past its end a script answers 0, so trailing zeros say nothing.
             while picks.last() == Some(&0) {
                 picks.pop();
@@ -119,6 +122,9 @@ impl Failure {
             picks
         });
         let mut failure = Failure::from_trace(sim.seed(), sim.trace(), headline);
+        if script.is_some() {
+            failure = failure.fingerprint(&choices);
+        }
         failure.script = script;
         failure
     }
@@ -139,6 +145,7 @@ impl Failure {
             seed,
             trace,
             script: None,
+            fingerprint: None,
             highlights: Highlights::default(),
             test_name: replay::current_test_name(),
             package: replay::current_package(),
@@ -201,6 +208,13 @@ impl Failure {
         self
     }
 
+    /// The fingerprint of the run these choices made, for the replay
+    /// command (`HARNESS_RUN`; see [`crate::Error::NotDeterministic`]).
+    pub(crate) fn fingerprint(mut self, choices: &[crate::Choice]) -> Failure {
+        self.fingerprint = crate::drift::fingerprint(choices);
+        self
+    }
+
     /// Names the test (for the replay command and the diagram's file name)
     /// when the thread's name is not it.
     ///
@@ -257,7 +271,9 @@ impl Failure {
             Some(command) => command.clone(),
             None => replay::command(
                 self.seed,
-                self.script.as_deref(),
+                self.script
+                    .as_deref()
+                    .map(|script| (script, self.fingerprint.as_deref())),
                 self.package.as_deref(),
                 self.test_name.as_deref(),
             ),
@@ -607,9 +623,15 @@ mod tests {
             sim.choose("which", 3);
         }
         let failure = Failure::new(&sim, "x").test_name("t");
+        // With the run's fingerprint: 4 choices, and its history at the last.
+        let run = crate::drift::fingerprint(&sim.choices()).unwrap();
+        assert!(run.starts_with("4:"), "{run}");
         assert_eq!(
             failure.replay(),
-            "HARNESS_SEED=9 HARNESS_SCRIPT=0,2 cargo test -p harness -- --exact t"
+            format!(
+                "HARNESS_SEED=9 HARNESS_SCRIPT=0,2 HARNESS_RUN={run} cargo test -p harness -- \
+                 --exact t"
+            )
         );
     }
 
