@@ -6,4 +6,5 @@
 pub mod front;
 pub mod kv;
 pub mod sql;
+pub mod storm;
 pub mod world;
