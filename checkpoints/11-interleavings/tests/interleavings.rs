@@ -374,10 +374,13 @@ fn a_send_failed_after_it_went_out(trace: &Trace) -> bool {
     trace.struck("broker.*.publish", Fault::FailAfter)
 }
 
+/// Something a run may do, named, and how to tell it from the run's trace.
+type Condition = (&'static str, fn(&Trace) -> bool);
+
 /// What a run of `setup` is about: each must happen in at least one
 /// explored run, or the test did not explore it.
-fn about(setup: Setup) -> Vec<(&'static str, fn(&Trace) -> bool)> {
-    let mut about: Vec<(&'static str, fn(&Trace) -> bool)> = Vec::new();
+fn about(setup: Setup) -> Vec<Condition> {
+    let mut about: Vec<Condition> = Vec::new();
     if setup.workers > 1 && setup.copies * setup.fillings.len() > 1 {
         about.push((
             "two workers loaded the order before either wrote it",
