@@ -16,6 +16,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::report::files;
+use crate::report::replay::{current_package, current_test_name};
 use crate::{EventKind, Trace};
 
 /// How often one fault point was reached (a component called it) and
@@ -160,6 +162,52 @@ impl Coverage {
             ));
         }
         parts.join(" · ")
+    }
+}
+
+impl Coverage {
+    /// The counts as lines a tool can read (`cargo xtask verify` does):
+    /// `schedules N`, then `point REACHED STRUCK NAME`, `preempted TIMES
+    /// WORKER` and `sometimes RUNS NAME`, the name last (it may hold spaces).
+    ///
+    /// ```
+    /// let mut coverage = harness::Coverage::default();
+    /// coverage.runs = 2;
+    /// coverage.points.insert("kv.orders.put".into(), harness::PointCount { reached: 2, struck: 1 });
+    /// assert_eq!(coverage.to_lines(), "schedules 2\npoint 2 1 kv.orders.put\n");
+    /// ```
+    pub fn to_lines(&self) -> String {
+        let mut lines = format!("schedules {}\n", self.runs);
+        for (name, count) in &self.points {
+            lines.push_str(&format!(
+                "point {} {} {name}\n",
+                count.reached, count.struck
+            ));
+        }
+        for (worker, times) in &self.preempted {
+            lines.push_str(&format!("preempted {times} {worker}\n"));
+        }
+        for condition in &self.sometimes {
+            lines.push_str(&format!(
+                "sometimes {} {}\n",
+                condition.runs, condition.name
+            ));
+        }
+        lines
+    }
+
+    /// Inside a test, writes [`Coverage::to_lines`] to
+    /// `<target>/harness-traces/<package>/<test>.explored`, where `cargo
+    /// xtask verify` reads it to show the counts with a pass. A test that
+    /// explores several times leaves the last exploration's counts.
+    pub(crate) fn save_for_this_test(&self) {
+        let (Some(test), Some(package)) = (current_test_name(), current_package()) else {
+            return;
+        };
+        let dir = files::traces_dir(Some(&package));
+        let name = format!("{}.explored", files::file_stem(&test));
+        // The counts are a courtesy: a test never fails for want of them.
+        let _ = files::write(&dir, &name, &self.to_lines());
     }
 }
 

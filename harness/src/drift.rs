@@ -17,8 +17,12 @@
 //!   new run that run's choices up to the branch; at each of them the new
 //!   run must meet the same question, with as many options, after the same
 //!   history ([`check`]);
-//! - a replay from a bare script (`HARNESS_SCRIPT=1,0,2`, [`crate::Sim::scripted`])
-//!   knows only the picks: it checks that each pick is one of the options.
+//! - a replay from a bare script ([`crate::Sim::scripted`]) knows only the
+//!   picks: it checks that each pick is one of the options;
+//! - a replay command printed with a failure carries, besides the picks
+//!   (`HARNESS_SCRIPT=1,0,2`), the run's **fingerprint**: how many choices
+//!   it made and its history at the last one (`HARNESS_RUN=3:9f…`). The
+//!   replay must arrive at that choice after the same history.
 //!
 //! A mismatch is [`Error::NotDeterministic`]: the run stops at that choice
 //! (the chooser panics with the message; the world stops as it does for a
@@ -98,6 +102,46 @@ pub(crate) fn out_of_range(index: usize, pick: u32, found: &Choice) -> Error {
     }
 }
 
+/// A run's fingerprint, `N:HISTORY` (its number of choices, and the history
+/// at the last one, in hex), as `HARNESS_RUN` carries it; `None` for a run
+/// that made no choice.
+pub(crate) fn fingerprint(choices: &[Choice]) -> Option<String> {
+    let last = choices.last()?;
+    Some(format!("{}:{:016x}", choices.len(), last.history))
+}
+
+/// Reads a fingerprint: the index of the choice (from 0) and its history.
+pub(crate) fn parse_fingerprint(text: &str) -> Option<(usize, u64)> {
+    let (count, history) = text.trim().split_once(':')?;
+    let count: usize = count.parse().ok()?;
+    let history = u64::from_str_radix(history, 16).ok()?;
+    Some((count.checked_sub(1)?, history))
+}
+
+/// Whether choice number `index` of a replay, `found`, has the history the
+/// fingerprint of the replayed run gives it.
+pub(crate) fn check_fingerprint(
+    index: usize,
+    fingerprint: (usize, u64),
+    found: &Choice,
+) -> Result<(), Error> {
+    let (at, history) = fingerprint;
+    if index != at || found.history == history {
+        return Ok(());
+    }
+    Err(Error::NotDeterministic {
+        choice: index + 1,
+        step: found.step,
+        expected: format!(
+            "{} after the steps of the run the report showed (HARNESS_RUN)",
+            question(found)
+        ),
+        found: "steps before it that are not the same (other steps, the same ones in another \
+                order, or other keys, ids or times)"
+            .to_string(),
+    })
+}
+
 /// `"next: resume orders#1 | deliver from orders" (2 options)`.
 fn question(choice: &Choice) -> String {
     format!("\"{}\" ({} options)", choice.label, choice.options)
@@ -123,6 +167,21 @@ mod tests {
         let mut found = expected.clone();
         found.picked = 1;
         assert!(check(0, &expected, &found).is_ok());
+    }
+
+    #[test]
+    fn a_fingerprint_reads_back_and_checks_its_choice_only() {
+        let choices = [choice("coin", 2, 1, 5), choice("coin", 2, 3, 0xab)];
+        let text = fingerprint(&choices).unwrap();
+        assert_eq!(text, "2:00000000000000ab");
+        let read = parse_fingerprint(&text).unwrap();
+        assert_eq!(read, (1, 0xab));
+        assert!(check_fingerprint(0, read, &choices[0]).is_ok());
+        assert!(check_fingerprint(1, read, &choices[1]).is_ok());
+        let drifted = check_fingerprint(1, read, &choice("coin", 2, 3, 0xac)).unwrap_err();
+        assert!(drifted.to_string().contains("(HARNESS_RUN)"), "{drifted}");
+        assert_eq!(fingerprint(&[]), None);
+        assert_eq!(parse_fingerprint("0:ab"), None);
     }
 
     #[test]

@@ -375,6 +375,7 @@ impl Explorer {
                 break;
             }
         }
+        report.coverage.save_for_this_test();
         report
     }
 

@@ -510,7 +510,8 @@ impl Violation {
             self.headline.clone(),
         )
         .detail(format!("invariant broken: {}", self.invariant))
-        .script(recording.script.clone());
+        .script(recording.script.clone())
+        .fingerprint(&recording.choices);
         for message in &self.messages {
             failure = failure.highlight_message(&message.label);
         }

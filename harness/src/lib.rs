@@ -54,6 +54,7 @@ pub mod http;
 mod invariants;
 mod kv;
 mod message;
+mod query;
 pub mod report;
 mod scheduler;
 mod sim;
@@ -84,7 +85,7 @@ pub use kv::{
 };
 pub use message::{Envelope, MessageId, headers};
 pub use report::{Failure, ensure, ensure_eq};
-pub use sim::{Choice, SCRIPT_VARIABLE, SEED_VARIABLE, SchedulerHook, Sim};
+pub use sim::{Choice, RUN_VARIABLE, SCRIPT_VARIABLE, SEED_VARIABLE, SchedulerHook, Sim};
 pub use sql::{SqlStore, Tx};
 pub use trace::{Event, EventKind, MessageRef, Trace};
 pub use world::{Handler, HandlerContext, HandlerError, World};

@@ -26,6 +26,11 @@ pub const SEED_VARIABLE: &str = "HARNESS_SEED";
 /// explorer's schedule (`1,0,2`), so that a counterexample replays exactly.
 pub const SCRIPT_VARIABLE: &str = "HARNESS_SCRIPT";
 
+/// The environment variable that carries a run's fingerprint (`12:9f…`)
+/// beside its schedule, so that a replay that is not the same run stops and
+/// says so (see [`crate::Error::NotDeterministic`]).
+pub const RUN_VARIABLE: &str = "HARNESS_RUN";
+
 /// One decision the chooser made: among `options` possibilities (0-based),
 /// it `picked` one. The explorer enumerates these.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +62,8 @@ enum Chooser {
     Scripted {
         script: Vec<u32>,
         expected: Vec<Choice>,
+        /// The replayed run's fingerprint: a choice and its history.
+        fingerprint: Option<(usize, u64)>,
         next: usize,
     },
 }
@@ -68,6 +75,7 @@ impl Chooser {
         let Chooser::Scripted {
             script,
             expected,
+            fingerprint,
             next,
         } = self
         else {
@@ -77,6 +85,9 @@ impl Chooser {
         *next += 1;
         if let Some(expected) = expected.get(index) {
             drift::check(index, expected, found)?;
+        }
+        if let Some(fingerprint) = fingerprint {
+            drift::check_fingerprint(index, *fingerprint, found)?;
         }
         match script.get(index) {
             Some(&pick) if pick >= found.options => Err(drift::out_of_range(index, pick, found)),
@@ -150,7 +161,8 @@ impl Sim {
     /// environment variable gives another one (that is how a printed replay
     /// command reproduces a failure). When `HARNESS_SCRIPT` is set too
     /// (`1,0,2`), the run follows that explorer schedule, as
-    /// [`Sim::scripted`] does.
+    /// [`Sim::scripted`] does; `HARNESS_RUN` (the fingerprint a report prints
+    /// beside the schedule) then makes it stop if it is not the same run.
     ///
     /// ```
     /// let sim = harness::Sim::from_env_or(7);
@@ -166,7 +178,14 @@ impl Sim {
             .unwrap_or(default_seed);
         match std::env::var(SCRIPT_VARIABLE) {
             Ok(text) => match parse_script(&text) {
-                Some(script) => Sim::scripted(seed, script),
+                Some(script) => {
+                    let fingerprint = std::env::var(RUN_VARIABLE)
+                        .ok()
+                        .and_then(|text| drift::parse_fingerprint(&text));
+                    let sim = Sim::scripted(seed, script);
+                    sim.expect_fingerprint(fingerprint);
+                    sim
+                }
                 None => panic!(
                     "{SCRIPT_VARIABLE}={text:?} is not a schedule: write the choices as numbers separated by commas, like {SCRIPT_VARIABLE}=1,0,2"
                 ),
@@ -194,9 +213,17 @@ impl Sim {
         let chooser = Chooser::Scripted {
             script,
             expected,
+            fingerprint: None,
             next: 0,
         };
         Sim::with_chooser(seed, chooser)
+    }
+
+    /// Makes a scripted run check the replayed run's fingerprint.
+    fn expect_fingerprint(&self, expected: Option<(usize, u64)>) {
+        if let Chooser::Scripted { fingerprint, .. } = &mut self.lock().chooser {
+            *fingerprint = expected;
+        }
     }
 
     fn with_chooser(seed: u64, chooser: Chooser) -> Sim {
@@ -886,6 +913,33 @@ mod tests {
         assert_eq!(parse_script(" 3 , 1 "), Some(vec![3, 1]));
         assert_eq!(parse_script(""), Some(vec![]));
         assert_eq!(parse_script("1,x"), None);
+    }
+
+    /// A run: a note (`different` changes it), then three choices.
+    fn noted_run(sim: &Sim, note: &str) -> Vec<u32> {
+        sim.note(note);
+        (0..3).map(|_| sim.choose("coin", 2)).collect()
+    }
+
+    #[test]
+    fn a_replay_with_the_runs_fingerprint_stops_when_the_run_differs() {
+        let first = Sim::scripted(1, vec![1, 0, 1]);
+        noted_run(&first, "ola adds meat");
+        let fingerprint = drift::parse_fingerprint(&drift::fingerprint(&first.choices()).unwrap());
+        // The same run replays.
+        let same = Sim::scripted(1, vec![1, 0, 1]);
+        same.expect_fingerprint(fingerprint);
+        assert_eq!(noted_run(&same, "ola adds meat"), [1, 0, 1]);
+        // Another one stops at the fingerprint's choice, the third.
+        let other = Sim::scripted(1, vec![1, 0, 1]);
+        other.expect_fingerprint(fingerprint);
+        let stopped = panic::catch_unwind(AssertUnwindSafe(|| noted_run(&other, "ola adds fish")));
+        assert!(stopped.is_err());
+        let drift = other.drift().unwrap();
+        assert!(
+            matches!(drift, crate::Error::NotDeterministic { choice: 3, .. }),
+            "{drift}"
+        );
     }
 
     #[test]

@@ -145,8 +145,13 @@ fn an_explorer_schedule_is_part_of_the_replay() {
     let report = Failure::new(&sim, "m1 applied twice")
         .test_name("tests::explored")
         .render();
+    // The schedule, and the run's fingerprint: 4 choices, and its history at the last.
     assert!(
-        report.contains("Replay:  HARNESS_SEED=5 HARNESS_SCRIPT=1,0,2 cargo test -p harness -- --exact tests::explored"),
+        report.contains("Replay:  HARNESS_SEED=5 HARNESS_SCRIPT=1,0,2 HARNESS_RUN=4:"),
+        "{report}"
+    );
+    assert!(
+        report.contains(" cargo test -p harness -- --exact tests::explored"),
         "{report}"
     );
     assert!(

@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod course;
 mod error;
+mod explored;
 mod fault;
 mod fsutil;
 mod health;

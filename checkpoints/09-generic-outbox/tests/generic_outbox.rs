@@ -11,7 +11,7 @@
 
 use harness::{
     Broker, Envelope, EventKind, Explorer, Failure, Fault, History, MessageId, MessageRef,
-    SCRIPT_VARIABLE, Sim, Violation, World,
+    SCRIPT_VARIABLE, Sim, Trace, Violation, World,
 };
 use serde::Deserialize;
 use shop::ORDERS_QUEUE;
@@ -204,6 +204,18 @@ fn crash_matrix(copies: usize) {
     }
     let report = Explorer::new(move |sim: &Sim| crash_run(sim, copies))
         .seed(sim.seed())
+        .sometimes(
+            "a transaction that wrote committed, and the worker was told it failed",
+            Trace::commit_struck_after_a_write,
+        )
+        .sometimes(
+            "a message went out, and the worker was told the send failed",
+            |trace| trace.struck("broker.*.publish|broker.*.send", Fault::FailAfter),
+        )
+        .sometimes(
+            "the acknowledgement failed: the request came back",
+            |trace| trace.struck("broker.orders.ack", Fault::FailBefore),
+        )
         .run();
     println!(
         "crash matrix, {copies} copies of the request: {} schedules",

@@ -11,9 +11,7 @@
 //! harness explorer), race different requests, send a copy late after many
 //! other requests, and read what went out, not only how much.
 
-use std::cell::Cell;
 use std::collections::HashSet;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -225,21 +223,18 @@ fn two_copies_at_once_apply_once() {
     // Two copies of one BookPayment, two workers, every interleaving of
     // their calls to the stores and the broker.
     let test = "two_copies_at_once_apply_once";
-    let raced = Rc::new(Cell::new(0));
-    let counted = raced.clone();
-    let explorer = Explorer::new(move |sim: &Sim| {
-        let result = two_copies(sim);
-        let trace = sim.trace();
-        let refused = trace.events().iter().any(
-            |event| matches!(&event.kind, EventKind::Conflict { store, .. } if store == "orders"),
+    let explorer = Explorer::new(two_copies)
+        .seed(SEED)
+        .max_depth(BRANCHING_CHOICES)
+        .sometimes("two workers handled BookPayment at once", |trace| {
+            trace.handled_at_once("BookPayment")
+        })
+        .sometimes(
+            "a write of the order was refused (the copies raced, and the writes are if-match)",
+            a_write_of_the_order_was_refused,
         );
-        counted.set(counted.get() + usize::from(refused));
-        result
-    })
-    .seed(SEED)
-    .max_depth(BRANCHING_CHOICES);
     let report = explorer.run();
-    if let Some(violation) = report.counterexample {
+    if let Some(violation) = &report.counterexample {
         let how_often = format!(
             "{} of {} schedules break it; this is the shortest",
             report.violations, report.schedules
@@ -251,14 +246,45 @@ fn two_copies_at_once_apply_once() {
             .test_name(test)
             .panic();
     }
-    let sim = Sim::from_env_or(SEED);
-    ensure(raced.get() > 0, &sim, || {
-        format!(
-            "not explored: in none of {} schedules was a write of the order refused: the \
-             copies never raced, or the writes are not if-match",
-            report.schedules
-        )
-    });
+    report.assert_explored();
+}
+
+/// A write of Ola's order was refused: it had changed since it was read.
+fn a_write_of_the_order_was_refused(trace: &Trace) -> bool {
+    let refused = |event: &harness::Event| matches!(&event.kind, EventKind::Conflict { store, .. } if store == "orders");
+    !trace.matching(refused).is_empty()
+}
+
+/// A read returned another version of an item than its store's last write
+/// made: a stale read.
+fn a_read_was_stale(trace: &Trace) -> bool {
+    let mut written: Vec<(&str, &str, Option<u64>)> = Vec::new();
+    for event in trace.events() {
+        match &event.kind {
+            EventKind::Wrote {
+                store,
+                key,
+                version,
+            } => {
+                written.retain(|(old_store, old_key, _)| (*old_store, *old_key) != (store, key));
+                written.push((store, key, *version));
+            }
+            EventKind::Read {
+                store,
+                key,
+                version,
+            } => {
+                let last = written
+                    .iter()
+                    .find(|(old_store, old_key, _)| (*old_store, *old_key) == (store, key));
+                if last.is_some_and(|(_, _, last_version)| last_version != version) {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// One schedule: two copies of Ola's BookPayment, two workers.
@@ -496,9 +522,12 @@ fn a_stale_dedup_store_would_apply_a_copy_twice() {
     // answer a stale read may give; one of them applies the copy again.
     // Its report and diagram are written to target/harness-traces/.
     let test = "a_stale_dedup_store_would_apply_a_copy_twice";
-    let report = Explorer::new(stale_copies).seed(SEED).run();
+    let report = Explorer::new(stale_copies)
+        .seed(SEED)
+        .sometimes("a read of the dedup store was stale", a_read_was_stale)
+        .run();
     let sim = Sim::from_env_or(SEED);
-    let Some(violation) = report.counterexample else {
+    let Some(violation) = &report.counterexample else {
         Failure::new(
             &sim,
             format!(
@@ -515,6 +544,7 @@ fn a_stale_dedup_store_would_apply_a_copy_twice() {
     ensure(violation.headline.starts_with("duplicate"), &sim, || {
         format!("expected a duplicate over a stale dedup store, found:\n{shown}")
     });
+    report.assert_explored();
 }
 
 /// One schedule: two copies of Ola's BookPayment, one after the other,

@@ -40,11 +40,11 @@
 
 mod diagram;
 mod escape;
-mod files;
+pub(crate) mod files;
 mod html;
 mod mermaid;
 mod narrate;
-mod replay;
+pub(crate) mod replay;
 mod steps;
 mod svg;
 
@@ -92,6 +92,8 @@ pub struct Failure {
     seed: u64,
     trace: Trace,
     script: Option<Vec<u32>>,
+    /// The run's fingerprint (`HARNESS_RUN`), when it followed a schedule.
+    fingerprint: Option<String>,
     highlights: Highlights,
     test_name: Option<String>,
     package: Option<String>,
@@ -112,8 +114,9 @@ impl Failure {
     /// assert_eq!(failure.headline(), "m1 was applied twice");
     /// ```
     pub fn new(sim: &Sim, headline: impl Into<String>) -> Failure {
+        let choices = sim.choices();
         let script = sim.is_scripted().then(|| {
-            let mut picks: Vec<u32> = sim.choices().iter().map(|c| c.picked).collect();
+            let mut picks: Vec<u32> = choices.iter().map(|c| c.picked).collect();
             // Past its end a script answers 0, so trailing zeros say nothing.
             while picks.last() == Some(&0) {
                 picks.pop();
@@ -121,6 +124,9 @@ impl Failure {
             picks
         });
         let mut failure = Failure::from_trace(sim.seed(), sim.trace(), headline);
+        if script.is_some() {
+            failure = failure.fingerprint(&choices);
+        }
         failure.script = script;
         failure
     }
@@ -141,6 +147,7 @@ impl Failure {
             seed,
             trace,
             script: None,
+            fingerprint: None,
             highlights: Highlights::default(),
             test_name: replay::current_test_name(),
             package: replay::current_package(),
@@ -201,6 +208,13 @@ impl Failure {
     /// ```
     pub fn script(mut self, script: Vec<u32>) -> Failure {
         self.script = Some(script);
+        self
+    }
+
+    /// The fingerprint of the run these choices made, for the replay
+    /// command (`HARNESS_RUN`; see [`crate::Error::NotDeterministic`]).
+    pub(crate) fn fingerprint(mut self, choices: &[crate::Choice]) -> Failure {
+        self.fingerprint = crate::drift::fingerprint(choices);
         self
     }
 
@@ -277,7 +291,9 @@ impl Failure {
             Some(command) => command.clone(),
             None => replay::command(
                 self.seedless.is_none().then_some(self.seed),
-                self.script.as_deref(),
+                self.script
+                    .as_deref()
+                    .map(|script| (script, self.fingerprint.as_deref())),
                 self.package.as_deref(),
                 self.test_name.as_deref(),
             ),
@@ -635,9 +651,15 @@ mod tests {
             sim.choose("which", 3);
         }
         let failure = Failure::new(&sim, "x").test_name("t");
+        // With the run's fingerprint: 4 choices, and its history at the last.
+        let run = crate::drift::fingerprint(&sim.choices()).unwrap();
+        assert!(run.starts_with("4:"), "{run}");
         assert_eq!(
             failure.replay(),
-            "HARNESS_SEED=9 HARNESS_SCRIPT=0,2 cargo test -p harness -- --exact t"
+            format!(
+                "HARNESS_SEED=9 HARNESS_SCRIPT=0,2 HARNESS_RUN={run} cargo test -p harness -- \
+                 --exact t"
+            )
         );
     }
 

@@ -1,7 +1,7 @@
 //! The exact command that replays a failing test: its seed, the explorer's
 //! schedule if there is one, the package and the test's name.
 
-use crate::{SCRIPT_VARIABLE, SEED_VARIABLE};
+use crate::{RUN_VARIABLE, SCRIPT_VARIABLE, SEED_VARIABLE};
 
 /// The name of the running test: libtest runs each test on a thread named
 /// after it (`tests::two_orders`). `None` outside a test.
@@ -20,11 +20,12 @@ pub(crate) fn current_package() -> Option<String> {
 }
 
 /// `HARNESS_SEED=42 cargo test -p shop -- --exact tests::two_orders`, with
-/// `HARNESS_SCRIPT=1,0,2` when the run followed an explorer's schedule, and
-/// without `HARNESS_SEED` for a run no seed chose.
+/// `HARNESS_SCRIPT=1,0,2` when the run followed an explorer's schedule (and
+/// `HARNESS_RUN=3:9f…`, its fingerprint, when it made choices), and without
+/// `HARNESS_SEED` for a run no seed chose.
 pub(crate) fn command(
     seed: Option<u64>,
-    script: Option<&[u32]>,
+    script: Option<(&[u32], Option<&str>)>,
     package: Option<&str>,
     test: Option<&str>,
 ) -> String {
@@ -32,8 +33,11 @@ pub(crate) fn command(
     if let Some(seed) = seed {
         command.push_str(&format!("{SEED_VARIABLE}={seed} "));
     }
-    if let Some(script) = script {
+    if let Some((script, fingerprint)) = script {
         command.push_str(&format!("{SCRIPT_VARIABLE}={} ", script_text(script)));
+        if let Some(fingerprint) = fingerprint {
+            command.push_str(&format!("{RUN_VARIABLE}={fingerprint} "));
+        }
     }
     command.push_str("cargo test");
     if let Some(package) = package {
@@ -78,8 +82,12 @@ mod tests {
     #[test]
     fn an_explorer_schedule_joins_the_command() {
         assert_eq!(
-            command(Some(7), Some(&[1, 0, 2]), Some("shop"), None),
+            command(Some(7), Some((&[1, 0, 2], None)), Some("shop"), None),
             "HARNESS_SEED=7 HARNESS_SCRIPT=1,0,2 cargo test -p shop"
+        );
+        assert_eq!(
+            command(Some(7), Some((&[1], Some("2:00ab"))), None, None),
+            "HARNESS_SEED=7 HARNESS_SCRIPT=1 HARNESS_RUN=2:00ab cargo test"
         );
         assert_eq!(
             scripted_sim(7, &[1, 0, 2]),

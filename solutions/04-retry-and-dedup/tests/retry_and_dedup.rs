@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::{
-    Broker, Condition, Explorer, Failure, Fault, FaultRule, SCRIPT_VARIABLE, Sim, Violation, World,
-    ensure,
+    Broker, Condition, EventKind, Explorer, Failure, Fault, FaultRule, SCRIPT_VARIABLE, Sim, Trace,
+    Violation, World, ensure,
 };
 use retry_and_dedup::add_handlers;
 use shop::front::CartRules;
@@ -223,10 +223,30 @@ fn slow_database_scenario(sim: &Sim) -> Result<(), Violation> {
     ))
 }
 
+/// The lease on the message ran out while a worker was on it.
+fn a_lease_ran_out(trace: &Trace) -> bool {
+    let expired = |event: &harness::Event| matches!(event.kind, EventKind::LeaseExpired { .. });
+    !trace.matching(expired).is_empty()
+}
+
+/// The same SubmitOrder was handled a second time: the broker handed it out again.
+fn handled_again(trace: &Trace) -> bool {
+    let handles = |event: &harness::Event| {
+        matches!(&event.kind, EventKind::HandlerStarted { message, .. }
+            if message.message_type == "SubmitOrder")
+    };
+    trace.matching(handles).len() >= 2
+}
+
+/// What the test is about: each must happen in at least one schedule, or
+/// the test did not explore it.
+type About = [(&'static str, fn(&Trace) -> bool)];
+
 /// Runs `scenario` under every schedule the world can take (the explorer)
-/// and fails with the shortest that breaks it. A replay command names one
-/// schedule (`HARNESS_SCRIPT`); then only that one runs.
-fn explore(scenario: fn(&Sim) -> Result<(), Violation>) {
+/// and fails with the shortest that breaks it, or when what it is about
+/// never happened. A replay command names one schedule (`HARNESS_SCRIPT`);
+/// then only that one runs.
+fn explore(scenario: fn(&Sim) -> Result<(), Violation>, about: &About) {
     let sim = Sim::from_env_or(SEED);
     if std::env::var(SCRIPT_VARIABLE).is_ok() {
         if let Err(violation) = scenario(&sim) {
@@ -234,14 +254,25 @@ fn explore(scenario: fn(&Sim) -> Result<(), Violation>) {
         }
         return;
     }
-    let report = Explorer::new(scenario).seed(sim.seed()).run();
+    let mut explorer = Explorer::new(scenario).seed(sim.seed());
+    for &(name, condition) in about {
+        explorer = explorer.sometimes(name, condition);
+    }
+    let report = explorer.run();
     assert!(report.exhausted, "{report}");
     report.assert_no_violation();
 }
 
 #[test]
 fn lease_expiry_redelivery_creates_one_order() {
-    explore(slow_database_scenario);
+    let about: &About = &[
+        ("the lease on SubmitOrder ran out", a_lease_ran_out),
+        (
+            "the redelivered SubmitOrder was handled again",
+            handled_again,
+        ),
+    ];
+    explore(slow_database_scenario, about);
 }
 
 #[test]

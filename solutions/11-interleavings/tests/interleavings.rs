@@ -352,9 +352,61 @@ fn coupon_once_earned(sim: &Sim, orders: &Orders, stored: &[Stored]) -> Result<(
     ))
 }
 
+/// Two workers each read the order, in a transaction of their own, before
+/// either committed a change: both decided on the same version of it.
+fn both_loaded_before_either_wrote(trace: &Trace) -> bool {
+    let mut loaded: Vec<&str> = Vec::new();
+    let mut writing: Vec<&str> = Vec::new();
+    for event in trace.events() {
+        let worker = event.actor.as_str();
+        match &event.kind {
+            EventKind::Statement { sql, .. } if !sql.starts_with("select") => writing.push(worker),
+            EventKind::Committed { .. } if writing.contains(&worker) => break,
+            EventKind::Committed { .. } if !loaded.contains(&worker) => loaded.push(worker),
+            _ => {}
+        }
+    }
+    loaded.len() >= 2
+}
+
+/// A message went out, and the worker was told the send failed.
+fn a_send_failed_after_it_went_out(trace: &Trace) -> bool {
+    trace.struck("broker.*.publish", Fault::FailAfter)
+}
+
+/// Something a run may do, named, and how to tell it from the run's trace.
+type Condition = (&'static str, fn(&Trace) -> bool);
+
+/// What a run of `setup` is about: each must happen in at least one
+/// explored run, or the test did not explore it.
+fn about(setup: Setup) -> Vec<Condition> {
+    let mut about: Vec<Condition> = Vec::new();
+    if setup.workers > 1 && setup.copies * setup.fillings.len() > 1 {
+        about.push((
+            "two workers loaded the order before either wrote it",
+            both_loaded_before_either_wrote,
+        ));
+    }
+    match setup.crash {
+        Crash::Never => {}
+        Crash::Anywhere(_) | Crash::AfterEach(_) => {
+            about.push((
+                "a write committed, and the worker was told it failed",
+                Trace::commit_struck_after_a_write,
+            ));
+            about.push((
+                "a message went out, and the worker was told the send failed",
+                a_send_failed_after_it_went_out,
+            ));
+        }
+    }
+    about
+}
+
 /// Explores every schedule of `setup` and fails with the shortest run that
-/// breaks a check. With `HARNESS_SCRIPT` set (the replay command of a
-/// failure), runs that one schedule only. Returns the report.
+/// breaks a check, or when what the setup is about never happened. With
+/// `HARNESS_SCRIPT` set (the replay command of a failure), runs that one
+/// schedule only. Returns the report.
 fn explore(name: &str, setup: Setup) -> Report {
     let sim = Sim::from_env_or(SEED);
     if std::env::var(SCRIPT_VARIABLE).is_ok() {
@@ -366,10 +418,13 @@ fn explore(name: &str, setup: Setup) -> Report {
             ..Report::default()
         };
     }
-    let explored = Explorer::new(move |sim: &Sim| run(sim, setup))
+    let mut explorer = Explorer::new(move |sim: &Sim| run(sim, setup))
         .seed(sim.seed())
-        .max_schedules(MAX_SCHEDULES)
-        .run();
+        .max_schedules(MAX_SCHEDULES);
+    for (what, condition) in about(setup) {
+        explorer = explorer.sometimes(what, condition);
+    }
+    let explored = explorer.run();
     println!("{name}: {} schedules", explored.schedules);
     assert!(explored.exhausted, "{explored}");
     if let Some(violation) = &explored.counterexample {
@@ -379,6 +434,7 @@ fn explore(name: &str, setup: Setup) -> Report {
         );
         worker_report(violation, Some(how_often)).panic();
     }
+    explored.assert_explored();
     explored
 }
 

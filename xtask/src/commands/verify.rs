@@ -222,6 +222,9 @@ pub fn report(course: &Course, ex: &Exercise, v: &Verification, mode: Mode, all_
     }
     warn_changed_tests(course, ex, &v.tests_changed);
     anstream::println!("\n{}", summary_line(v));
+    if v.verdict == Verdict::Pass {
+        explored_line(course, ex, v);
+    }
     next_step(course, ex, v.verdict, mode);
 }
 
@@ -333,6 +336,16 @@ pub fn summary_line(v: &Verification) -> String {
         paint(style, line),
         paint(ui::DIM, format!("({:.1} s)", v.run.duration.as_secs_f64()))
     )
+}
+
+/// What the passing explorations met, in one line (see `crate::explored`).
+fn explored_line(course: &Course, ex: &Exercise, v: &Verification) {
+    let package = ex.package(Tree::Exercise);
+    let traces = course.build_dir().join("harness-traces").join(&package);
+    let began = std::time::SystemTime::now() - v.run.duration;
+    if let Some(line) = crate::explored::summary(&traces, began) {
+        anstream::println!("{}", paint(ui::DIM, line));
+    }
 }
 
 fn warn_changed_tests(course: &Course, ex: &Exercise, changed: &[PathBuf]) {
