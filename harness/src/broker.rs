@@ -491,15 +491,15 @@ impl Broker {
         self.check_size(queue, &envelope)?;
         let point = FaultPoint::new("broker", queue, "send").with_message(&envelope);
         let fault = self.sim.fault_at(&point);
-        self.deliver_to(
-            queue,
-            false,
-            vec![queue.to_string()],
+        self.land(Outgoing {
+            route: Route::Send {
+                queue: queue.to_string(),
+            },
             envelope,
             handling,
             fault,
-            point.name,
-        )
+            point: point.name,
+        })
     }
 
     /// Publishes an event: every queue subscribed to `topic` gets a copy.
@@ -526,15 +526,16 @@ impl Broker {
         let point = FaultPoint::new("broker", topic, "publish").with_message(&envelope);
         let fault = self.sim.fault_at(&point);
         let subscribers = self.subscribers(topic);
-        self.deliver_to(
-            topic,
-            true,
-            subscribers,
+        self.land(Outgoing {
+            route: Route::Publish {
+                topic: topic.to_string(),
+                subscribers,
+            },
             envelope,
             handling,
             fault,
-            point.name,
-        )
+            point: point.name,
+        })
     }
 
     fn check_size(&self, destination: &str, envelope: &Envelope) -> Result<(), Error> {
@@ -566,18 +567,15 @@ impl Broker {
         });
     }
 
-    /// Applies a send or publish under the fault that struck.
-    #[allow(clippy::too_many_arguments)]
-    fn deliver_to(
-        &self,
-        destination: &str,
-        published: bool,
-        queues: Vec<String>,
-        envelope: Envelope,
-        handling: Option<u64>,
-        fault: Option<Fault>,
-        point: String,
-    ) -> Result<(), Error> {
+    /// Lands a send or publish in its queues, under the fault that struck.
+    fn land(&self, outgoing: Outgoing) -> Result<(), Error> {
+        let Outgoing {
+            route,
+            envelope,
+            handling,
+            fault,
+            point,
+        } = outgoing;
         let now = self.sim.now();
         let (copies, visible_at) = match fault {
             Some(Fault::FailBefore) => {
@@ -596,7 +594,7 @@ impl Broker {
         let mut landed = Vec::new();
         {
             let mut inner = self.lock();
-            for queue in &queues {
+            for queue in route.queues() {
                 for _ in 0..copies {
                     let entry = inner.next_entry;
                     inner.next_entry += 1;
@@ -616,25 +614,21 @@ impl Broker {
                 }
             }
             inner.remember_sent(SentRecord {
-                destination: destination.to_string(),
-                published,
+                destination: route.destination().to_string(),
+                published: matches!(route, Route::Publish { .. }),
                 envelope,
                 queues: landed,
                 at: now,
                 handling,
             });
         }
-        let event = if published {
-            EventKind::Published {
-                topic: destination.to_string(),
+        let event = match route {
+            Route::Publish { topic, subscribers } => EventKind::Published {
+                topic,
                 message,
-                subscribers: queues,
-            }
-        } else {
-            EventKind::Sent {
-                queue: destination.to_string(),
-                message,
-            }
+                subscribers,
+            },
+            Route::Send { queue } => EventKind::Sent { queue, message },
         };
         self.sim.record(event);
         if fault == Some(Fault::FailAfter) {
@@ -1209,6 +1203,47 @@ fn finished_from(queue: &str, happened: &[Happened]) -> Vec<Finished> {
             acked,
         })
         .collect()
+}
+
+/// Where a send or a publish goes.
+enum Route {
+    /// To one queue.
+    Send { queue: String },
+    /// To every queue subscribed to the topic, one copy each.
+    Publish {
+        topic: String,
+        subscribers: Vec<String>,
+    },
+}
+
+impl Route {
+    /// The queue or topic named by the sender.
+    fn destination(&self) -> &str {
+        match self {
+            Route::Send { queue } => queue,
+            Route::Publish { topic, .. } => topic,
+        }
+    }
+
+    /// The queues that get a copy.
+    fn queues(&self) -> &[String] {
+        match self {
+            Route::Send { queue } => std::slice::from_ref(queue),
+            Route::Publish { subscribers, .. } => subscribers,
+        }
+    }
+}
+
+/// A send or publish that passed its fault point, about to land.
+struct Outgoing {
+    route: Route,
+    envelope: Envelope,
+    /// The handling that sent it, if a handler did (for the world).
+    handling: Option<u64>,
+    /// The fault that struck at its fault point, if any.
+    fault: Option<Fault>,
+    /// The fault point's name, for an injected error.
+    point: String,
 }
 
 /// At least the size of the envelope as JSON ([`Envelope::size_in_bytes`]),
