@@ -325,6 +325,25 @@ impl DocumentStore {
             .count()
     }
 
+    /// The `(partition, id)` of every live item, in key order. For tests
+    /// and reports: no fault point, no trace event.
+    ///
+    /// ```
+    /// use harness::{Condition, DocumentStore, Sim};
+    /// let store = DocumentStore::new(&Sim::new(1), "tokens");
+    /// store.put("t-1", "billing", &(), Condition::CreateOnly).unwrap();
+    /// assert_eq!(store.keys(), [("t-1".to_string(), "billing".to_string())]);
+    /// ```
+    pub fn keys(&self) -> Vec<(String, String)> {
+        let now = self.sim.now();
+        self.lock()
+            .items
+            .iter()
+            .filter(|(_, item)| item.is_live(now))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     /// True when the store holds no live item.
     ///
     /// ```

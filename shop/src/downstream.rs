@@ -13,6 +13,9 @@
 //! Marketing alone subscribes to `FirstItemAdded`, and keeps the first
 //! items it heard of (remembering each event's id), and to `CouponEarned`:
 //! it grants the order's customer a coupon, once (a create-only write).
+//!
+//! In a town of tokens (exercise 14) each goes through a gate first: a
+//! message whose token is gone is a copy, and is dropped.
 
 use harness::{
     Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim, World,
@@ -21,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{OutgoingId, outgoing_id};
 use crate::mailer::{MAILER_QUEUE, SEND_EMAIL, SEND_INVOICE, SendEmail, SendInvoice};
+use crate::orders::kv::TokenStore;
 use crate::orders::{
     COUPON_EARNED, CouponEarned, FIRST_ITEM_ADDED, FirstItemAdded, ITEM_ADDED, ItemAdded,
     PAYMENT_BOOKED, PaymentBooked,
@@ -89,6 +93,8 @@ pub struct Subscriber {
     store: DocumentStore,
     /// How it names the letters it asks the mailer to send.
     outgoing_id: OutgoingId,
+    /// The gate of a town of tokens.
+    tokens: Option<TokenStore>,
 }
 
 impl Subscriber {
@@ -109,6 +115,16 @@ impl Subscriber {
             name: name.to_string(),
             store: DocumentStore::new(sim, name),
             outgoing_id,
+            tokens: None,
+        }
+    }
+
+    /// The same service, which handles a message only while its token
+    /// exists in `tokens`, and then consumes it (exercise 14).
+    pub fn with_tokens(self, tokens: TokenStore) -> Subscriber {
+        Subscriber {
+            tokens: Some(tokens),
+            ..self
         }
     }
 
@@ -133,12 +149,17 @@ impl Subscriber {
         let subscriber = self.clone();
         world.add_endpoint(
             &self.name,
-            move |ctx: &mut HandlerContext, message: &Envelope| match message.message_type.as_str()
-            {
-                PAYMENT_BOOKED => subscriber.payment_booked(ctx, message),
-                FIRST_ITEM_ADDED => subscriber.first_item_added(message),
-                COUPON_EARNED => subscriber.coupon_earned(message),
-                _ => subscriber.handle(message),
+            move |ctx: &mut HandlerContext, message: &Envelope| {
+                let mut handle = || match message.message_type.as_str() {
+                    PAYMENT_BOOKED => subscriber.payment_booked(ctx, message),
+                    FIRST_ITEM_ADDED => subscriber.first_item_added(message),
+                    COUPON_EARNED => subscriber.coupon_earned(message),
+                    _ => subscriber.handle(message),
+                };
+                match &subscriber.tokens {
+                    None => handle(),
+                    Some(tokens) => tokens.admit(&subscriber.name, message, handle).map(drop),
+                }
             },
         );
         let mut topics = vec![ITEM_ADDED, PAYMENT_BOOKED];
@@ -187,13 +208,13 @@ impl Subscriber {
                 amount: booked.amount,
             };
             let id = (self.outgoing_id)(ctx, &incoming, SEND_EMAIL);
-            ctx.send(MAILER_QUEUE, Envelope::new(id, SEND_EMAIL, &receipt))?;
+            self.send_letter(ctx, Envelope::new(id, SEND_EMAIL, &receipt))?;
             let invoice = SendInvoice {
                 order_id: booked.order_id.clone(),
                 amount: booked.amount,
             };
             let id = (self.outgoing_id)(ctx, &incoming, SEND_INVOICE);
-            ctx.send(MAILER_QUEUE, Envelope::new(id, SEND_INVOICE, &invoice))?;
+            self.send_letter(ctx, Envelope::new(id, SEND_INVOICE, &invoice))?;
             return Ok(());
         }
         self.count_booking(&incoming, &booked)?;
@@ -205,8 +226,18 @@ impl Subscriber {
             amount: booked.amount,
         };
         let id = (self.outgoing_id)(ctx, &incoming, SEND_EMAIL);
-        ctx.send(MAILER_QUEUE, Envelope::new(id, SEND_EMAIL, &thanks))?;
+        self.send_letter(ctx, Envelope::new(id, SEND_EMAIL, &thanks))?;
         Ok(())
+    }
+
+    /// Asks the mailer to send a letter: when the handler returns; in a
+    /// town of tokens at once, because the gate consumes the message's
+    /// token before the handler returns, and the letter must be out first.
+    fn send_letter(&self, ctx: &mut HandlerContext, letter: Envelope) -> Result<(), Error> {
+        match self.tokens {
+            None => ctx.send(MAILER_QUEUE, letter),
+            Some(_) => ctx.send_immediately(MAILER_QUEUE, letter),
+        }
     }
 
     /// Adds the booking to the order's total, unless this event was counted

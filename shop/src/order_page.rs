@@ -3,12 +3,17 @@
 //! books and cancels its payment. Each click sends a request to Orders,
 //! through the page's chaos monkeys. Every request has its own id, in its
 //! body; a request sent again carries the same id.
+//!
+//! In a town of tokens (exercise 14) the page is where a request's token is
+//! born: before it sends a request, it creates a token for Orders and puts
+//! its id in the request's header. Every copy of the request carries it.
 
 use harness::{Broker, Envelope, Error, Sim};
 use serde::Serialize;
 
 use crate::ORDERS_QUEUE;
 use crate::chaos::Chaos;
+use crate::orders::kv::{TOKEN_HEADER, TokenStore};
 use crate::orders::{AddItem, BookPayment, CancelPayment, RemoveItem};
 
 /// The order page. Cheap to clone: clones share the broker and the monkeys.
@@ -17,6 +22,8 @@ pub struct OrderPage {
     sim: Sim,
     broker: Broker,
     monkeys: Chaos,
+    /// Where the tokens of the requests are created, in a town of tokens.
+    tokens: Option<TokenStore>,
 }
 
 impl OrderPage {
@@ -27,6 +34,16 @@ impl OrderPage {
             sim: sim.clone(),
             broker: broker.clone(),
             monkeys: Chaos::new(sim),
+            tokens: None,
+        }
+    }
+
+    /// The same page, which creates a token in `tokens` for every request
+    /// before it sends it (exercise 14).
+    pub fn with_tokens(self, tokens: TokenStore) -> OrderPage {
+        OrderPage {
+            tokens: Some(tokens),
+            ..self
         }
     }
 
@@ -92,7 +109,13 @@ impl OrderPage {
     }
 
     fn send<T: Serialize>(&self, message_type: &str, request: &T) -> Result<Envelope, Error> {
-        let message = Envelope::new(self.sim.new_message_id(), message_type, request);
+        let mut message = Envelope::new(self.sim.new_message_id(), message_type, request);
+        if let Some(tokens) = &self.tokens {
+            // The token first: a request must never be out without it.
+            let token = self.sim.new_uuid().to_string();
+            tokens.create(&token, &[ORDERS_QUEUE.to_string()])?;
+            message = message.with_header(TOKEN_HEADER, token);
+        }
         self.monkeys.send(&message, &mut |copy: &Envelope| {
             self.broker.send(ORDERS_QUEUE, copy.clone())
         })?;

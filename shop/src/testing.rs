@@ -6,4 +6,6 @@
 pub mod front;
 pub mod kv;
 pub mod sql;
+pub mod storm;
+pub mod tokens;
 pub mod world;

@@ -20,7 +20,7 @@ use crate::intent::Intent;
 use crate::mailer::Mailer;
 use crate::order_page::OrderPage;
 use crate::orders::documents::{self, Moments};
-use crate::orders::kv;
+use crate::orders::kv::{self, TokenStore};
 use crate::orders::{self as sql_orders};
 use crate::{Line, Shop};
 
@@ -72,15 +72,22 @@ impl Town {
         let broker = Broker::new(sim);
         let mut world = World::new(sim, &broker);
         let shop = Shop::new(sim, &broker);
-        let billing = Subscriber::billing(sim).naming_with(orders.outgoing_ids());
-        let marketing = Subscriber::marketing(sim).naming_with(orders.outgoing_ids());
+        let mut billing = Subscriber::billing(sim).naming_with(orders.outgoing_ids());
+        let mut marketing = Subscriber::marketing(sim).naming_with(orders.outgoing_ids());
+        if let Some(tokens) = orders.tokens() {
+            billing = billing.with_tokens(tokens.clone());
+            marketing = marketing.with_tokens(tokens);
+        }
         let mailer = Mailer::new(sim);
         shop.add_to(&mut world);
         orders.add_to(&mut world);
         billing.add_to(&mut world);
         marketing.add_to(&mut world);
         mailer.add_to(&mut world);
-        let page = OrderPage::new(sim, &broker);
+        let mut page = OrderPage::new(sim, &broker);
+        if let Some(tokens) = orders.tokens() {
+            page = page.with_tokens(tokens);
+        }
         Town {
             sim: sim.clone(),
             broker,
@@ -304,6 +311,14 @@ impl AnyOrders {
             AnyOrders::Documents(orders) => orders.payment_booked(order_id),
             AnyOrders::Sql(orders) => orders.payment_booked(order_id),
             AnyOrders::Kv(orders) => orders.payment_booked(order_id),
+        }
+    }
+
+    /// The token store, in a town of tokens (exercise 14).
+    pub fn tokens(&self) -> Option<TokenStore> {
+        match self {
+            AnyOrders::Kv(orders) if orders.uses_tokens() => Some(orders.tokens().clone()),
+            AnyOrders::Documents(_) | AnyOrders::Sql(_) | AnyOrders::Kv(_) => None,
         }
     }
 

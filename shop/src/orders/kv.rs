@@ -10,7 +10,11 @@
 //! [`Delivery`]); what differs is how a request's change, its messages and
 //! the memory of having handled it are kept, when nothing spans two items.
 //! That is the lesson, a [`HandleRequest`] each exercise writes. The ids of
-//! handled requests may live outside the order, in a [`DedupStore`].
+//! handled requests may live outside the order, in a [`DedupStore`]; the
+//! messages of a request, in an outbox document of their own
+//! ([`OutboxDocuments`]), with only a [`Pending`] pointer in the order; or,
+//! in a town of tokens ([`Orders::with_tokens`], exercise 14), every message
+//! in flight carries a token from the [`TokenStore`] instead.
 //!
 //! ```
 //! use harness::{Consistency, Sim};
@@ -24,16 +28,23 @@
 
 mod cost;
 mod dedup;
+mod kitchen;
 mod report;
+mod staged;
+mod tokens;
 
 pub use cost::RoundTrips;
 pub use dedup::{DEDUP_STORE, DedupStore};
+pub use kitchen::{KITCHEN_TICKET, KitchenTicket, PRINT_OUT_BYTES, book_payment_and_cook};
 pub use report::StoreReport;
+pub use staged::{OUTBOX_STORE, OutboxDocuments};
+pub use tokens::{Admission, TOKEN_HEADER, TOKEN_STORE, TokenStore, token_of};
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use harness::{
-    Condition, Document, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim,
+    Broker, Condition, Document, DocumentStore, Envelope, Error, HandlerContext, HandlerError, Sim,
     Version, World,
 };
 use serde::{Deserialize, Serialize};
@@ -66,6 +77,22 @@ pub struct OrderDocument {
     /// with their ids.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outbox: BTreeMap<String, Vec<Outbound>>,
+    /// The transaction whose messages are staged in an outbox document and
+    /// may not be out yet (exercise 13): at most one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// The pointer an order keeps to its committed transaction (exercise 13):
+/// which outbox document holds the messages, and which request decided
+/// them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The id of the outbox document ([`OutboxDocuments`]).
+    pub tx_id: String,
+    /// The id of the request whose handling staged the messages: the one
+    /// to mark processed once they are out.
+    pub owner: String,
 }
 
 impl OrderDocument {
@@ -89,8 +116,15 @@ pub struct Orders {
     sim: Sim,
     store: DocumentStore,
     dedup: DedupStore,
+    outbox: OutboxDocuments,
+    kitchen_tickets: bool,
     monkeys: Chaos,
     handle_request: HandleRequest,
+    tokens: TokenStore,
+    /// Whether the town around Orders works with tokens.
+    with_tokens: bool,
+    /// The broker of the world Orders was added to: who subscribes to what.
+    broker: Arc<Mutex<Option<Broker>>>,
 }
 
 impl Orders {
@@ -102,14 +136,82 @@ impl Orders {
             sim: sim.clone(),
             store: DocumentStore::new(sim, ORDERS_STORE).with_max_item_bytes(MAX_ORDER_BYTES),
             dedup,
+            outbox: OutboxDocuments::new(sim),
+            kitchen_tickets: false,
             monkeys: Chaos::new(sim),
             handle_request,
+            tokens: TokenStore::new(sim),
+            with_tokens: false,
+            broker: Arc::default(),
         }
+    }
+
+    /// The same Orders, that also publishes a 3.5 KiB [`KitchenTicket`] with
+    /// every `PaymentBooked` (exercise 13).
+    pub fn with_kitchen_tickets(mut self) -> Orders {
+        self.kitchen_tickets = true;
+        self
+    }
+
+    /// The same Orders in a town of tokens (exercise 14): the order page
+    /// mints a token for every request it sends, and Billing and Marketing
+    /// handle a message only while its token exists.
+    pub fn with_tokens(self) -> Orders {
+        Orders {
+            with_tokens: true,
+            ..self
+        }
+    }
+
+    /// Whether the town around Orders works with tokens.
+    pub fn uses_tokens(&self) -> bool {
+        self.with_tokens
+    }
+
+    /// The token store: the tokens of the messages in flight.
+    pub fn tokens(&self) -> &TokenStore {
+        &self.tokens
+    }
+
+    /// Who receives `message`: its queue, or the subscribers of its topic
+    /// in the world Orders was added to (nobody before that).
+    pub fn receivers_of(&self, message: &Outbound) -> Vec<String> {
+        match message.kind {
+            Kind::Send => vec![message.destination.clone()],
+            Kind::Publish => {
+                let broker = self
+                    .broker
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner());
+                broker
+                    .as_ref()
+                    .map(|broker| broker.subscribers(&message.destination))
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// Mints a token for `message`: a new token id, created in the token
+    /// store for every receiver of the message (one create-only write), and
+    /// put in the message's [`TOKEN_HEADER`]. Returns the token id.
+    pub fn mint_token(&self, message: &mut Outbound) -> Result<String, Error> {
+        let token = self.sim.new_uuid().to_string();
+        self.tokens.create(&token, &self.receivers_of(message))?;
+        message
+            .envelope
+            .headers
+            .insert(TOKEN_HEADER.to_string(), token.clone());
+        Ok(token)
     }
 
     /// Adds the service to the world as the endpoint that reads the
     /// `orders` queue.
     pub fn add_to(&self, world: &mut World) {
+        let known = Some(world.broker().clone());
+        *self
+            .broker
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = known;
         let orders = self.clone();
         world.add_endpoint(
             ORDERS_QUEUE,
@@ -123,6 +225,7 @@ impl Orders {
             "SubmitOrder" => return self.place_order(message),
             "AddItem" => Delivery::new(message, add_item)?,
             "RemoveItem" => Delivery::new(message, remove_item)?,
+            "BookPayment" if self.kitchen_tickets => Delivery::new(message, book_payment_and_cook)?,
             "BookPayment" => Delivery::new(message, book_payment)?,
             "CancelPayment" => Delivery::new(message, cancel_payment)?,
             other => {
@@ -175,6 +278,11 @@ impl Orders {
     /// The deduplication store: which requests were handled.
     pub fn dedup(&self) -> &DedupStore {
         &self.dedup
+    }
+
+    /// The outbox documents: the staged messages of transactions.
+    pub fn outbox(&self) -> &OutboxDocuments {
+        &self.outbox
     }
 
     /// Sends one stored message now (not when the handler returns), through

@@ -6,7 +6,11 @@
 //! It keeps no history of its own and makes no promise about reads: over a
 //! store with stale reads ([`Consistency::Stale`]) it may say "never seen"
 //! right after a mark. Which stores to trust with it is the lesson's call
-//! (exercise 12).
+//! (exercise 12). Nor does it keep ids for ever, if it is told not to
+//! ([`DedupStore::with_retention`], exercise 14): a copy that comes after
+//! the retention window finds nothing.
+
+use std::time::Duration;
 
 use harness::{Condition, Consistency, DocumentStore, Error, Sim};
 
@@ -29,6 +33,8 @@ pub const DEDUP_STORE: &str = "processed";
 pub struct DedupStore {
     store: DocumentStore,
     consistency: Consistency,
+    /// How long a mark lasts; `None`: for ever.
+    retention: Option<Duration>,
 }
 
 impl DedupStore {
@@ -37,7 +43,23 @@ impl DedupStore {
         DedupStore {
             store: DocumentStore::new(sim, DEDUP_STORE).with_consistency(consistency),
             consistency,
+            retention: None,
         }
+    }
+
+    /// The same store, whose marks expire `retention` after they are
+    /// written (a time to live, as real stores offer): "keep the ids for a
+    /// week and hope".
+    pub fn with_retention(self, retention: Duration) -> DedupStore {
+        DedupStore {
+            retention: Some(retention),
+            ..self
+        }
+    }
+
+    /// How long a mark lasts; `None`: for ever.
+    pub fn retention(&self) -> Option<Duration> {
+        self.retention
     }
 
     /// How fresh its reads are.
@@ -54,8 +76,13 @@ impl DedupStore {
     /// Marks the request processed (one write; marking twice is harmless:
     /// the mark adds no information).
     pub fn mark_processed(&self, order_id: &str, request_id: &str) -> Result<(), Error> {
-        self.store
-            .put(order_id, request_id, &true, Condition::Always)?;
+        let always = Condition::Always;
+        match self.retention {
+            None => self.store.put(order_id, request_id, &true, always)?,
+            Some(ttl) => self
+                .store
+                .put_expiring(order_id, request_id, &true, always, ttl)?,
+        };
         Ok(())
     }
 

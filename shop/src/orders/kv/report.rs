@@ -4,9 +4,11 @@
 
 use std::fmt;
 
-use harness::{Error, EventKind, Sim};
+use std::collections::BTreeSet;
 
-use super::{MAX_ORDER_BYTES, ORDERS_STORE, Orders};
+use harness::{Broker, Error, EventKind, Sim};
+
+use super::{MAX_ORDER_BYTES, ORDERS_STORE, Orders, TOKEN_STORE, token_of};
 
 /// The order documents after a run.
 #[derive(Clone, Debug)]
@@ -21,6 +23,18 @@ pub struct StoreReport {
     pub stale_entries: usize,
     /// Processed ids the orders still keep.
     pub ids_in_orders: usize,
+    /// Pending pointers still in the orders once everything is delivered
+    /// (exercise 13): transactions nobody finished.
+    pub pending_left: usize,
+    /// Outbox documents still staged once everything is delivered
+    /// (exercise 13): left by commits that failed, never sent.
+    pub staged_left: usize,
+    /// Tokens left in the token store that no message still in flight (a
+    /// dead letter included) carries: nobody will ever consume them.
+    pub tokens_left: usize,
+    /// Tokens no message carries: minted by an attempt that lost (its write
+    /// of the order was refused, or it crashed before it), never sent.
+    pub orphan_tokens: usize,
 }
 
 impl StoreReport {
@@ -40,6 +54,10 @@ impl StoreReport {
             too_large,
             stale_entries: 0,
             ids_in_orders: 0,
+            pending_left: 0,
+            staged_left: 0,
+            tokens_left: 0,
+            orphan_tokens: 0,
         };
         for order_id in order_ids {
             let Some(found) = orders.find_order(order_id)? else {
@@ -48,14 +66,45 @@ impl StoreReport {
             report.largest = report.largest.max(found.value.size());
             report.stale_entries += found.value.outbox.len();
             report.ids_in_orders += found.value.processed.len();
+            report.pending_left += usize::from(found.value.pending.is_some());
+            report.staged_left += orders.outbox().staged(order_id)?.len();
         }
         Ok(report)
     }
 
-    /// True when no write was refused as too large and no finished request
-    /// left messages in its order.
+    /// The same report, with the tokens left in `orders`' token store once
+    /// `broker` is quiet (a town of tokens, exercise 14).
+    pub fn counting_tokens(self, orders: &Orders, broker: &Broker) -> Result<StoreReport, Error> {
+        let mut dead = BTreeSet::new();
+        for queue in broker.queue_names() {
+            for letter in broker.dead_letters(&queue)? {
+                dead.extend(token_of(&letter.envelope).map(str::to_string));
+            }
+        }
+        let sent: BTreeSet<String> = broker
+            .sent_log()
+            .iter()
+            .filter_map(|record| token_of(&record.envelope).map(str::to_string))
+            .collect();
+        let mut report = self;
+        for (token, _) in orders.tokens().left() {
+            if !sent.contains(&token) {
+                report.orphan_tokens += 1;
+            } else if !dead.contains(&token) {
+                report.tokens_left += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// True when no write was refused as too large, no finished request
+    /// left messages or a pending pointer in its order, and no token is
+    /// left behind.
     pub fn is_clean(&self) -> bool {
-        self.too_large == 0 && self.stale_entries == 0
+        self.too_large == 0
+            && self.stale_entries == 0
+            && self.pending_left == 0
+            && self.tokens_left == 0
     }
 }
 
@@ -75,11 +124,43 @@ impl fmt::Display for StoreReport {
                 self.too_large
             )?;
         }
+        if self.staged_left > 0 {
+            writeln!(
+                f,
+                "  Outbox documents: {} left by commits that failed, never sent (a TTL or a \
+                 sweep removes them)",
+                self.staged_left
+            )?;
+        }
+        if self.pending_left > 0 {
+            writeln!(
+                f,
+                "  UNFINISHED: {} orders still point to a pending transaction when every \
+                 request is done",
+                self.pending_left
+            )?;
+        }
         if self.stale_entries > 0 {
             writeln!(
                 f,
                 "  GARBAGE: {} outbox entries of finished requests left in the orders",
                 self.stale_entries
+            )?;
+        }
+        if self.tokens_left > 0 {
+            writeln!(
+                f,
+                "  GARBAGE: {} tokens left in store {TOKEN_STORE} by messages no longer in \
+                 flight: nobody consumed them",
+                self.tokens_left
+            )?;
+        }
+        if self.orphan_tokens > 0 {
+            writeln!(
+                f,
+                "  ({} orphan tokens, minted by attempts that lost and never sent: see exercise \
+                 14's stretch goal)",
+                self.orphan_tokens
             )?;
         }
         Ok(())

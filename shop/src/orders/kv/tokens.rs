@@ -1,0 +1,176 @@
+//! The token store (exercise 14): proof that a message is still allowed.
+//!
+//! A sender mints one token per outgoing message before it sends it: an
+//! empty item, created create-only under a fresh id, which the message
+//! carries in its [`TOKEN_HEADER`]. A receiver handles a message only while
+//! its token exists, and consumes the token (a conditional delete) once its
+//! own outputs left. A copy that comes after that finds no token: it is a
+//! duplicate, however late it comes. Dedup data lives exactly as long as a
+//! message is in flight; nothing has to be kept "for a week and hope".
+//!
+//! A message published on a topic reaches every subscriber, and each must
+//! consume its own copy of the token: a token is one item per receiver, all
+//! in the token's partition (`kv.tokens.*`, key `<token>/<receiver>`), made
+//! in one atomic batch.
+//!
+//! Receivers other than Orders (Billing, Marketing) go through a gate
+//! ([`TokenStore::admit`]) that does the same for them, and logs what it
+//! let through and saw to the end ([`TokenStore::admissions`]): the tests
+//! read there what was processed downstream.
+
+use std::sync::{Arc, Mutex};
+
+use harness::{Condition, DocumentStore, Envelope, Error, MessageId, Sim, Version};
+
+/// The name of the token store (fault points `kv.tokens.*`).
+pub const TOKEN_STORE: &str = "tokens";
+
+/// The header that carries a message's token id.
+pub const TOKEN_HEADER: &str = "token-id";
+
+/// The token id a message carries, if any.
+///
+/// ```
+/// use harness::{Envelope, MessageId};
+/// use shop::orders::kv::{TOKEN_HEADER, token_of};
+///
+/// let message = Envelope::new(MessageId::from_u128(1), "AddItem", &());
+/// assert_eq!(token_of(&message), None);
+/// let message = message.with_header(TOKEN_HEADER, "t-1");
+/// assert_eq!(token_of(&message), Some("t-1"));
+/// ```
+pub fn token_of(message: &Envelope) -> Option<&str> {
+    message.header(TOKEN_HEADER)
+}
+
+/// One message a receiver's gate let through and saw handled to the end
+/// (its token consumed), with the token that allowed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admission {
+    /// The receiver (its queue).
+    pub receiver: String,
+    /// The message's id.
+    pub message: MessageId,
+    /// The message's type.
+    pub message_type: String,
+    /// The token that let it through.
+    pub token: String,
+}
+
+/// The tokens of the messages in flight. Cheap to clone: clones share the
+/// store and the log of admissions.
+///
+/// ```
+/// use harness::Sim;
+/// use shop::orders::kv::TokenStore;
+///
+/// let tokens = TokenStore::new(&Sim::new(1));
+/// tokens.create("t-1", &["billing".to_string()]).unwrap();
+/// let version = tokens.find("t-1", "billing").unwrap().unwrap();
+/// tokens.consume("t-1", "billing", version).unwrap();
+/// assert_eq!(tokens.find("t-1", "billing").unwrap(), None);
+/// assert!(tokens.store().is_empty());
+/// ```
+#[derive(Clone)]
+pub struct TokenStore {
+    store: DocumentStore,
+    admissions: Arc<Mutex<Vec<Admission>>>,
+}
+
+impl TokenStore {
+    /// An empty token store.
+    pub fn new(sim: &Sim) -> TokenStore {
+        TokenStore {
+            store: DocumentStore::new(sim, TOKEN_STORE),
+            admissions: Arc::default(),
+        }
+    }
+
+    /// Creates the token `token` for each of `receivers`, create-only, in
+    /// one write (an atomic batch in the token's partition). Creating a
+    /// token that exists is refused (a conflict). No receiver, no write.
+    pub fn create(&self, token: &str, receivers: &[String]) -> Result<(), Error> {
+        if receivers.is_empty() {
+            return Ok(());
+        }
+        let mut batch = self.store.batch(token);
+        for receiver in receivers {
+            batch.put(receiver, &(), Condition::CreateOnly);
+        }
+        batch.commit()?;
+        Ok(())
+    }
+
+    /// The version of `receiver`'s copy of the token, or `None` when there
+    /// is none: consumed already, or never created (one read).
+    pub fn find(&self, token: &str, receiver: &str) -> Result<Option<Version>, Error> {
+        let found = self.store.get::<()>(token, receiver)?;
+        Ok(found.map(|document| document.version))
+    }
+
+    /// Consumes `receiver`'s copy of the token if it still has `version`
+    /// (a conditional delete: we are still its owner). A token consumed
+    /// already is a conflict.
+    pub fn consume(&self, token: &str, receiver: &str, version: Version) -> Result<(), Error> {
+        self.store
+            .delete(token, receiver, Condition::IfMatch(version))
+    }
+
+    /// The gate of a receiver other than Orders: lets `message` through to
+    /// `handle` while `receiver`'s token exists, then consumes the token.
+    /// A message without a token goes through unchecked (the receiver's own
+    /// dedup, as before tokens, is then all it has). `Ok(false)` when the
+    /// message was a duplicate and `handle` did not run.
+    pub fn admit<E: From<Error>>(
+        &self,
+        receiver: &str,
+        message: &Envelope,
+        handle: impl FnOnce() -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let Some(token) = token_of(message) else {
+            handle()?;
+            return Ok(true);
+        };
+        let Some(version) = self.find(token, receiver)? else {
+            return Ok(false); // consumed already: a copy
+        };
+        handle()?;
+        match self.consume(token, receiver, version) {
+            // Another copy consumed it while this one worked: both did the
+            // same work, which was handled twice.
+            Err(err) if err.is_conflict() => {}
+            Err(err) => return Err(err.into()),
+            Ok(()) => {}
+        }
+        self.admissions_lock().push(Admission {
+            receiver: receiver.to_string(),
+            message: message.id,
+            message_type: message.message_type.clone(),
+            token: token.to_string(),
+        });
+        Ok(true)
+    }
+
+    /// Every message a gate let through and saw handled to the end, in
+    /// order. A message handled again after its receiver failed before
+    /// consuming its token counts once: the first attempt did not end.
+    pub fn admissions(&self) -> Vec<Admission> {
+        self.admissions_lock().clone()
+    }
+
+    fn admissions_lock(&self) -> std::sync::MutexGuard<'_, Vec<Admission>> {
+        self.admissions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The tokens left, as `(token, receiver)` pairs, oldest key first.
+    pub fn left(&self) -> Vec<(String, String)> {
+        self.store.keys()
+    }
+
+    /// The store underneath (for the tests and the reports).
+    pub fn store(&self) -> &DocumentStore {
+        &self.store
+    }
+}
