@@ -59,24 +59,55 @@
 //! by calling another store). Without a scheduler (real threads, as in a
 //! demo server), a second thread waits for the transaction to finish.
 
+mod reuse;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::{self, ThreadId};
 
 use rusqlite::{Connection, TransactionBehavior};
 
+pub use reuse::set_reuse;
 pub use rusqlite::{OptionalExtension, Params, Row, ToSql, params};
 
 use crate::{Error, EventKind, FaultPoint, Sim};
+use reuse::Database;
 
 /// The longest statement text kept in a trace event.
 const TRACED_SQL_CHARS: usize = 80;
 
 struct Shared {
-    connection: Mutex<Connection>,
-    /// The thread holding `connection`, to turn a same-thread re-entry (which
+    database: Mutex<Database>,
+    /// The thread holding `database`, to turn a same-thread re-entry (which
     /// would deadlock) into a clear error.
     holder: Mutex<Option<ThreadId>>,
+    /// Whether every statement run so far only read or changed rows, so that
+    /// the database can be emptied and reused (see `sql/reuse.rs`).
+    only_rows: AtomicBool,
+}
+
+impl Shared {
+    /// Notes a statement that is about to run.
+    fn note_statement(&self, sql: &str) {
+        if !reuse::changes_rows_only(sql) {
+            self.only_rows.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if !self.only_rows.load(Ordering::Relaxed) {
+            let database = self
+                .database
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            database.keep_out_of_pool();
+        }
+    }
 }
 
 /// A SQLite database. Cheap to clone: clones share the connection.
@@ -100,7 +131,7 @@ pub struct SqlStore {
 
 /// The connection, held by one thread; dropping it lets others in.
 struct Held<'a> {
-    connection: MutexGuard<'a, Connection>,
+    database: MutexGuard<'a, Database>,
     holder: &'a Mutex<Option<ThreadId>>,
 }
 
@@ -127,9 +158,7 @@ impl SqlStore {
     /// assert_eq!(db.name(), "orders");
     /// ```
     pub fn in_memory(sim: &Sim, name: &str) -> SqlStore {
-        let connection = Connection::open_in_memory()
-            .expect("SQLite could not open an in-memory database (out of memory?)");
-        SqlStore::from_connection(sim, name, connection)
+        SqlStore::from_database(sim, name, Database::in_memory())
     }
 
     /// Opens (or creates) the database file at `path`, in WAL mode, for
@@ -150,16 +179,21 @@ impl SqlStore {
         connection
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
             .map_err(cannot_open)?;
-        Ok(SqlStore::from_connection(sim, name, connection))
+        Ok(SqlStore::from_database(
+            sim,
+            name,
+            Database::own(connection),
+        ))
     }
 
-    fn from_connection(sim: &Sim, name: &str, connection: Connection) -> SqlStore {
+    fn from_database(sim: &Sim, name: &str, database: Database) -> SqlStore {
         SqlStore {
             sim: sim.clone(),
             name: name.to_string(),
             shared: Arc::new(Shared {
-                connection: Mutex::new(connection),
+                database: Mutex::new(database),
                 holder: Mutex::new(None),
+                only_rows: AtomicBool::new(true),
             }),
         }
     }
@@ -189,7 +223,7 @@ impl SqlStore {
             // Workers take turns: one holding the connection is parked until
             // this one yields, so waiting for it would wait forever. Answer
             // as SQLite does when it will not wait: the database is locked.
-            match self.shared.connection.try_lock() {
+            match self.shared.database.try_lock() {
                 Ok(connection) => connection,
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
                 Err(TryLockError::WouldBlock) => {
@@ -202,11 +236,11 @@ impl SqlStore {
                 }
             }
         } else {
-            lock_ignoring_poison(&self.shared.connection)
+            lock_ignoring_poison(&self.shared.database)
         };
         *lock_ignoring_poison(&self.shared.holder) = Some(me);
         Ok(Held {
-            connection,
+            database: connection,
             holder: &self.shared.holder,
         })
     }
@@ -223,9 +257,9 @@ impl SqlStore {
     /// ```
     pub fn execute_batch(&self, sql: &str) -> Result<(), Error> {
         let fail_after = self.before("execute", sql)?;
-        let held = self.hold()?;
+        let mut held = self.hold()?;
         self.trace_statement(sql);
-        held.connection
+        held.database
             .execute_batch(sql)
             .map_err(|err| self.error(err))?;
         drop(held);
@@ -260,8 +294,8 @@ impl SqlStore {
         read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, Error> {
         self.before_read("query", sql)?;
-        let held = self.hold()?;
-        self.query_row_on(&held.connection, sql, params, read)
+        let mut held = self.hold()?;
+        self.query_row_on(held.database.for_rows(), sql, params, read)
     }
 
     /// Reads at most one row, outside any transaction; `Ok(None)` if there is none.
@@ -281,8 +315,8 @@ impl SqlStore {
         read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, Error> {
         self.before_read("query", sql)?;
-        let held = self.hold()?;
-        self.query_optional_on(&held.connection, sql, params, read)
+        let mut held = self.hold()?;
+        self.query_optional_on(held.database.for_rows(), sql, params, read)
     }
 
     /// Reads every row, outside any transaction.
@@ -301,8 +335,8 @@ impl SqlStore {
         read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, Error> {
         self.before_read("query", sql)?;
-        let held = self.hold()?;
-        self.query_map_on(&held.connection, sql, params, read)
+        let mut held = self.hold()?;
+        self.query_map_on(held.database.for_rows(), sql, params, read)
     }
 
     /// Runs `work` in a transaction: commits when it returns `Ok`, rolls back
@@ -332,7 +366,8 @@ impl SqlStore {
         self.before_read("begin", "")?;
         let mut held = self.hold()?;
         let transaction = held
-            .connection
+            .database
+            .for_rows()
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|err| self.error(err))?;
         let tx = Tx {
@@ -434,6 +469,7 @@ impl SqlStore {
     ) -> Result<usize, Error> {
         let fail_after = self.before("execute", sql)?;
         self.trace_statement(sql);
+        self.shared.note_statement(sql);
         // Cached: an explorer runs the same few statements thousands of times.
         let changed = connection
             .prepare_cached(sql)
@@ -469,6 +505,7 @@ impl SqlStore {
         read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, Error> {
         self.trace_statement(sql);
+        self.shared.note_statement(sql);
         connection
             .prepare_cached(sql)
             .and_then(|mut statement| statement.query_row(params, read))
@@ -484,6 +521,7 @@ impl SqlStore {
         read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, Error> {
         self.trace_statement(sql);
+        self.shared.note_statement(sql);
         let mut statement = connection
             .prepare_cached(sql)
             .map_err(|err| self.error(err))?;
@@ -641,8 +679,40 @@ impl Tx<'_> {
     }
 }
 
-/// The statement on one line, cut to a readable length for traces.
+/// The most statements [`abbreviate`] remembers per thread.
+const ABBREVIATIONS_KEPT: usize = 512;
+
+thread_local! {
+    /// Statements already abbreviated, by where their text is in memory
+    /// (most are constants), with the text to check it is the same.
+    static ABBREVIATIONS: RefCell<HashMap<(usize, usize), (String, String)>> =
+        RefCell::new(HashMap::new());
+}
+
+/// The statement on one line, cut to a readable length for traces: made
+/// once per statement text (an explorer runs the same few thousands of
+/// times, and this costs more than a hash look-up in a debug build).
 fn abbreviate(sql: &str) -> String {
+    if !reuse::reuse_enabled() {
+        return abbreviate_now(sql);
+    }
+    let place = (sql.as_ptr() as usize, sql.len());
+    ABBREVIATIONS.with_borrow_mut(|known| {
+        if let Some((text, short)) = known.get(&place)
+            && text == sql
+        {
+            return short.clone();
+        }
+        if known.len() >= ABBREVIATIONS_KEPT {
+            known.clear();
+        }
+        let short = abbreviate_now(sql);
+        known.insert(place, (sql.to_string(), short.clone()));
+        short
+    })
+}
+
+fn abbreviate_now(sql: &str) -> String {
     // Reads no further than it needs: a schema can be long, and this runs
     // for every statement of every schedule an explorer tries.
     let mut one_line = String::new();
