@@ -22,6 +22,8 @@
 //! in between delivers the message again: every copy has the same id
 //! (derived from the request's), and must carry the same code.
 
+pub mod demo;
+
 use harness::{
     Condition, Document, DocumentStore, Envelope, Error, HandlerContext, HandlerError, MessageId,
     Sim, World,

@@ -1,15 +1,9 @@
-//! `cargo run -p sol15-http-exactly-once -- serve [port]`: the payment
-//! provider on 127.0.0.1, for `curl` (see the README).
+//! The demo and the provider for `curl`:
+//! `cargo run -p sol15-http-exactly-once -- demo --seed 7 --chaos all --face b`,
+//! `cargo run -p sol15-http-exactly-once -- serve 3015`.
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) != Some("serve") {
-        eprintln!(
-            "usage: cargo run -p <this package> -- {}",
-            shop::serve::USAGE
-        );
-        std::process::exit(2);
-    }
-    let provider = shop::provider::Provider::new();
-    std::process::exit(shop::serve::serve(&args[1..], provider.router(), None));
+    let lesson = http_exactly_once::LESSON;
+    std::process::exit(shop::payments::demo::command(&args, lesson));
 }

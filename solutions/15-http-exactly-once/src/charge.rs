@@ -72,8 +72,9 @@ pub fn execute(
     payments.provider().execute(&follow_up.url)
 }
 
-/// (b) Once the follow-up is handled: deletes the executed request and
-/// every aborted attempt's. Deleting twice is harmless.
+/// (b) Once the follow-up is handled: deletes every request the attempts
+/// stored, the executed one (registered too) and the aborted ones.
+/// Deleting twice is harmless: a later copy of the follow-up does it again.
 pub fn clean_up(
     payments: &Payments,
     _ctx: &mut HandlerContext,
@@ -82,5 +83,5 @@ pub fn clean_up(
     for url in payments.attempts(follow_up)? {
         payments.provider().forget(&url)?;
     }
-    payments.provider().forget(&follow_up.url)
+    Ok(())
 }
