@@ -271,7 +271,16 @@ impl Payments {
         follow_up: &ExecuteCharge,
     ) -> Result<(), HandlerError> {
         if !self.is_booked(&follow_up.order_id, &follow_up.request_id)? {
-            let charged = (self.lesson.execute)(self, ctx, follow_up)?;
+            let charged = match (self.lesson.execute)(self, ctx, follow_up) {
+                Ok(charged) => charged,
+                // Another copy of the follow-up, on another worker, may
+                // have finished meanwhile, and deleted the request: then
+                // there is nothing left to do but clean up.
+                Err(_) if self.is_booked(&follow_up.order_id, &follow_up.request_id)? => {
+                    return (self.lesson.clean_up)(self, ctx, follow_up);
+                }
+                Err(failed) => return Err(failed),
+            };
             self.publish_booked(ctx, &follow_up.request_id, &charged)?;
             let book = BookPayment {
                 id: follow_up.request_id.clone(),

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use harness::{Broker, Envelope, Failure, MessageId, Sim, World};
+use harness::{Broker, Envelope, Failure, MessageId, Sim, Violation, World};
 
 use crate::orders::{BookPayment, PAYMENT_BOOKED, PaymentBooked};
 use crate::payments::{Face, Lesson, PAYMENTS_QUEUE, Payments};
@@ -110,135 +110,129 @@ impl PaymentDesk {
     /// dead-lettered; the provider keeps no request. Fails with a report
     /// that names what went wrong.
     pub fn check_exactly_once(&self, test: &str, scenario: &str, payments: usize) {
-        let fail = |headline: String, detail: String| self.fail(test, scenario, headline, detail);
+        if let Err(problem) = self.verdict(payments) {
+            Failure::new(&self.sim, problem.headline)
+                .detail(scenario)
+                .detail(problem.ledger)
+                .test_name(test)
+                .panic();
+        }
+    }
+
+    /// The same check, as the explorer takes it.
+    pub fn violation(&self, payments: usize) -> Result<(), Violation> {
+        self.verdict(payments).map_err(|problem| {
+            let headline = format!("{} ({})", problem.headline, problem.ledger);
+            Violation::new("exactly once", &headline, vec![], &self.sim)
+        })
+    }
+
+    /// What went wrong first, if anything.
+    fn verdict(&self, payments: usize) -> Result<(), Problem> {
         let charges = self.provider.charges();
         let ledger = describe(&charges);
-        self.check_one_code_per_payment(test, scenario, &ledger);
+        let problem = |headline: String| Problem {
+            headline,
+            ledger: ledger.clone(),
+        };
+        self.one_code_per_payment().map_err(problem)?;
         if let Some(wrong) = charges
             .iter()
             .find(|charge| charge.order_id != ORDER || charge.amount != AMOUNT)
         {
-            fail(
-                format!(
-                    "WRONG CHARGE: {} took {} grosze for order {}; Ola pays {AMOUNT} for {ORDER}",
-                    wrong.charge_id, wrong.amount, wrong.order_id
-                ),
-                ledger.clone(),
-            );
+            return Err(problem(format!(
+                "WRONG CHARGE: {} took {} grosze for order {}; Ola pays {AMOUNT} for {ORDER}",
+                wrong.charge_id, wrong.amount, wrong.order_id
+            )));
         }
         if charges.len() > payments {
-            fail(
-                format!(
-                    "DUPLICATE CHARGE: Ola paid {payments} time(s) and the provider charged her {} \
-                     times",
-                    charges.len()
-                ),
-                ledger.clone(),
-            );
+            return Err(problem(format!(
+                "DUPLICATE CHARGE: Ola paid {payments} time(s) and the provider charged her {} \
+                 times",
+                charges.len()
+            )));
         }
         let dead = self.broker.dead_letters(PAYMENTS_QUEUE).unwrap_or_default();
         if let Some(letter) = dead.first() {
-            fail(
-                format!(
-                    "LOST PAYMENT: {} was dead-lettered: {}",
-                    letter.envelope.message_type, letter.reason
-                ),
-                ledger.clone(),
-            );
+            return Err(problem(format!(
+                "LOST PAYMENT: {} was dead-lettered: {}",
+                letter.envelope.message_type, letter.reason
+            )));
         }
         if charges.len() < payments {
-            fail(
-                format!(
-                    "LOST PAYMENT: Ola paid {payments} time(s) and the provider charged her {} \
-                     times",
-                    charges.len()
-                ),
-                ledger.clone(),
-            );
+            return Err(problem(format!(
+                "LOST PAYMENT: Ola paid {payments} time(s) and the provider charged her {} \
+                 times",
+                charges.len()
+            )));
         }
-        self.check_booked(test, scenario, &charges, payments);
+        self.booked_as_charged(&charges, payments)
+            .map_err(problem)?;
         let left = self.provider.stored_requests();
         if !left.is_empty() {
-            fail(
-                format!(
-                    "GARBAGE: the provider still keeps {} request(s) nobody will execute or \
-                     delete: {}",
-                    left.len(),
-                    left.join(", ")
-                ),
-                ledger,
-            );
+            return Err(problem(format!(
+                "GARBAGE: the provider still keeps {} request(s) nobody will execute or delete: \
+                 {}",
+                left.len(),
+                left.join(", ")
+            )));
         }
-    }
-
-    fn fail(&self, test: &str, scenario: &str, headline: String, detail: String) -> ! {
-        Failure::new(&self.sim, headline)
-            .detail(scenario)
-            .detail(detail)
-            .test_name(test)
-            .panic()
+        Ok(())
     }
 
     /// Every copy of one `PaymentBooked` carries one code.
-    fn check_one_code_per_payment(&self, test: &str, scenario: &str, ledger: &str) {
+    fn one_code_per_payment(&self) -> Result<(), String> {
         for (id, bodies) in &self.booked_copies() {
             let codes: Vec<&str> = bodies.iter().map(|b| b.auth_code.as_str()).collect();
             if codes.iter().any(|code| *code != codes[0]) {
-                self.fail(
-                    test,
-                    scenario,
-                    format!(
-                        "TWO CODES: the copies of PaymentBooked {id} carry different authorisation \
-                         codes: {}; Billing and the customer cannot both be right",
-                        codes.join(", ")
-                    ),
-                    ledger.to_string(),
-                );
+                return Err(format!(
+                    "TWO CODES: the copies of PaymentBooked {id} carry different authorisation \
+                     codes: {}; Billing and the customer cannot both be right",
+                    codes.join(", ")
+                ));
             }
         }
+        Ok(())
     }
 
-    fn check_booked(&self, test: &str, scenario: &str, charges: &[Charge], payments: usize) {
-        let fail = |headline: String, detail: String| self.fail(test, scenario, headline, detail);
+    /// Each payment was booked, for Ola's order and amount, with a code
+    /// the provider gave (with the four verbs: the charge's own).
+    fn booked_as_charged(&self, charges: &[Charge], payments: usize) -> Result<(), String> {
         let copies = self.booked_copies();
-        let ledger = describe(charges);
         if copies.len() != payments {
-            fail(
-                format!(
-                    "LOST PAYMENT: Ola paid {payments} time(s); PaymentBooked went out for {} of \
-                     them",
-                    copies.len()
-                ),
-                ledger.clone(),
-            );
+            return Err(format!(
+                "LOST PAYMENT: Ola paid {payments} time(s); PaymentBooked went out for {} of them",
+                copies.len()
+            ));
         }
         for (id, bodies) in &copies {
             let booked = &bodies[0];
             let well_formed = booked.auth_code.len() == 11 && booked.auth_code.starts_with("AUTH-");
             if booked.order_id != ORDER || booked.amount != AMOUNT || !well_formed {
-                fail(
-                    format!(
-                        "WRONG PaymentBooked {id}: {booked:?}; expected order {ORDER}, {AMOUNT} \
-                         grosze, and the provider's code"
-                    ),
-                    ledger.clone(),
-                );
+                return Err(format!(
+                    "WRONG PaymentBooked {id}: {booked:?}; expected order {ORDER}, {AMOUNT} \
+                     grosze, and the provider's code"
+                ));
             }
             // The four verbs replay the stored answer: the code is the
             // charge's own.
             let replayed = charges.iter().any(|c| c.auth_code == booked.auth_code);
             if self.face == Face::FourVerbs && !replayed {
-                fail(
-                    format!(
-                        "TWO CODES: PaymentBooked {id} carries {}, which is not the code of any \
-                         charge the provider made",
-                        booked.auth_code
-                    ),
-                    ledger.clone(),
-                );
+                return Err(format!(
+                    "TWO CODES: PaymentBooked {id} carries {}, which is not the code of any \
+                     charge the provider made",
+                    booked.auth_code
+                ));
             }
         }
+        Ok(())
     }
+}
+
+/// What went wrong, and the provider's ledger to show with it.
+struct Problem {
+    headline: String,
+    ledger: String,
 }
 
 fn describe(charges: &[Charge]) -> String {

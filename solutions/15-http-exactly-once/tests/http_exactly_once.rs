@@ -12,16 +12,22 @@
 //! (b) The four verbs: the chaos matrix over every verb and the commit,
 //! two workers, two payments and a late copy.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
-use harness::{FaultRule, Sim};
+use harness::{EventKind, Explorer, FaultRule, Sim, Violation, ensure};
 use http_exactly_once::desk;
 use shop::payments::{EXECUTE_CHARGE, Face};
-use shop::testing::payments::PaymentDesk;
+use shop::testing::payments::{MAX_STEPS, PaymentDesk};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
 const SEED: u64 = 15;
+
+/// The explorer tries every option of the first choices of a run (which
+/// worker takes the next call), and the first option after them.
+const BRANCHING_CHOICES: usize = 10;
 
 /// Races run with this many seeds each: each seed schedules the two
 /// workers another way.
@@ -219,6 +225,55 @@ fn two_workers_execute_once_with_four_verbs() {
     });
     race(Face::FourVerbs, test, || {
         Some(FaultRule::at("kv.payments.batch").fail_before())
+    });
+}
+
+#[test]
+fn two_copies_of_the_follow_up_in_every_interleaving() {
+    // The follow-up is sent twice; two workers take the copies at once, in
+    // every order of their calls: one may delete the request while the
+    // other is about to POST it.
+    let test = "two_copies_of_the_follow_up_in_every_interleaving";
+    let gone = Rc::new(Cell::new(0));
+    let counted = gone.clone();
+    let explorer = Explorer::new(move |sim: &Sim| {
+        let mut desk = desk(sim, Face::FourVerbs, 2);
+        let follow_up = FaultRule::at("broker.payments.send").message_type(EXECUTE_CHARGE);
+        sim.inject(follow_up.duplicate());
+        let payment = desk.payment("pay-1");
+        desk.send(&payment);
+        if let Err(err) = desk.world.run_until_quiet(MAX_STEPS) {
+            let headline = format!("the run did not end: {err}");
+            return Err(Violation::new("terminates", &headline, vec![], sim));
+        }
+        let found_it_gone = sim.trace().events().iter().any(|event| {
+            matches!(&event.kind, EventKind::Response { service, status: 404 } if service == "provider")
+        });
+        counted.set(counted.get() + usize::from(found_it_gone));
+        desk.violation(1)
+    })
+    .seed(SEED)
+    .max_depth(BRANCHING_CHOICES);
+    let report = explorer.run();
+    if let Some(violation) = report.counterexample {
+        let how_often = format!(
+            "{} of {} schedules break it; this is the shortest",
+            report.violations, report.schedules
+        );
+        violation
+            .to_failure()
+            .detail("two copies of the follow-up ExecuteCharge, two workers, every interleaving")
+            .detail(how_often)
+            .test_name(test)
+            .panic();
+    }
+    let sim = Sim::from_env_or(SEED);
+    ensure(gone.get() > 0, &sim, || {
+        format!(
+            "not explored: in none of {} schedules did a copy of the follow-up find its request \
+             deleted by the other copy",
+            report.schedules
+        )
     });
 }
 
