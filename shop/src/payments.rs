@@ -13,7 +13,8 @@
 //!   honours an idempotency reference.
 //! - [`Face::FourVerbs`]: `BookPayment` → the lesson's `send_request` (a
 //!   `PUT`) → **commit**: the record names the URL → send the follow-up
-//!   `ExecuteCharge` to itself. `ExecuteCharge` → the lesson's `execute`
+//!   `ExecuteCharge` to itself (an attempt that finds another committed
+//!   first deletes its own request). `ExecuteCharge` → the lesson's `execute`
 //!   (a `POST`) → publish `PaymentBooked` → mark booked → the lesson's
 //!   `clean_up` (the `DELETE`s). Two state changes, two messages: the
 //!   follow-up carries the URL from one to the other.
@@ -250,6 +251,10 @@ impl Payments {
         let found = self.store.get::<PaymentRecord>(&book.order_id, &book.id)?;
         let (mut record, condition) = split(found);
         if let Some(committed) = &record.committed {
+            // This attempt lost: its stored request must never execute.
+            // Forget it now; if that fails, it is registered, and the
+            // follow-up's clean-up deletes it.
+            self.provider.forget(url)?;
             return Err(HandlerError::transient(format!(
                 "attempt with {url} aborted: {committed} committed request {} first",
                 book.id
