@@ -12,11 +12,9 @@
 //! (b) The four verbs: the chaos matrix over every verb and the commit,
 //! two workers, two payments and a late copy.
 
-use std::cell::Cell;
-use std::rc::Rc;
 use std::time::Duration;
 
-use harness::{EventKind, Explorer, FaultRule, Sim, Trace, Violation, ensure};
+use harness::{EventKind, Explorer, FaultRule, Sim, Trace, Violation};
 use http_exactly_once::desk;
 use shop::payments::{EXECUTE_CHARGE, Face};
 use shop::testing::payments::{MAX_STEPS, PaymentDesk};
@@ -274,8 +272,8 @@ fn two_copies_of_the_follow_up_in_every_interleaving() {
 
 /// Runs `open`'s scenario in every interleaving of the first
 /// [`BRANCHING_CHOICES`] choices; fails with the shortest schedule that
-/// breaks exactly-once, or if no schedule was `interesting` (then the test
-/// would prove nothing).
+/// breaks exactly-once, or if `reached` held in no schedule (then the test
+/// would prove nothing: a sometimes-condition).
 fn explore(
     test: &str,
     scenario: &str,
@@ -283,21 +281,19 @@ fn explore(
     interesting: fn(&Trace) -> bool,
     reached: &str,
 ) {
-    let hits = Rc::new(Cell::new(0));
-    let counted = hits.clone();
-    let explorer = Explorer::new(move |sim: &Sim| {
+    let report = Explorer::new(move |sim: &Sim| {
         let mut desk = open(sim);
         if let Err(err) = desk.world.run_until_quiet(MAX_STEPS) {
             let headline = format!("the run did not end: {err}");
             return Err(Violation::new("terminates", &headline, vec![], sim));
         }
-        counted.set(counted.get() + usize::from(interesting(&sim.trace())));
         desk.violation(1)
     })
     .seed(SEED)
-    .max_depth(BRANCHING_CHOICES);
-    let report = explorer.run();
-    if let Some(violation) = report.counterexample {
+    .max_depth(BRANCHING_CHOICES)
+    .sometimes(reached, interesting)
+    .run();
+    if let Some(violation) = &report.counterexample {
         let how_often = format!(
             "{} of {} schedules break it; this is the shortest",
             report.violations, report.schedules
@@ -309,13 +305,7 @@ fn explore(
             .test_name(test)
             .panic();
     }
-    let sim = Sim::from_env_or(SEED);
-    ensure(hits.get() > 0, &sim, || {
-        format!(
-            "not explored: in none of {} schedules: {reached}",
-            report.schedules
-        )
-    });
+    report.assert_explored();
 }
 
 #[test]
