@@ -40,7 +40,7 @@
 //!
 //! A test of the exercise calls [`expect_invariant`], which fails with the
 //! shortest counterexample as a harness report (steps, Explorer link,
-//! diagram); the exercise's binary serves the Explorer with [`explore::command`].
+//! diagram); the exercise's example `explore` serves the Explorer with [`explore::command`].
 //!
 //! - `attempt.rs`: what a step of the lesson can do: read the store, write
 //!   the change, send.

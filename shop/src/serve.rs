@@ -1,7 +1,7 @@
 //! The `serve` command: the shop's API on this machine, for `curl`, with
 //! the handlers working in the background.
 //!
-//! `cargo run -p <exercise package> -- serve [port]`. Part A's exercises
+//! `cargo run -p <exercise package> --example serve [-- port]`. Part A's exercises
 //! hand [`serve`] the router and the handlers they wired; from Part B on,
 //! [`command`] wires the shop's front and an Orders service itself.
 //!
@@ -41,9 +41,9 @@ pub const READ_TIMEOUTS: ReadTimeouts = ReadTimeouts {
 };
 
 /// How to call the command.
-pub const USAGE: &str = "serve [port]   (default port 3000)";
+pub const USAGE: &str = "[port]   (default port 3000)";
 
-/// `serve [port]` for the shop's front and the Orders that `open` makes:
+/// `[port]` for the shop's front and the Orders that `open` makes:
 /// serves the API until the process is stopped. Returns the process's exit
 /// code if it stops on its own.
 pub fn command(args: &[String], open: fn(&Sim) -> Orders) -> i32 {
@@ -57,7 +57,7 @@ pub fn command(args: &[String], open: fn(&Sim) -> Orders) -> i32 {
     serve(args, router(shop, orders), Some(world))
 }
 
-/// `serve [port]` (`args` without the word `serve`): runs `world`'s
+/// `[port]` (the example `serve`'s arguments): runs `world`'s
 /// handlers in the background, if there are any, and serves `router` on
 /// 127.0.0.1 until the process is stopped. Returns the exit code: 2 for
 /// wrong arguments, 1 if the port is taken.
@@ -66,7 +66,7 @@ pub fn serve(args: &[String], router: Router, world: Option<World>) -> i32 {
         [] => "3000",
         [port] => port.as_str(),
         _ => {
-            eprintln!("usage: cargo run -p <this package> -- {USAGE}");
+            eprintln!("usage: cargo run -p <this package> --example serve -- {USAGE}");
             return 2;
         }
     };
@@ -78,7 +78,9 @@ pub fn serve(args: &[String], router: Router, world: Option<World>) -> i32 {
     let server = match serve_bounded(&address, router, READ_TIMEOUTS) {
         Ok(server) => server,
         Err(err) => {
-            eprintln!("{err} (is another demo running? pass another port: -- serve 3001)");
+            eprintln!(
+                "{err} (is another demo running? pass another port: --example serve -- 3001)"
+            );
             return 1;
         }
     };
