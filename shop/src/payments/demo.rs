@@ -6,7 +6,7 @@
 //! provider charged against what the customers paid, the codes, what is
 //! left at the provider, and the round trips per message.
 //!
-//! `cargo run -p sol15-http-exactly-once -- demo --seed 7 --chaos all --face b`
+//! `cargo run -p ex15-http-exactly-once --example demo -- --seed 7 --chaos all --face b`
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,9 +20,10 @@ use crate::orders::kv::RoundTrips;
 use crate::orders::{BookPayment, PAYMENT_BOOKED, PaymentBooked};
 use crate::provider::{PROVIDER, Provider, ProviderClient};
 
-/// How to call the commands.
-pub const USAGE: &str = "demo [--seed S] [--chaos none|http|database|broker|duplicates|late|all] \
-                         [--face a|b] [--orders N]   or   serve [port]";
+/// How to call the demo.
+pub const USAGE: &str = "--example demo -- [--seed S] \
+                         [--chaos none|http|database|broker|duplicates|late|all] [--face a|b] \
+                         [--orders N]";
 
 /// Who hears `PaymentBooked` in the demo (a queue the report reads).
 const LISTENER: &str = "billing";
@@ -349,25 +350,20 @@ fn audit(provider: &Provider, broker: &Broker, paid: &BTreeMap<String, usize>) -
     problems
 }
 
-/// `demo ...` or `serve [port]` (`args` as given after the program's name),
-/// with the handler's calls from `lesson`. Returns the process's exit code:
-/// 0 when the demo is consistent, 1 when not, 2 for wrong arguments.
-pub fn command(args: &[String], lesson: Lesson) -> i32 {
-    match args.first().map(String::as_str) {
-        Some("demo") => demo_command(&args[1..], lesson),
-        Some("serve") => {
-            let provider = Provider::new();
-            println!("The payment provider (exercise 15); try the curl lines in the README.");
-            crate::serve::serve(&args[1..], provider.router(), None)
-        }
-        _ => {
-            eprintln!("usage: cargo run -p <this package> -- {USAGE}");
-            2
-        }
-    }
+/// `serve [port]` (`args` after the program's name): serves the payment
+/// provider on 127.0.0.1 for `curl` until the process is stopped. Returns
+/// the process's exit code if it stops on its own.
+pub fn serve_command(args: &[String]) -> i32 {
+    let provider = Provider::new();
+    println!("The payment provider (exercise 15); try the curl lines in the README.");
+    crate::serve::serve(args, provider.router(), None)
 }
 
-fn demo_command(args: &[String], lesson: Lesson) -> i32 {
+/// `--seed S --chaos P --face a|b --orders N` (`args` after the program's
+/// name): runs the demo with the handler's calls from `lesson` and prints
+/// its report. Returns the exit code: 0 when consistent, 1 when not, 2 for
+/// wrong arguments.
+pub fn demo_command(args: &[String], lesson: Lesson) -> i32 {
     let (mut seed, mut chaos, mut face, mut orders) = (7, Chaos::All, Face::FourVerbs, 200);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -388,7 +384,7 @@ fn demo_command(args: &[String], lesson: Lesson) -> i32 {
         };
         if !understood {
             eprintln!("did not understand `{flag} {value}`");
-            eprintln!("usage: cargo run -p <this package> -- {USAGE}");
+            eprintln!("usage: cargo run -p <this package> {USAGE}");
             return 2;
         }
     }
