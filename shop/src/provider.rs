@@ -86,6 +86,12 @@ impl Provider {
 
     /// Its HTTP API.
     pub fn router(&self) -> Router {
+        self.router_with(Router::new())
+    }
+
+    /// Its HTTP API with `extra` routes of another service on the same
+    /// port (the demo's shop), behind the same guards.
+    pub fn router_with(&self, extra: Router) -> Router {
         let api = Router::new()
             .route("/charges", post(charge).get(list_charges))
             .route(
@@ -95,9 +101,10 @@ impl Provider {
                     .post(execute_request)
                     .delete(delete_request),
             )
+            .with_state(self.clone())
+            .merge(extra)
             .fallback(unknown_path)
-            .method_not_allowed_fallback(wrong_method)
-            .with_state(self.clone());
+            .method_not_allowed_fallback(wrong_method);
         guarded(api)
     }
 
@@ -276,7 +283,8 @@ fn check_charge(request: &ChargeRequest) -> Result<(), ApiError> {
 async fn unknown_path() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such resource: the provider offers /charges and /requests/{id}",
+        "no such resource: the provider offers /charges and /requests/{id} (see the README of \
+         exercise 15)",
     )
 }
 

@@ -12,10 +12,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
 use harness::http::{HttpClient, serve_on_loopback};
 use harness::{Broker, Envelope, Error, Fault, RandomFaults, Sim, World};
 
 use super::{Face, Lesson, PAYMENTS_QUEUE, Payments};
+use crate::http::{ApiError, JsonBody, StatusCode};
 use crate::orders::kv::RoundTrips;
 use crate::orders::{BookPayment, PAYMENT_BOOKED, PaymentBooked};
 use crate::provider::{PROVIDER, Provider, ProviderClient};
@@ -350,13 +354,52 @@ fn audit(provider: &Provider, broker: &Broker, paid: &BTreeMap<String, usize>) -
     problems
 }
 
-/// `serve [port]` (`args` after the program's name): serves the payment
-/// provider on 127.0.0.1 for `curl` until the process is stopped. Returns
-/// the process's exit code if it stops on its own.
-pub fn serve_command(args: &[String]) -> i32 {
+/// `serve [port]` (`args` after the program's name): serves, on
+/// 127.0.0.1, the payment provider and the shop's door to the Payment
+/// handler (`POST /payments`, which queues a `BookPayment`), the handler
+/// running in the background with `lesson`'s calls, the four verbs' way.
+/// Returns the process's exit code if it stops on its own.
+pub fn serve_command(args: &[String], lesson: Lesson) -> i32 {
+    let sim = Sim::from_env_or(1);
+    let broker = Broker::new(&sim);
+    let mut world = World::new(&sim, &broker);
     let provider = Provider::new();
-    println!("The payment provider (exercise 15); try the curl lines in the README.");
-    crate::serve::serve(args, provider.router(), None)
+    // The handler calls the provider in-process; `curl` reaches the same
+    // provider (the same ledger) over the socket.
+    let payments = Payments::new(&sim, provider.client(&sim), Face::FourVerbs, lesson);
+    payments.add_to(&mut world);
+    let shop = Router::new()
+        .route("/payments", post(queue_payment))
+        .with_state(ShopDoor {
+            sim: sim.clone(),
+            broker: broker.clone(),
+        });
+    println!("The payment provider and the Payment handler (exercise 15): see the README.");
+    crate::serve::serve(args, provider.router_with(shop), Some(world))
+}
+
+/// What `POST /payments` needs: a broker to queue on, ids to name with.
+#[derive(Clone)]
+struct ShopDoor {
+    sim: Sim,
+    broker: Broker,
+}
+
+/// `POST /payments`: queues a `BookPayment` for the Payment handler; 202,
+/// the payment is accepted, not yet made.
+async fn queue_payment(
+    State(door): State<ShopDoor>,
+    JsonBody(book): JsonBody<BookPayment>,
+) -> Result<StatusCode, ApiError> {
+    if book.id.trim().is_empty() || book.order_id.trim().is_empty() || book.amount == 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a payment needs an id, an order_id and an amount of at least 1 grosz",
+        ));
+    }
+    let message = Envelope::new(door.sim.new_message_id(), "BookPayment", &book);
+    door.broker.send(PAYMENTS_QUEUE, message)?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// `--seed S --chaos P --face a|b --orders N` (`args` after the program's
