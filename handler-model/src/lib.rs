@@ -54,6 +54,8 @@
 //! - `exactly_once.rs`: the stretch: two handlers and optimistic
 //!   concurrency (the original workshop's `exactly_once.tla`).
 
+#![warn(missing_docs)]
+
 mod attempt;
 mod check;
 pub mod exactly_once;

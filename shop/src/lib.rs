@@ -27,6 +27,8 @@
 //!   [`payments`]: the shop's Payment handler that calls it (exercise 15).
 //! - [`testing`]: helpers for the exercises' tests.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod chaos;
 pub mod client;

@@ -7,21 +7,27 @@
 //!
 //! The server is [`serve_bounded`]: it gives a client a limited time to
 //! send a request's head and body, so that a client that opens a
-//! connection and sends nothing (or half a request) holds it only briefly.
+//! connection and sends nothing (or half a request) holds it only briefly;
+//! and a request the HTTP library itself refuses (it is not HTTP, or its
+//! head is huge) gets a JSON error like any other (see `refusals`).
+
+mod refusals;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::Router;
 use harness::{Broker, Error, Sim, World};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::sync::oneshot;
 
 use crate::Shop;
 use crate::http::{BODY_READ_TIMEOUT, router, with_body_timeout};
 use crate::orders::Orders;
+use refusals::{JsonRefusals, served_by};
 
 /// How long the server waits for each part of a request.
 #[derive(Clone, Copy, Debug)]
@@ -178,13 +184,19 @@ async fn accept(
                 Err(_) => continue,
             },
         };
-        let service = TowerToHyperService::new(router.clone());
+        // Did this connection's request reach the router? If not, what
+        // hyper writes is its own refusal, which gets a JSON body.
+        let served = Arc::new(AtomicBool::new(false));
+        let service = served_by(router.clone(), served.clone());
+        let stream = JsonRefusals::new(stream, served);
         tokio::spawn(async move {
-            // An error here is the client's (it went away, or was too
-            // slow); the connection is closed either way.
+            // An error here is the client's (it went away, was too slow, or
+            // sent what hyper refused); the connection is closed either way.
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(head)
+                // One request per connection: see `refusals`.
+                .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
