@@ -588,7 +588,8 @@ impl Broker {
             Some(Fault::Drop) => return Ok(()),
             Some(Fault::Duplicate) => (2, now),
             Some(Fault::Delay(delay)) => (1, now + delay),
-            Some(Fault::FailAfter) | None => (1, now),
+            // An HTTP answer means nothing to a broker.
+            Some(Fault::FailAfter) | Some(Fault::Refuse { .. }) | None => (1, now),
         };
         let message = self.sim.message_ref(&envelope);
         let mut landed = Vec::new();

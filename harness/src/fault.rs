@@ -36,6 +36,16 @@ pub enum Fault {
     Drop,
     /// Let the operation take this much simulated time.
     Delay(Duration),
+    /// HTTP only: the server is overloaded or broken and answers `status`
+    /// (a 5xx, or 429 Too Many Requests) **without** executing the request,
+    /// with `Retry-After` (whole seconds) when `retry_after` is given. The
+    /// caller knows nothing happened, and may try again, politely.
+    Refuse {
+        /// The status the caller sees.
+        status: u16,
+        /// How long the server asks the caller to wait before trying again.
+        retry_after: Option<Duration>,
+    },
 }
 
 impl fmt::Display for Fault {
@@ -46,6 +56,14 @@ impl fmt::Display for Fault {
             Fault::Duplicate => f.write_str("duplicate"),
             Fault::Drop => f.write_str("drop"),
             Fault::Delay(d) => write!(f, "delay {}ms", d.as_millis()),
+            Fault::Refuse {
+                status,
+                retry_after: None,
+            } => write!(f, "answer {status}"),
+            Fault::Refuse {
+                status,
+                retry_after: Some(wait),
+            } => write!(f, "answer {status}, retry after {}s", wait.as_secs()),
         }
     }
 }
@@ -353,6 +371,35 @@ impl FaultRuleBuilder {
     /// ```
     pub fn delay(self, duration: Duration) -> FaultRule {
         self.inject(Fault::Delay(duration))
+    }
+
+    /// Finish with [`Fault::Refuse`]: an HTTP server error such as 500 or
+    /// 503, the request not executed.
+    ///
+    /// ```
+    /// let rule = harness::FaultRule::at("http.payments.post").server_error(503);
+    /// assert_eq!(rule.to_string(), "answer 503 at http.payments.post, on call 1");
+    /// ```
+    pub fn server_error(self, status: u16) -> FaultRule {
+        self.inject(Fault::Refuse {
+            status,
+            retry_after: None,
+        })
+    }
+
+    /// Finish with [`Fault::Refuse`]: `429 Too Many Requests` with
+    /// `Retry-After` (in whole seconds), the request not executed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rule = harness::FaultRule::at("http.payments.*").too_many_requests(Duration::from_secs(2));
+    /// assert_eq!(rule.to_string(), "answer 429, retry after 2s at http.payments.*, on call 1");
+    /// ```
+    pub fn too_many_requests(self, retry_after: Duration) -> FaultRule {
+        self.inject(Fault::Refuse {
+            status: 429,
+            retry_after: Some(retry_after),
+        })
     }
 
     /// Finish with a scripted interleaving: run `action` just before the

@@ -49,6 +49,11 @@
 //!   server executes both, the caller sees the second response.
 //! - [`Fault::Delay`] — the exchange takes that much simulated time.
 //! - [`Fault::Drop`] — the request vanishes on the way: like fail before.
+//! - [`Fault::Refuse`] — the server answers a 5xx, or `429 Too Many
+//!   Requests` with `Retry-After`, without executing the request
+//!   ([`FaultRuleBuilder::server_error`](crate::FaultRuleBuilder::server_error),
+//!   [`FaultRuleBuilder::too_many_requests`](crate::FaultRuleBuilder::too_many_requests)):
+//!   the caller gets that response, with a JSON body `{"error": ...}`.
 
 use std::fmt;
 use std::future::Future;
@@ -57,6 +62,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -341,7 +347,40 @@ impl HttpClient {
                 self.sim.advance(duration);
                 self.deliver(&request)
             }
+            Some(Fault::Refuse {
+                status,
+                retry_after,
+            }) => Ok(self.refuse(status, retry_after)),
             None => self.deliver(&request),
+        }
+    }
+
+    /// The answer of an overloaded or broken server that did not execute
+    /// the request.
+    fn refuse(&self, status: u16, retry_after: Option<Duration>) -> HttpResponse {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        if let Some(wait) = retry_after {
+            headers.insert(axum::http::header::RETRY_AFTER, wait.as_secs().into());
+        }
+        let error = format!(
+            "{} did not execute the request: {status} (injected)",
+            self.service
+        );
+        self.sim.record(EventKind::Response {
+            service: self.service.clone(),
+            status: status.as_u16(),
+        });
+        HttpResponse {
+            status,
+            headers,
+            body: serde_json::json!({ "error": error })
+                .to_string()
+                .into_bytes(),
         }
     }
 
@@ -532,6 +571,24 @@ impl HttpResponse {
     /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)?.to_str().ok()
+    }
+
+    /// How long the server asked the caller to wait (`Retry-After` in whole
+    /// seconds), if it did.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use harness::{FaultRule, Sim};
+    /// let sim = Sim::new(1);
+    /// let client = harness::http::HttpClient::in_process(&sim, "payments", axum::Router::new());
+    /// sim.inject(FaultRule::at("http.payments.get").too_many_requests(Duration::from_secs(3)));
+    /// let response = client.get("/charges").unwrap();
+    /// assert_eq!(response.status, 429);
+    /// assert_eq!(response.retry_after(), Some(Duration::from_secs(3)));
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        let seconds = self.header("Retry-After")?.trim().parse::<u64>().ok()?;
+        Some(Duration::from_secs(seconds))
     }
 
     /// True for a 2xx status.
@@ -854,6 +911,36 @@ mod tests {
         assert_eq!(client.get("/carts/x").unwrap().status, 404);
         assert_eq!(sim.now().as_millis(), 30_000);
         assert_eq!(shop.count(), 0);
+    }
+
+    #[test]
+    fn a_server_error_is_answered_without_executing_the_request() {
+        let (sim, shop, client) = setup();
+        sim.inject(FaultRule::at("http.shop.post").server_error(503));
+        let response = client.post_json("/carts", &["Ruskie"]).unwrap();
+        assert_eq!(response.status, 503);
+        assert_eq!(response.retry_after(), None);
+        let body: serde_json::Value = response.json().unwrap();
+        assert!(body["error"].as_str().unwrap().contains("503"), "{body}");
+        assert_eq!(shop.count(), 0);
+        assert!(!sim.trace().to_string().contains("POST /carts to shop"));
+    }
+
+    #[test]
+    fn too_many_requests_says_how_long_to_wait_and_executes_nothing() {
+        let (sim, shop, client) = setup();
+        sim.inject(FaultRule::at("http.shop.put").too_many_requests(Duration::from_secs(2)));
+        let response = client.put_json("/carts/c-1", &["Meat"]).unwrap();
+        assert_eq!(response.status, 429);
+        assert_eq!(response.header("Retry-After"), Some("2"));
+        assert_eq!(response.retry_after(), Some(Duration::from_secs(2)));
+        assert_eq!(shop.count(), 0);
+        let trace = sim.trace().to_string();
+        assert!(trace.contains("answer 429, retry after 2s"), "{trace}");
+        assert_eq!(
+            client.put_json("/carts/c-1", &["Meat"]).unwrap().status,
+            201
+        );
     }
 
     #[test]

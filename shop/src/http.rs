@@ -214,6 +214,18 @@ pub fn routes(front: impl Front, submit: SubmitRoute, extra: Router<App>) -> Rou
         .with_state(app)
 }
 
+/// `router` behind the shop's guards, for another service written in the
+/// shop (the payment provider): bodies up to [`MAX_BODY_BYTES`], read in
+/// [`BODY_READ_TIMEOUT`], heads bounded, and every error answered as JSON
+/// `{"error": ...}`, the framework's own rejections included.
+pub fn guarded(router: Router) -> Router {
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(BODY_READ_TIMEOUT, read_body_in_time))
+        .layer(from_fn(bounded_head))
+        .layer(map_response(json_errors))
+}
+
 /// The same router, waiting at most `limit` for a request's body (a
 /// server for tests sets a short one; [`routes`] sets [`BODY_READ_TIMEOUT`]).
 pub fn with_body_timeout(router: Router, limit: Duration) -> Router {

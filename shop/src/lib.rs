@@ -23,6 +23,8 @@
 //!   what the customers asked for, the consistency report, and the demo;
 //!   [`town::AnyOrders`] runs them with either shape of Orders;
 //!   [`serve`]: the shop's API on this machine, for `curl`.
+//! - [`provider`]: the payment provider, a third party's HTTP API (Part E);
+//!   [`payments`]: the shop's Payment handler that calls it (exercise 15).
 //! - [`testing`]: helpers for the exercises' tests.
 
 #![warn(missing_docs)]
@@ -40,6 +42,8 @@ pub mod mailer;
 pub mod order_page;
 pub mod orders;
 pub mod outbox;
+pub mod payments;
+pub mod provider;
 pub mod serve;
 pub mod testing;
 pub mod town;

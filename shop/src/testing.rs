@@ -5,6 +5,7 @@
 
 pub mod front;
 pub mod kv;
+pub mod payments;
 pub mod sql;
 pub mod storm;
 pub mod tokens;

@@ -43,6 +43,10 @@ pub struct PaymentBooked {
     pub order_id: String,
     /// How much, in grosze.
     pub amount: u64,
+    /// The payment provider's authorisation code, when a provider took the
+    /// money (Part E: `crate::payments`); empty before.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub auth_code: String,
 }
 
 /// The event that tells the world an order's payment is cancelled.
@@ -83,6 +87,7 @@ pub fn book_payment(
     let booked = PaymentBooked {
         order_id: book.order_id.clone(),
         amount: book.amount,
+        auth_code: String::new(),
     };
     outgoing.publish(PAYMENT_BOOKED, &booked);
     Ok(())

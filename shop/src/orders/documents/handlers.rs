@@ -125,6 +125,7 @@ impl Orders {
             let booked = PaymentBooked {
                 order_id: book.order_id.clone(),
                 amount: book.amount,
+                auth_code: String::new(),
             };
             events.publish(PAYMENT_BOOKED, &booked);
         })

@@ -30,6 +30,9 @@ pub struct RoundTrips {
     pub stores: BTreeMap<String, usize>,
     /// Publishes and sends to the broker.
     pub broker: usize,
+    /// Requests to HTTP services (the payment provider of Part E), an
+    /// answer lost or refused included.
+    pub http: usize,
     /// Steps of the run the trace no longer held: the count covers the
     /// rest of the run only.
     pub dropped_steps: u64,
@@ -64,6 +67,7 @@ impl RoundTrips {
             match call_of(&event.kind) {
                 Some(Call::Store(store)) => *cost.stores.entry(store).or_default() += 1,
                 Some(Call::Broker) => cost.broker += 1,
+                Some(Call::Http) => cost.http += 1,
                 None => {}
             }
         }
@@ -82,9 +86,14 @@ impl RoundTrips {
         ratio(self.broker, self.messages)
     }
 
+    /// HTTP requests, per message handled.
+    pub fn http_per_message(&self) -> f64 {
+        ratio(self.http, self.messages)
+    }
+
     /// Every call, per message handled.
     pub fn total_per_message(&self) -> f64 {
-        let calls: usize = self.stores.values().sum::<usize>() + self.broker;
+        let calls: usize = self.stores.values().sum::<usize>() + self.broker + self.http;
         ratio(calls, self.messages)
     }
 }
@@ -99,6 +108,7 @@ fn ratio(calls: usize, messages: usize) -> f64 {
 enum Call {
     Store(String),
     Broker,
+    Http,
 }
 
 /// The call an event stands for, if any.
@@ -108,6 +118,14 @@ fn call_of(kind: &EventKind) -> Option<Call> {
         | EventKind::Wrote { store, .. }
         | EventKind::Conflict { store, .. } => Some(Call::Store(store.clone())),
         EventKind::Published { .. } | EventKind::Sent { .. } => Some(Call::Broker),
+        EventKind::Request { .. } => Some(Call::Http),
+        // Never sent, or answered 5xx or 429 without reaching the service:
+        // still a request made.
+        EventKind::FaultInjected { point, fault }
+            if point.starts_with("http.") && !fault.starts_with("fail after") =>
+        {
+            (fault != "duplicate" && !fault.starts_with("delay")).then_some(Call::Http)
+        }
         // A call that failed before it took effect left no other event (a
         // read told "fail after" fails before: it has no effect to apply).
         EventKind::FaultInjected { point, fault } if failed_before(point, fault) => {
@@ -136,6 +154,9 @@ impl fmt::Display for RoundTrips {
         )?;
         for store in self.stores.keys() {
             write!(f, "{:.2} to store {store}, ", self.per_message(store))?;
+        }
+        if self.http > 0 {
+            write!(f, "{:.2} over HTTP, ", self.http_per_message())?;
         }
         writeln!(
             f,
