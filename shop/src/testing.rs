@@ -5,5 +5,6 @@
 
 pub mod front;
 pub mod kv;
+pub mod shipping;
 pub mod sql;
 pub mod world;
