@@ -36,13 +36,14 @@ mod sha256;
 pub use audit::{Anomaly, ShippingAudit};
 pub use billing::{INVOICES_STORE, Invoice, InvoiceDesk};
 pub use sha256::sha256_hex;
+/// The id of a processing attempt is a UUID.
+pub use uuid::Uuid;
 
 use harness::{
     BlobStore, Broker, Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError,
     Sim, Version, World, headers,
 };
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::chaos::Chaos;
 use crate::outbox::{Kind, Outbound};
@@ -283,7 +284,11 @@ impl Shipping {
     /// Writes the shipment if nobody wrote it since `version` (create-only
     /// when `version` is `None`). Returns the new version. Somebody wrote
     /// first: `Error::Conflict`.
-    pub fn save(&self, shipment: &Shipment, version: Option<Version>) -> Result<Option<Version>, Error> {
+    pub fn save(
+        &self,
+        shipment: &Shipment,
+        version: Option<Version>,
+    ) -> Result<Option<Version>, Error> {
         let condition = match version {
             Some(version) => Condition::IfMatch(version),
             None => Condition::CreateOnly,
@@ -322,13 +327,26 @@ impl Shipping {
 
     /// `LabelReady` for `ship`'s label at `blob`, with the hash of `label`,
     /// to publish; its id is new.
-    pub fn label_ready(&self, message: &Envelope, ship: &ShipOrder, blob: &str, label: &[u8]) -> Outbound {
+    pub fn label_ready(
+        &self,
+        message: &Envelope,
+        ship: &ShipOrder,
+        blob: &str,
+        label: &[u8],
+    ) -> Outbound {
         let ready = LabelReady {
             order_id: ship.order_id.clone(),
             blob: blob.to_string(),
             sha256: sha256_hex(label),
         };
-        self.outbound(message, &ship.order_id, Kind::Publish, LABEL_READY, LABEL_READY, &ready)
+        self.outbound(
+            message,
+            &ship.order_id,
+            Kind::Publish,
+            LABEL_READY,
+            LABEL_READY,
+            &ready,
+        )
     }
 
     /// `InvoiceData` for `ship`, to send to Billing, inline; its id is new.
@@ -352,7 +370,14 @@ impl Shipping {
             lines,
         };
         let to = Kind::Send;
-        self.outbound(message, &ship.order_id, to, INVOICES_QUEUE, "InvoiceData", &invoice)
+        self.outbound(
+            message,
+            &ship.order_id,
+            to,
+            INVOICES_QUEUE,
+            "InvoiceData",
+            &invoice,
+        )
     }
 
     /// The same message as a claim check: its body uploaded to `blob`, an

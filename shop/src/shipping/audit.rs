@@ -73,12 +73,17 @@ impl ShippingAudit {
     /// The first anomaly, in the order stuck, lost, ghost, duplicate,
     /// garbage.
     pub fn first(&self) -> Option<&Anomaly> {
+        self.first_but_garbage().or(self.garbage.first())
+    }
+
+    /// The first anomaly about the orders themselves: stuck, lost, ghost or
+    /// duplicate (garbage apart).
+    pub fn first_but_garbage(&self) -> Option<&Anomaly> {
         self.stuck
             .first()
             .or(self.lost.first())
             .or(self.ghosts.first())
             .or(self.duplicates.first())
-            .or(self.garbage.first())
     }
 
     /// True when nothing is wrong.
@@ -113,7 +118,11 @@ impl ShippingAudit {
         let order = &ship.order_id;
         let announced = label_ready_of(broker, order);
         let Some(committed) = &shipment.committed else {
-            self.lost.push(anomaly("lost", format!("order {order} was never shipped: no attempt committed"), vec![]));
+            self.lost.push(anomaly(
+                "lost",
+                format!("order {order} was never shipped: no attempt committed"),
+                vec![],
+            ));
             return Ok(());
         };
         if announced.is_empty() {
@@ -122,7 +131,10 @@ impl ShippingAudit {
         }
         if announced.len() > 1 {
             let labels = labels_of(shipping, &announced);
-            let what = format!("order {order}'s label was announced {} times, with different ids ({labels}): the courier prints two parcels", announced.len());
+            let what = format!(
+                "order {order}'s label was announced {} times, with different ids ({labels}): the courier prints two parcels",
+                announced.len()
+            );
             let ids = announced.iter().map(|(id, _)| *id).collect();
             self.duplicates.push(anomaly("duplicate", what, ids));
         }
@@ -155,7 +167,10 @@ impl ShippingAudit {
             let what = format!(
                 "order {order} was invoiced {} times, with different ids ({}): Billing charges twice",
                 ids.len(),
-                ids.iter().map(|id| shipping.sim().label(*id)).collect::<Vec<_>>().join(", ")
+                ids.iter()
+                    .map(|id| shipping.sim().label(*id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             self.duplicates.push(anomaly("duplicate", what, ids));
         }
@@ -172,7 +187,8 @@ impl ShippingAudit {
                 invoice.data.total,
                 ship.lines.len()
             );
-            self.ghosts.push(anomaly("ghost", what, vec![invoice.message]));
+            self.ghosts
+                .push(anomaly("ghost", what, vec![invoice.message]));
         }
         Ok(())
     }
@@ -186,7 +202,9 @@ impl ShippingAudit {
                 continue;
             }
             let what = if path.starts_with("bodies/") {
-                format!("the message body {path} is still in the blob store: nobody will read it again")
+                format!(
+                    "the message body {path} is still in the blob store: nobody will read it again"
+                )
             } else {
                 format!("the blob {path} is in the blob store, but no committed shipment names it")
             };
@@ -274,7 +292,11 @@ fn ghost_label(
 impl fmt::Display for ShippingAudit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_consistent() {
-            return writeln!(f, "  Consistent: {} orders, each with one label and one invoice, and no garbage in the blob store", self.orders);
+            return writeln!(
+                f,
+                "  Consistent: {} orders, each with one label and one invoice, and no garbage in the blob store",
+                self.orders
+            );
         }
         for (name, found) in [
             ("STUCK", &self.stuck),

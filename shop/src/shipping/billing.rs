@@ -3,7 +3,10 @@
 //! the token: the desk deletes it once the invoice is kept, and a copy
 //! whose body is gone is a copy of a message it consumed already.
 
-use harness::{BlobStore, Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, MessageId, Sim, World};
+use harness::{
+    BlobStore, Condition, DocumentStore, Envelope, Error, HandlerContext, HandlerError, MessageId,
+    Sim, World,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{INVOICES_QUEUE, InvoiceData, claim_check};
@@ -65,7 +68,10 @@ impl InvoiceDesk {
             message: message.id,
             data,
         };
-        match self.invoices.put(&order, "invoice", &invoice, Condition::CreateOnly) {
+        match self
+            .invoices
+            .put(&order, "invoice", &invoice, Condition::CreateOnly)
+        {
             Ok(_) => {}
             Err(err) if err.is_conflict() => {} // kept already, by an earlier copy
             Err(err) => return Err(err.into()),

@@ -51,7 +51,10 @@ pub fn check_in(blobs: &BlobStore, blob: &str, envelope: &Envelope) -> Result<En
 /// let small = Envelope::new(MessageId::from_u128(1), "LabelReady", &"inline");
 /// assert_eq!(open::<String>(&blobs, &small).unwrap().as_deref(), Some("inline"));
 /// ```
-pub fn open<T: DeserializeOwned>(blobs: &BlobStore, envelope: &Envelope) -> Result<Option<T>, Error> {
+pub fn open<T: DeserializeOwned>(
+    blobs: &BlobStore,
+    envelope: &Envelope,
+) -> Result<Option<T>, Error> {
     let Some(blob) = envelope.header(CLAIM_CHECK) else {
         return envelope.body().map(Some);
     };

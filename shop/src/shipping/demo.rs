@@ -16,7 +16,8 @@ use crate::orders::kv::RoundTrips;
 use crate::testing::shipping::{ShippingWorld, home_order, wedding};
 
 /// How to call the demo.
-pub const USAGE: &str = "demo [--seed N] [--orders N] [--chaos none|duplicates|database|broker|late|all]";
+pub const USAGE: &str =
+    "demo [--seed N] [--orders N] [--chaos none|duplicates|database|broker|late|all]";
 
 /// What the demo did.
 pub struct ShippingDemo {
@@ -37,7 +38,12 @@ const CUSTOMERS: [(&str, &str); 4] = [
 
 /// Runs the demo in `sim`: `orders` orders shipped with `handle`, under the
 /// monkeys of `profile`.
-pub fn run(sim: &Sim, profile: Profile, orders: usize, handle: HandleShipOrder) -> Result<ShippingDemo, Error> {
+pub fn run(
+    sim: &Sim,
+    profile: Profile,
+    orders: usize,
+    handle: HandleShipOrder,
+) -> Result<ShippingDemo, Error> {
     let shipping = Shipping::new(sim, handle);
     let mut town = ShippingWorld::open(&shipping);
     town.world.set_workers(SHIPPING_QUEUE, 2)?;
@@ -79,7 +85,8 @@ pub fn run(sim: &Sim, profile: Profile, orders: usize, handle: HandleShipOrder) 
 }
 
 fn deliver(town: &mut ShippingWorld) -> Result<(), Error> {
-    town.deliver().map_err(|violation| Error::Other(violation.headline))
+    town.deliver()
+        .map_err(|violation| Error::Other(violation.headline))
 }
 
 /// Lets the monkeys of `profile` loose, on the calls made while the world
@@ -89,11 +96,19 @@ fn unleash(town: &ShippingWorld, profile: Profile) {
     let mut monkeys: Vec<(&str, Fault, u64)> = Vec::new();
     let all = profile == Profile::All;
     if profile == Profile::Duplicates || all {
-        monkeys.push(("broker.shipping.send|broker.LabelReady.publish|broker.invoices.send", Fault::Duplicate, 5));
+        monkeys.push((
+            "broker.shipping.send|broker.LabelReady.publish|broker.invoices.send",
+            Fault::Duplicate,
+            5,
+        ));
     }
     if profile == Profile::Database || all {
         for fault in [Fault::FailBefore, Fault::FailAfter] {
-            monkeys.push(("kv.shipments.put|blob.payloads.put|blob.payloads.delete", fault, 23));
+            monkeys.push((
+                "kv.shipments.put|blob.payloads.put|blob.payloads.delete",
+                fault,
+                23,
+            ));
             monkeys.push(("kv.shipments.get|blob.payloads.get", fault, 31));
         }
     }
@@ -108,7 +123,8 @@ fn unleash(town: &ShippingWorld, profile: Profile) {
         let strikes = move |point: &harness::FaultPoint| {
             delivering(point) && calls.fetch_add(1, Ordering::SeqCst) % one_in == 0
         };
-        town.sim.inject(FaultRule::at(pattern).when(strikes).always().inject(fault));
+        town.sim
+            .inject(FaultRule::at(pattern).when(strikes).always().inject(fault));
     }
 }
 
@@ -139,7 +155,9 @@ pub fn command(args: &[String], handle: HandleShipOrder) -> i32 {
         let understood = match flag.as_str() {
             "--seed" => value.parse().map(|parsed| seed = parsed).is_ok(),
             "--orders" => value.parse().map(|parsed| orders = parsed).is_ok(),
-            "--chaos" => Profile::parse(value).map(|parsed| profile = parsed).is_some(),
+            "--chaos" => Profile::parse(value)
+                .map(|parsed| profile = parsed)
+                .is_some(),
             _ => false,
         };
         if !understood {

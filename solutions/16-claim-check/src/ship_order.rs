@@ -9,8 +9,7 @@
 //! other attempt are deleted, and the incoming body is consumed.
 
 use harness::{Envelope, HandlerContext, HandlerError};
-use shop::shipping::{Shipment, Shipping};
-use uuid::Uuid;
+use shop::shipping::{Shipment, Shipping, Uuid};
 
 /// Where an attempt keeps the label of an order: a name no other attempt
 /// uses.
@@ -25,7 +24,10 @@ pub fn invoice_blob(order_id: &str, attempt: Uuid) -> String {
 
 /// The blobs of every attempt but the committed one: garbage.
 pub fn garbage(shipment: &Shipment) -> Vec<String> {
-    let winner = shipment.committed.as_ref().map(|committed| committed.attempt);
+    let winner = shipment
+        .committed
+        .as_ref()
+        .map(|committed| committed.attempt);
     shipment
         .side_effects
         .iter()
