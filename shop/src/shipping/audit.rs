@@ -58,15 +58,25 @@ impl ShippingAudit {
         };
         audit.stuck_messages(broker, shipping)?;
         let mut referenced = BTreeSet::new();
+        let mut lost_attempts = BTreeSet::new();
         for ship in shipped {
             let shipment = shipping.load(&ship.order_id)?.0;
+            let winner = shipment
+                .committed
+                .as_ref()
+                .map(|committed| committed.attempt);
             if let Some(committed) = &shipment.committed {
                 referenced.insert(committed.label.clone());
+            }
+            for effect in &shipment.side_effects {
+                if Some(effect.attempt) != winner {
+                    lost_attempts.insert(effect.blob.clone());
+                }
             }
             audit.labels(broker, shipping, ship, &shipment)?;
             audit.invoices(broker, shipping, desk, ship)?;
         }
-        audit.leftovers(shipping, &referenced);
+        audit.leftovers(shipping, &referenced, &lost_attempts);
         Ok(audit)
     }
 
@@ -193,7 +203,12 @@ impl ShippingAudit {
         Ok(())
     }
 
-    fn leftovers(&mut self, shipping: &Shipping, referenced: &BTreeSet<String>) {
+    fn leftovers(
+        &mut self,
+        shipping: &Shipping,
+        referenced: &BTreeSet<String>,
+        lost_attempts: &BTreeSet<String>,
+    ) {
         let Ok(paths) = shipping.payloads().list("") else {
             return;
         };
@@ -201,7 +216,11 @@ impl ShippingAudit {
             if referenced.contains(&path) {
                 continue;
             }
-            let what = if path.starts_with("bodies/") {
+            let what = if lost_attempts.contains(&path) {
+                format!(
+                    "the blob {path}, uploaded by an attempt that did not commit, is still in the blob store"
+                )
+            } else if path.starts_with("bodies/") {
                 format!(
                     "the message body {path} is still in the blob store: nobody will read it again"
                 )

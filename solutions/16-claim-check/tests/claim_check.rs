@@ -246,15 +246,24 @@ fn two_copies(sim: &Sim) -> Result<(), Violation> {
 /// Ships Ola's order while call `nth` to `call` fails with `fault`; the
 /// world with everything delivered, and what happened.
 fn ship_with_a_fault(call: &str, fault: Fault, nth: u32) -> (ShippingWorld, String) {
+    ship_with_faults(&[(call, fault, nth)])
+}
+
+/// Ships Ola's order while each `(call, fault, nth)` strikes.
+fn ship_with_faults(faults: &[(&str, Fault, u32)]) -> (ShippingWorld, String) {
     let sim = Sim::from_env_or(SEED);
     let mut town = ShippingWorld::open(&shipping(&sim));
-    sim.note(&format!("call #{nth} to {call} fails ({fault})"));
-    let rule = FaultRule::at(call).when(town.delivering()).nth(nth);
-    sim.inject(rule.inject(fault));
+    let mut failed = Vec::new();
+    for &(call, fault, nth) in faults {
+        sim.note(&format!("call #{nth} to {call} fails ({fault})"));
+        let rule = FaultRule::at(call).when(town.delivering()).nth(nth);
+        sim.inject(rule.inject(fault));
+        failed.push(format!("call #{nth} to {call} failed ({fault})"));
+    }
     town.ship(&olas_order());
     let scenario = format!(
-        "Orders shipped Ola's order c-1; call #{nth} to {call} failed ({fault}), and Shipping \
-         tried again"
+        "Orders shipped Ola's order c-1; {}, and Shipping tried again",
+        failed.join(", then ")
     );
     if let Err(violation) = town.deliver() {
         fail(violation, "ship_with_a_fault", &scenario);
@@ -287,6 +296,18 @@ fn no_garbage_in_the_blob_store_once_all_is_delivered() {
                 if let Err(violation) = town.check() {
                     fail(violation, test, &scenario);
                 }
+            }
+        }
+    }
+    // A commit that fails leaves an attempt's blobs to clean up; then the
+    // cleanup fails too, and the next delivery must finish it.
+    for fault in [Fault::FailBefore, Fault::FailAfter] {
+        for nth in 1..=3 {
+            let commit = ("kv.shipments.put", Fault::FailBefore, 2);
+            let (town, scenario) =
+                ship_with_faults(&[commit, ("blob.payloads.delete", fault, nth)]);
+            if let Err(violation) = town.check() {
+                fail(violation, test, &scenario);
             }
         }
     }
