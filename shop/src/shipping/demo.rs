@@ -54,7 +54,7 @@ pub fn run(
     let mut tickets: Vec<Envelope> = Vec::new();
     for number in 1..=orders {
         let order_id = format!("c-{number}");
-        let ship = if number % 10 == 0 {
+        let ship = if number.is_multiple_of(10) {
             wedding(&order_id)
         } else {
             let (customer, address) = CUSTOMERS[number % CUSTOMERS.len()];
@@ -132,7 +132,7 @@ fn unleash(town: &ShippingWorld, profile: Profile) {
         let delivering = town.delivering();
         let calls = Arc::new(AtomicU64::new(town.sim.random_below(one_in)));
         let strikes = move |point: &harness::FaultPoint| {
-            delivering(point) && calls.fetch_add(1, Ordering::SeqCst) % one_in == 0
+            delivering(point) && calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(one_in)
         };
         town.sim
             .inject(FaultRule::at(pattern).when(strikes).always().inject(fault));
