@@ -105,6 +105,19 @@ pub enum Error {
         /// Which key, in SQLite's words, such as `orders.id`.
         key: String,
     },
+    /// A replayed run (an explorer schedule, or `HARNESS_SCRIPT`) met a
+    /// choice other than the one the run it replays made at that point: the
+    /// run is not deterministic, so no schedule can be trusted to replay.
+    NotDeterministic {
+        /// Which choice of the run, counted from 1.
+        choice: usize,
+        /// How many steps of the trace came before it.
+        step: u64,
+        /// What the earlier run decided there, and after which steps.
+        expected: String,
+        /// What this run met instead.
+        found: String,
+    },
     /// An error from SQLite.
     Sql(String),
     /// An error from the HTTP layer, the file system, or anything else.
@@ -221,6 +234,22 @@ impl fmt::Display for Error {
                 f,
                 "a row with this key exists already in SQL store {store} ({key} must be unique): \
                  if the key identifies the work, this is a duplicate and it was done before"
+            ),
+            Error::NotDeterministic {
+                choice,
+                step,
+                expected,
+                found,
+            } => write!(
+                f,
+                "the run is not deterministic: at choice {choice} (after step {step}) the replay \
+                 expected {expected}, but found {found}. The same seed and schedule must give the \
+                 same run, step for step; something in the code under test changes from run to \
+                 run. The usual sources: iterating a HashMap or HashSet (its order changes from \
+                 run to run: use a BTreeMap, or sort), random ids (Uuid::new_v4, rand: take them \
+                 from the simulation, sim.new_uuid() or ctx.new_message_id()), the wall clock \
+                 (SystemTime::now, Instant::now: use sim.now()), and threads outside the world \
+                 (std::thread::spawn, an async runtime: let the world run the work)"
             ),
             Error::Sql(reason) => write!(f, "SQL error: {reason}"),
             Error::Other(reason) => f.write_str(reason),

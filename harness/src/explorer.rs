@@ -14,6 +14,20 @@
 //! &[Fault::FailBefore, Fault::FailAfter], 1)` lets the explorer try each of
 //! those faults at each store call (at most once per run).
 //!
+//! Two checks keep an exploration honest:
+//!
+//! - **Drift.** Each schedule is derived from a run the explorer made, so the
+//!   new run must meet that run's choices, after the same steps, up to the
+//!   branch. One that does not is not deterministic (a `HashMap`'s order,
+//!   a random id, the wall clock): the explorer stops and reports it
+//!   ([`Report::drift`]) instead of counting a schedule it never ran (see
+//!   [`crate::Error::NotDeterministic`]).
+//! - **Sometimes-conditions.** [`Explorer::sometimes`] names what the test
+//!   is about as a condition over a run's trace; an exploration in which it
+//!   never held fails, because its invariants held without meeting the
+//!   trouble. The report counts, per fault point, how often it was reached
+//!   and struck, and per worker how often it was preempted ([`Coverage`]).
+//!
 //! ```
 //! use harness::{Explorer, Sim, Violation};
 //!
@@ -36,11 +50,15 @@
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::coverage::{Coverage, Sometimes};
 use crate::invariants::script_of;
-use crate::{Choice, Sim, Violation};
+use crate::{Choice, Sim, Trace, Violation};
 
 /// A scenario: builds a world on the given simulation, runs it, checks invariants.
 pub type Scenario = Box<dyn Fn(&Sim) -> Result<(), Violation>>;
+
+/// A sometimes-condition over a run's trace (see [`Explorer::sometimes`]).
+type Condition = Box<dyn Fn(&Trace) -> bool>;
 
 /// Explores the schedules of a scenario; see the module documentation.
 pub struct Explorer {
@@ -49,6 +67,7 @@ pub struct Explorer {
     max_depth: usize,
     max_schedules: usize,
     max_calls_per_run: u64,
+    conditions: Vec<(String, Condition)>,
 }
 
 /// What an exploration found.
@@ -59,7 +78,7 @@ pub struct Explorer {
 /// assert!(report.exhausted && report.counterexample.is_none());
 /// report.assert_no_violation();
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Report {
     /// How many schedules ran.
     pub schedules: usize,
@@ -69,6 +88,12 @@ pub struct Report {
     pub violations: usize,
     /// The shortest of them (fewest events, then fewest choices), if any.
     pub counterexample: Option<Violation>,
+    /// A run that was not the run its schedule was derived from (the
+    /// scenario is not deterministic): the exploration stopped there, and
+    /// the run is not counted.
+    pub drift: Option<Violation>,
+    /// What the runs reached: fault points, preemptions, sometimes-conditions.
+    pub coverage: Coverage,
 }
 
 impl Report {
@@ -77,8 +102,12 @@ impl Report {
     /// ```
     /// harness::Explorer::new(|_sim: &harness::Sim| Ok(())).run().assert_no_violation();
     /// ```
+    ///
+    /// It checks first that the exploration can be trusted, and last that it
+    /// explored what the test is about (see [`Report::assert_explored`]).
     #[track_caller]
     pub fn assert_no_violation(&self) {
+        self.assert_deterministic();
         if let Some(violation) = &self.counterexample {
             violation
                 .to_failure()
@@ -88,6 +117,59 @@ impl Report {
                 ))
                 .panic();
         }
+        self.assert_explored();
+    }
+
+    /// Panics with the run that drifted, if one did (see [`Report::drift`]).
+    ///
+    /// ```
+    /// harness::Explorer::new(|_sim: &harness::Sim| Ok(())).run().assert_deterministic();
+    /// ```
+    #[track_caller]
+    pub fn assert_deterministic(&self) {
+        if let Some(drift) = &self.drift {
+            drift
+                .to_failure()
+                .detail(format!(
+                    "the explorer stopped after {} schedule(s) that ran as derived: the \
+                     replays of a run that changes by itself cannot be trusted",
+                    self.schedules
+                ))
+                .panic();
+        }
+    }
+
+    /// Panics unless every run was deterministic and every
+    /// sometimes-condition held in at least one run: the test explored what
+    /// it is about. For tests that report counterexamples their own way.
+    ///
+    /// ```should_panic
+    /// use harness::{Explorer, Sim};
+    /// Explorer::new(|sim: &Sim| { sim.choose("coin", 2); Ok(()) })
+    ///     .sometimes("the coin stands on its edge", |_trace| false)
+    ///     .run()
+    ///     .assert_explored();
+    /// ```
+    #[track_caller]
+    pub fn assert_explored(&self) {
+        self.assert_deterministic();
+        let never = self.coverage.never_held();
+        if never.is_empty() {
+            return;
+        }
+        let names: Vec<String> = never
+            .iter()
+            .map(|condition| format!("\"{}\"", condition.name))
+            .collect();
+        panic!(
+            "the test did not explore what it is about: in none of its {} schedules did {} \
+             hold, so its invariants held without meeting the trouble they are about. Did a \
+             change stop the handler from reaching a fault point, or from overlapping with the \
+             other worker? What the runs reached:\n{}",
+            self.schedules,
+            names.join(" or "),
+            self.coverage
+        );
     }
 }
 
@@ -103,6 +185,12 @@ impl fmt::Display for Report {
             "explored {} schedules ({coverage}); {} broke an invariant",
             self.schedules, self.violations
         )?;
+        if !self.coverage.points.is_empty() || !self.coverage.sometimes.is_empty() {
+            write!(f, "\n{}", self.coverage)?;
+        }
+        if let Some(drift) = &self.drift {
+            write!(f, "\nthe exploration stopped: {}", drift.headline)?;
+        }
         if let Some(violation) = &self.counterexample {
             write!(f, "\nthe shortest:\n{violation}")?;
         }
@@ -131,7 +219,40 @@ impl Explorer {
             max_depth: Explorer::DEFAULT_MAX_DEPTH,
             max_schedules: Explorer::DEFAULT_MAX_SCHEDULES,
             max_calls_per_run: Explorer::DEFAULT_MAX_CALLS_PER_RUN,
+            conditions: Vec::new(),
         }
+    }
+
+    /// Declares what the test is about: `condition` must hold, over the
+    /// trace of a run, in at least one explored run, or
+    /// [`Report::assert_no_violation`] (and [`Report::assert_explored`])
+    /// fail with a message that says the test did not explore it. The
+    /// report counts the runs in which each condition held.
+    ///
+    /// ```
+    /// use harness::{EventKind, Explorer, Fault, FaultPoint, Sim};
+    /// let report = Explorer::new(|sim: &Sim| {
+    ///     sim.explore_faults("kv.**", &[Fault::FailAfter], 1);
+    ///     sim.fault_at(&FaultPoint::new("kv", "orders", "put"));
+    ///     Ok(())
+    /// })
+    /// .sometimes("a write failed after it took effect", |trace| {
+    ///     trace.events().iter().any(|event| {
+    ///         matches!(&event.kind, EventKind::FaultInjected { point, .. } if point == "kv.orders.put")
+    ///     })
+    /// })
+    /// .run();
+    /// report.assert_no_violation();
+    /// assert_eq!(report.coverage.sometimes[0].runs, 1);
+    /// ```
+    pub fn sometimes(
+        mut self,
+        name: &str,
+        condition: impl Fn(&Trace) -> bool + 'static,
+    ) -> Explorer {
+        self.conditions
+            .push((name.to_string(), Box::new(condition)));
+        self
     }
 
     /// Uses `seed` for every run's non-choice randomness.
@@ -214,15 +335,24 @@ impl Explorer {
     /// assert_eq!(report.schedules, 3);
     /// ```
     pub fn run(&self) -> Report {
-        let mut report = Report {
-            schedules: 0,
-            exhausted: false,
-            violations: 0,
-            counterexample: None,
-        };
-        let mut script = Vec::new();
+        let mut report = Report::default();
+        report.coverage.sometimes = self
+            .conditions
+            .iter()
+            .map(|(name, _)| Sometimes {
+                name: name.clone(),
+                runs: 0,
+            })
+            .collect();
+        let mut expected = Vec::new();
         loop {
-            let (result, choices) = self.run_once(&script);
+            let (result, sim) = self.run_once(&picks_of(&expected), expected);
+            if let Some(drift) = sim.drift() {
+                report.drift = Some(drift_violation(&drift, &sim));
+                break;
+            }
+            self.count(&sim, &mut report.coverage);
+            let choices = sim.choices();
             report.schedules += 1;
             if let Err(violation) = result {
                 report.violations += 1;
@@ -234,12 +364,12 @@ impl Explorer {
                     report.counterexample = Some(violation);
                 }
             }
-            match next_script(&choices, self.max_depth) {
+            match next_schedule(&choices, self.max_depth) {
                 None => {
                     report.exhausted = true;
                     break;
                 }
-                Some(next) => script = next,
+                Some(next) => expected = next,
             }
             if report.schedules >= self.max_schedules {
                 break;
@@ -260,13 +390,28 @@ impl Explorer {
     /// assert!(explorer.replay(&[1]).is_err());
     /// ```
     pub fn replay(&self, script: &[u32]) -> Result<(), Violation> {
-        self.run_once(script).0
+        self.run_once(script, Vec::new()).0
     }
 
-    /// One run: the scenario's verdict (a panic counts as a violation) and
-    /// the choices it made.
-    fn run_once(&self, script: &[u32]) -> (Result<(), Violation>, Vec<Choice>) {
-        let sim = Sim::scripted(self.seed, script.to_vec());
+    /// Adds one run to the coverage: its fault points, its preemptions, the
+    /// conditions that held in it.
+    fn count(&self, sim: &Sim, coverage: &mut Coverage) {
+        let points = sim.take_point_counts();
+        sim.with_trace(|trace| {
+            coverage.add_run(points, trace);
+            for ((_, condition), held) in self.conditions.iter().zip(&mut coverage.sometimes) {
+                if condition(trace) {
+                    held.runs += 1;
+                }
+            }
+        });
+    }
+
+    /// One run of `script`, which must meet the choices `expected` first
+    /// (the run it was derived from): the scenario's verdict (a panic
+    /// counts as a violation) and the run.
+    fn run_once(&self, script: &[u32], expected: Vec<Choice>) -> (Result<(), Violation>, Sim) {
+        let sim = Sim::replaying(self.seed, script.to_vec(), expected);
         sim.set_call_budget(self.max_calls_per_run);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| (self.scenario)(&sim)));
         let result = match outcome {
@@ -285,14 +430,26 @@ impl Explorer {
                 ))
             }
         };
-        let choices = sim.choices();
         let result = result.map_err(|mut violation| {
+            let choices = sim.choices();
             violation.recording.script = script_of(&choices);
-            violation.recording.choices = choices.clone();
+            violation.recording.choices = choices;
             violation
         });
-        (result, choices)
+        (result, sim)
     }
+}
+
+/// The report of a run that drifted: what it met instead of the run its
+/// schedule came from, with its steps up to there.
+fn drift_violation(drift: &crate::Error, sim: &Sim) -> Violation {
+    let invariant = "the same schedule gives the same run";
+    Violation::new(invariant, &drift.to_string(), Vec::new(), sim)
+}
+
+/// The picks of a schedule.
+fn picks_of(choices: &[Choice]) -> Vec<u32> {
+    choices.iter().map(|choice| choice.picked).collect()
 }
 
 /// How long a counterexample is: its events, then its choices.
@@ -305,18 +462,16 @@ fn length(violation: &Violation) -> (u64, usize) {
 }
 
 /// The next schedule in depth-first order: the deepest choice (within
-/// `max_depth`) that has an untried option, moved on by one.
-fn next_script(choices: &[Choice], max_depth: usize) -> Option<Vec<u32>> {
+/// `max_depth`) that has an untried option, moved on by one. Returned as
+/// the choices the next run must meet, the last with its new pick.
+fn next_schedule(choices: &[Choice], max_depth: usize) -> Option<Vec<Choice>> {
     let depth = choices.len().min(max_depth);
     let branch = (0..depth)
         .rev()
         .find(|&index| choices[index].picked + 1 < choices[index].options)?;
-    let mut script: Vec<u32> = choices[..branch]
-        .iter()
-        .map(|choice| choice.picked)
-        .collect();
-    script.push(choices[branch].picked + 1);
-    Some(script)
+    let mut schedule = choices[..=branch].to_vec();
+    schedule[branch].picked += 1;
+    Some(schedule)
 }
 
 #[cfg(test)]

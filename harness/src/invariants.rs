@@ -652,6 +652,8 @@ mod tests {
             label: "x".into(),
             options: 3,
             picked,
+            step: 0,
+            history: 0,
         };
         assert_eq!(script_of(&[choice(0), choice(2), choice(0)]), [0, 2]);
     }

@@ -17,11 +17,36 @@
 //! assert!(carts.put("alice", "cart-1", &"open", Condition::CreateOnly).is_err());
 //! assert_eq!(carts.len(), 1);
 //! ```
+//!
+//! The [`Explorer`] runs a scenario under every schedule its choices allow.
+//! It stops on a run that is not the run its schedule replays
+//! ([`Error::NotDeterministic`]), counts what the runs reached
+//! ([`Coverage`]), and fails when what the test is about never happened
+//! ([`Explorer::sometimes`]):
+//!
+//! ```
+//! use harness::{EventKind, Explorer, Fault, FaultPoint, Sim};
+//!
+//! let report = Explorer::new(|sim: &Sim| {
+//!     sim.explore_faults("kv.**", &[Fault::FailAfter], 1);
+//!     sim.fault_at(&FaultPoint::new("kv", "orders", "put"));
+//!     Ok(())
+//! })
+//! .sometimes("a write failed after it took effect", |trace| {
+//!     let faults = trace.events().iter();
+//!     faults.filter(|event| matches!(event.kind, EventKind::FaultInjected { .. })).count() == 1
+//! })
+//! .run();
+//! report.assert_no_violation();
+//! assert_eq!(report.coverage.summary(), "2 schedules · 1 fault point reached 2×, struck 1× · 1/1 sometimes-conditions held");
+//! ```
 
 pub mod blob;
 mod broker;
 mod budget;
 mod clock;
+mod coverage;
+mod drift;
 mod error;
 mod explorer;
 mod fault;
@@ -43,6 +68,7 @@ pub use broker::{
 };
 pub use budget::{DEFAULT_DELIVERY_BUDGET, WATCHDOG_VARIABLE};
 pub use clock::SimTime;
+pub use coverage::{Coverage, PointCount, Sometimes};
 pub use error::Error;
 pub use explorer::{Explorer, Report, Scenario};
 pub use fault::{

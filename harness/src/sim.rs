@@ -12,6 +12,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::budget;
+use crate::coverage::PointCounts;
+use crate::drift;
 use crate::fault::{ExploredFaults, RuleAction};
 use crate::trace::{Event, EventKind, MessageRef, Trace};
 use crate::{Envelope, Failure, Fault, FaultPoint, FaultRule, MessageId, RandomFaults, SimTime};
@@ -34,6 +36,12 @@ pub struct Choice {
     pub options: u32,
     /// Which one was taken.
     pub picked: u32,
+    /// How many events the run had recorded before this choice.
+    pub step: u64,
+    /// In a scripted run, a digest of everything the run did before this
+    /// choice (its events and earlier choices): a replay must find the same
+    /// here (see [`crate::Error::NotDeterministic`]). 0 in a seeded run.
+    pub history: u64,
 }
 
 /// Called at every fault point before anything else: the world's scheduler
@@ -44,7 +52,38 @@ enum Chooser {
     /// Choices come from the seeded random generator.
     Seeded,
     /// Choices follow a script (from the explorer); past its end, option 0.
-    Scripted { script: Vec<u32>, next: usize },
+    /// The first choices must be the ones `expected` lists (the run the
+    /// script was derived from; see the `drift` module).
+    Scripted {
+        script: Vec<u32>,
+        expected: Vec<Choice>,
+        next: usize,
+    },
+}
+
+impl Chooser {
+    /// The scripted pick for the choice `found` (`None` in a seeded run),
+    /// or why this run is not the one its script replays.
+    fn scripted_pick(&mut self, found: &Choice) -> Result<Option<u32>, crate::Error> {
+        let Chooser::Scripted {
+            script,
+            expected,
+            next,
+        } = self
+        else {
+            return Ok(None);
+        };
+        let index = *next;
+        *next += 1;
+        if let Some(expected) = expected.get(index) {
+            drift::check(index, expected, found)?;
+        }
+        match script.get(index) {
+            Some(&pick) if pick >= found.options => Err(drift::out_of_range(index, pick, found)),
+            Some(&pick) => Ok(Some(pick)),
+            None => Ok(Some(0)),
+        }
+    }
 }
 
 struct State {
@@ -58,6 +97,12 @@ struct State {
     explored: Vec<ExploredFaults>,
     /// False once [`Sim::stop_branching`] was called.
     branching: bool,
+    /// In a scripted run, the digest of the run so far (see `drift`).
+    history: u64,
+    /// Why this replay stopped: it is not the run it replays.
+    drift: Option<crate::Error>,
+    /// How often each fault point was reached and struck in this run.
+    points: PointCounts,
     trace: Trace,
     next_seq: u64,
     actor: String,
@@ -139,7 +184,19 @@ impl Sim {
     /// assert_eq!(sim.choose("which", 3), 0);
     /// ```
     pub fn scripted(seed: u64, script: Vec<u32>) -> Sim {
-        Sim::with_chooser(seed, Chooser::Scripted { script, next: 0 })
+        Sim::replaying(seed, script, Vec::new())
+    }
+
+    /// A run that follows `script` and must meet, at its first choices, the
+    /// ones in `expected` (the run the script was derived from); see
+    /// [`crate::Error::NotDeterministic`].
+    pub(crate) fn replaying(seed: u64, script: Vec<u32>, expected: Vec<Choice>) -> Sim {
+        let chooser = Chooser::Scripted {
+            script,
+            expected,
+            next: 0,
+        };
+        Sim::with_chooser(seed, chooser)
     }
 
     fn with_chooser(seed: u64, chooser: Chooser) -> Sim {
@@ -153,6 +210,9 @@ impl Sim {
             random: Vec::new(),
             explored: Vec::new(),
             branching: true,
+            history: 0,
+            drift: None,
+            points: PointCounts::default(),
             trace: Trace::with_limit(Trace::DEFAULT_LIMIT),
             next_seq: 1,
             actor: "test".to_string(),
@@ -257,6 +317,11 @@ impl Sim {
     /// assert!(picked < 2);
     /// assert_eq!(sim.choices().len(), 1);
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// In a replay that is not the run it replays (see
+    /// [`crate::Error::NotDeterministic`]), with the message that says so.
     pub fn choose(&self, label: &str, options: u32) -> u32 {
         if options <= 1 {
             return 0;
@@ -265,25 +330,46 @@ impl Sim {
         if !state.branching {
             return 0;
         }
-        let picked = match &mut state.chooser {
-            Chooser::Seeded => None,
-            Chooser::Scripted { script, next } => {
-                let picked = script.get(*next).copied().unwrap_or(0).min(options - 1);
-                *next += 1;
-                Some(picked)
-            }
+        let mut choice = Choice {
+            label: label.to_string(),
+            options,
+            picked: 0,
+            step: state.next_seq - 1,
+            history: state.history,
         };
-        let picked = picked.unwrap_or_else(|| state.rng.u32(..options));
+        let scripted = state.chooser.scripted_pick(&choice);
+        let drift = scripted.as_ref().err().cloned().or(state.drift.clone());
+        if let Some(drift) = drift {
+            state.drift.get_or_insert(drift.clone());
+            drop(state);
+            panic!("{drift}");
+        }
+        choice.picked = match scripted {
+            Ok(Some(picked)) => picked,
+            _ => state.rng.u32(..options),
+        };
+        if matches!(state.chooser, Chooser::Scripted { .. }) {
+            state.history = drift::after_choice(state.history, &choice);
+        }
         // The log keeps the first choices (the explorer branches on those)
         // and stays bounded in endless runs.
         if state.choices.len() < state.trace.limit() {
-            state.choices.push(Choice {
-                label: label.to_string(),
-                options,
-                picked,
-            });
+            state.choices.push(choice.clone());
         }
-        picked
+        choice.picked
+    }
+
+    /// Why this replay stopped, if it did: it met a choice other than the
+    /// one the run it replays made there (see [`crate::Error::NotDeterministic`]).
+    ///
+    /// ```
+    /// let sim = harness::Sim::scripted(1, vec![2]);
+    /// let stopped = std::panic::catch_unwind(|| sim.choose("coin", 2));
+    /// assert!(stopped.is_err());
+    /// assert!(sim.drift().unwrap().to_string().starts_with("the run is not deterministic"));
+    /// ```
+    pub fn drift(&self) -> Option<crate::Error> {
+        self.lock().drift.clone()
     }
 
     /// Every decision made so far, in order (at most the trace limit: see
@@ -461,6 +547,7 @@ impl Sim {
         let spent = {
             let mut state = self.lock();
             state.calls += 1;
+            state.points.reached(&point.name);
             state.call_budget.filter(|budget| state.calls > *budget)
         };
         if let Some(budget) = spent {
@@ -524,6 +611,7 @@ impl Sim {
             .or_else(|| self.explored_fault(point))
             .or_else(|| self.random_fault(point));
         if let Some(fault) = fault {
+            self.lock().points.struck(&point.name);
             self.record(EventKind::FaultInjected {
                 point: point.name.clone(),
                 fault: fault.to_string(),
@@ -662,6 +750,9 @@ impl Sim {
             kind,
         };
         state.next_seq += 1;
+        if matches!(state.chooser, Chooser::Scripted { .. }) {
+            state.history = drift::after_event(state.history, &event);
+        }
         state.trace.push(event);
     }
 
@@ -684,6 +775,17 @@ impl Sim {
     /// ```
     pub fn trace(&self) -> Trace {
         self.lock().trace.clone()
+    }
+
+    /// Reads the trace without copying it (for the explorer's conditions).
+    pub(crate) fn with_trace<T>(&self, read: impl FnOnce(&Trace) -> T) -> T {
+        read(&self.lock().trace)
+    }
+
+    /// How often each fault point was reached and struck so far; the
+    /// counts start again from zero.
+    pub(crate) fn take_point_counts(&self) -> PointCounts {
+        std::mem::take(&mut self.lock().points)
     }
 
     /// Keeps at most `limit` events (the newest) from now on. The same limit

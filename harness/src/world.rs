@@ -1265,6 +1265,14 @@ fn run(job: Job) {
                 halt.halt(runaway.to_error());
                 Err(HandlerError::Unrecoverable(runaway.explain()))
             }
+            // A replay that drifted (see `Sim::drift`): stop the world,
+            // which answers with the reason.
+            Err(_) if sim.drift().is_some() => {
+                halt.halt(sim.drift().expect("checked above"));
+                Err(HandlerError::Unrecoverable(
+                    "stopped here: the run is not deterministic (see the headline)".to_string(),
+                ))
+            }
             Err(payload) => Err(HandlerError::Transient(format!(
                 "the handler panicked: {}",
                 panic_message(payload.as_ref())

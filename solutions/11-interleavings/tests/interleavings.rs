@@ -363,9 +363,7 @@ fn explore(name: &str, setup: Setup) -> Report {
         }
         return Report {
             schedules: 1,
-            exhausted: false,
-            violations: 0,
-            counterexample: None,
+            ..Report::default()
         };
     }
     let explored = Explorer::new(move |sim: &Sim| run(sim, setup))
