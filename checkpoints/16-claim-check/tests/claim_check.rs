@@ -12,11 +12,8 @@
 //! and read the blobs: the hash against the bytes, the address on the
 //! label, the lines of the invoice.
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use claim_check::shipping;
-use harness::{EventKind, Explorer, Fault, FaultRule, Sim, Violation, ensure};
+use harness::{EventKind, Explorer, Fault, FaultRule, Sim, Trace, Violation, ensure};
 use shop::shipping::{
     INVOICES_QUEUE, LABEL_READY, LabelReady, MAX_MESSAGE_BYTES, SHIPPING_QUEUE, UNIT_PRICE,
     claim_check::blob_of, label,
@@ -192,23 +189,16 @@ fn the_published_hash_matches_the_label_under_two_attempts() {
     // calls: whichever attempt commits, the label LabelReady names holds
     // the bytes it promises, and nothing else is left.
     let test = "the_published_hash_matches_the_label_under_two_attempts";
-    let both_rendered = Rc::new(Cell::new(0));
-    let counted = both_rendered.clone();
-    let explorer = Explorer::new(move |sim: &Sim| {
-        let result = two_copies(sim);
-        let stored = sim
-            .trace()
-            .events()
-            .iter()
-            .filter(|event| matches!(&event.kind, EventKind::Blob { path, action, .. } if path.starts_with("labels/") && action == "stored"))
-            .count();
-        counted.set(counted.get() + usize::from(stored >= 2));
-        result
-    })
-    .seed(SEED)
-    .max_depth(BRANCHING_CHOICES);
-    let report = explorer.run();
-    if let Some(violation) = report.counterexample {
+    let report = Explorer::new(two_copies)
+        .seed(SEED)
+        .max_depth(BRANCHING_CHOICES)
+        .sometimes("both copies uploaded a label", both_uploaded_a_label)
+        .sometimes(
+            "a write of the shipment was refused",
+            a_shipment_write_was_refused,
+        )
+        .run();
+    if let Some(violation) = report.counterexample.as_ref() {
         let how_often = format!(
             "{} of {} schedules break it; this is the shortest",
             report.violations, report.schedules
@@ -220,14 +210,23 @@ fn the_published_hash_matches_the_label_under_two_attempts() {
             .test_name(test)
             .panic();
     }
-    let sim = Sim::from_env_or(SEED);
-    ensure(both_rendered.get() > 0, &sim, || {
-        format!(
-            "not explored: in none of {} schedules did both copies upload a label: the copies \
-             never raced",
-            report.schedules
-        )
+    // The copies raced: each rendered and uploaded a label, and one of
+    // them was refused a write.
+    report.assert_explored();
+}
+
+fn both_uploaded_a_label(trace: &Trace) -> bool {
+    let uploads = trace.events().iter().filter(|event| {
+        matches!(&event.kind, EventKind::Blob { path, action, .. }
+            if path.starts_with("labels/") && action == "stored")
     });
+    uploads.count() >= 2
+}
+
+fn a_shipment_write_was_refused(trace: &Trace) -> bool {
+    trace.events().iter().any(
+        |event| matches!(&event.kind, EventKind::Conflict { store, .. } if store == "shipments"),
+    )
 }
 
 /// One schedule: two copies of Ola's ShipOrder, two workers.
