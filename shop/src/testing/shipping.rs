@@ -28,7 +28,7 @@ const FILLINGS: [&str; 6] = [
     "sauerkraut",
 ];
 
-/// Ola's order `order_id`: one table, two lines, a small invoice.
+/// A home order: one table, two lines (12 ruskie, 8 meat), a small invoice.
 pub fn home_order(order_id: &str, customer: &str, deliver_to: &str) -> ShipOrder {
     ShipOrder {
         order_id: order_id.to_string(),
