@@ -10,7 +10,7 @@ cd "$dir"
 cat > Cargo.toml <<'TOML'
 [workspace]
 resolver = "3"
-members = ["exercises/*", "checkpoints/*", "solutions/*"]
+members = ["*/[0-9][0-9]-*"]
 TOML
 
 cat > course.toml <<'TOML'

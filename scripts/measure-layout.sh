@@ -8,9 +8,15 @@
 #      append a comment to the exercise's lesson file (the first .rs file that
 #      differs between its checkpoint and solution), then time verify; median
 #      of $RUNS edits.
+# Every figure is wall time and CPU time (user + system, of the command and
+# everything it ran), with the load average before it: on a shared machine the
+# wall time says how busy the machine was, the CPU time what the work cost.
 # Usage: scripts/measure-layout.sh <before-commit> <after-commit>
 # Env: RUNS (default 5), EXERCISES (default "1 4 6 9"), SKIP_CI=1 to skip step 2,
-#      ONLY=ci to run step 2 alone (then ONLY=verify for step 3 alone).
+#      SKIP_SETUP=1 to skip step 1 (step 3 then reuses step 2's build),
+#      ONLY=ci to run step 2 alone (then ONLY=verify for step 3 alone),
+#      SIDES=after (or before) to measure one side, e.g. in a second run
+#      started beside the first so that both see the same load.
 set -uo pipefail
 before=${1:?usage: $0 <before-commit> <after-commit>}
 after=${2:?usage: $0 <before-commit> <after-commit>}
@@ -22,7 +28,15 @@ trap 'rm -rf "$work"' EXIT
 export NO_COLOR=1 RUST_BACKTRACE=0
 unset CARGO_TARGET_DIR
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+load() { cut -d' ' -f1 /proc/loadavg 2>/dev/null; }
+# timed <file> <command...>: runs the command; <file> gets "<wall s> <cpu s>"
+timed() {
+  local out=$1; shift
+  /usr/bin/time -f "%e %U %S" -o "$out.time" "$@"
+  local rc=$?
+  tail -1 "$out.time" | awk '{printf "%s %.2f\n", $1, $2 + $3}' >"$out"
+  return $rc
+}
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
 
 # clone <commit> <dir>: a fresh clone at <commit>, with ../shared beside it.
@@ -48,18 +62,20 @@ measure() { # <label> <commit>
   mkdir -p "$work/$label"
   clone "$commit" "$dir"
   cd "$dir"
-  local t0 rc
-  if [ -z "${ONLY:-}" ]; then
-    t0=$(now_ms)
-    cargo xtask setup >"$work/$label/setup.log" 2>&1; rc=$?
-    echo "setup (cold): $(( ($(now_ms) - t0) / 1000 )) s, exit $rc, target/ $(du -sh target | cut -f1)"
+  local rc wall cpu
+  if [ -z "${ONLY:-}" ] && [ "${SKIP_SETUP:-0}" != 1 ]; then
+    local l; l=$(load)
+    timed "$work/$label/setup.t" cargo xtask setup >"$work/$label/setup.log" 2>&1; rc=$?
+    read -r wall cpu <"$work/$label/setup.t"
+    echo "setup (cold): ${wall} s wall, ${cpu} s CPU, load $l, exit $rc, target/ $(du -sh target | cut -f1)"
     # CI starts cold: the setup's build is put aside, then dropped.
     [ "${SKIP_CI:-0}" = 1 ] || mv target "$work/$label/target-setup"
   fi
   if [ "${SKIP_CI:-0}" != 1 ] && [ "${ONLY:-ci}" = ci ]; then
-    t0=$(now_ms)
-    bash .ci/run >"$work/$label/ci.log" 2>&1; rc=$?
-    echo "bash .ci/run (cold): $(( ($(now_ms) - t0) / 1000 )) s, exit $rc, $(grep -E '[0-9]+ passed, [0-9]+ failed' "$work/$label/ci.log" | tail -1)"
+    local l; l=$(load)
+    timed "$work/$label/ci.t" bash .ci/run >"$work/$label/ci.log" 2>&1; rc=$?
+    read -r wall cpu <"$work/$label/ci.t"
+    echo "bash .ci/run (cold): ${wall} s wall, ${cpu} s CPU, load $l, exit $rc, $(grep -E '[0-9]+ passed, [0-9]+ failed' "$work/$label/ci.log" | tail -1)"
     grep -E '\([0-9.]+ s\)' "$work/$label/ci.log" | sed 's/^/    /' # the slow rows, when check shows times
     [ "$rc" = 0 ] || grep -E '✗' -A12 "$work/$label/ci.log" | head -60
     rm -rf "$work/$label/target-setup"
@@ -68,20 +84,26 @@ measure() { # <label> <commit>
   for n in $exercises; do
     local file; file=$(lesson_file "$dir" "$n")
     cargo xtask verify "$n" >/dev/null 2>&1 # warm
-    local ms
-    ms=$(for i in $(seq "$runs"); do
+    local l; l=$(load)
+    for i in $(seq "$runs"); do
       echo "// edit $i" >>"$file"
-      t0=$(now_ms)
-      cargo xtask verify "$n" >/dev/null 2>&1
-      echo $(( $(now_ms) - t0 ))
-    done | median)
-    echo "verify $n after an edit of ${file#"$dir"/} (warm, median of $runs): $ms ms"
+      timed "$work/$label/verify.t" cargo xtask verify "$n" >/dev/null 2>&1
+      cat "$work/$label/verify.t"
+    done >"$work/$label/verify-$n.times"
+    local wall cpu
+    wall=$(awk '{print int($1 * 1000)}' "$work/$label/verify-$n.times" | median)
+    cpu=$(awk '{print int($2 * 1000)}' "$work/$label/verify-$n.times" | median)
+    echo "verify $n after an edit of ${file#"$dir"/} (warm, median of $runs): $wall ms wall, $cpu ms CPU, load $l"
   done
   echo "lines of Rust in exercises/, checkpoints/, solutions/: $(find exercises checkpoints solutions -name '*.rs' | xargs cat | wc -l)"
   cd "$kit"
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
-measure before "$before"
-measure after "$after"
+for side in ${SIDES:-before after}; do
+  case $side in
+    before) measure before "$before" ;;
+    after) measure after "$after" ;;
+  esac
+done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"

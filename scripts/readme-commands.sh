@@ -31,16 +31,16 @@ for readme in ${READMES:-exercises/*/README.md}; do
     # a usage error is the failure we look for.
     if [ $rc -le 1 ] && grep -q "orders" <<<"$out"; then rc=0; fi
     report $rc "$line"
-  done < <(grep -oE 'cargo run -p [a-z0-9-]+ -- demo[^#`]*' "$readme" | sed 's/ *$//')
+  done < <(grep -oE 'cargo run -p [a-z0-9-]+ --example demo[^#`]*' "$readme" | sed 's/ *$//')
   while read -r line; do
     port=$((port + 1))
-    setsid $line "$port" >/dev/null 2>&1 &
+    setsid $line -- "$port" >/dev/null 2>&1 &
     pid=$!
     wait_for "$port" /carts/none
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/carts/none")
     kill -- -"$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     [ "$code" = 404 ]; report $? "$line (GET /carts/none answered $code)"
-  done < <(grep -oE 'cargo run -p [a-z0-9-]+ -- serve' "$readme" | sort -u)
+  done < <(grep -oE 'cargo run -p [a-z0-9-]+ --example serve' "$readme" | sort -u)
 done
 for n in $(grep -lE 'cargo xtask explore [0-9]+' exercises/*/README.md | sed -E 's|exercises/([0-9]+)-.*|\1|'); do
   port=$((port + 1))

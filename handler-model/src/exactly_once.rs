@@ -195,11 +195,20 @@ impl fmt::Debug for EoState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EoAction {
     /// The handler takes `msg` from the queue (`LockInMsg`).
-    Lock { process: usize, msg: InMsg },
+    Lock {
+        /// Which handler, counted from 0.
+        process: usize,
+        /// The message it takes, with how often it failed before.
+        msg: InMsg,
+    },
     /// Any other label.
     Step {
+        /// Which handler, counted from 0.
         process: usize,
+        /// The step it takes (TLA+ `pc`).
         label: Label,
+        /// False for the failure branch, or a commit the version check
+        /// refused.
         works: bool,
     },
 }

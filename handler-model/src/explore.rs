@@ -1,6 +1,6 @@
 //! stateright's Explorer for the handler model, and exercise 10's
 //! `explore` command that serves it: `cargo xtask explore 10` runs
-//! `cargo run -p ex10-model-checking -- explore --addr 127.0.0.1:3000`.
+//! `cargo run -p ex10-model-checking --example explore -- --addr 127.0.0.1:3000`.
 
 use std::process::ExitCode;
 
@@ -11,7 +11,8 @@ use crate::message_handler::{Config, HandlerModel, HandlerSteps};
 /// Where `cargo xtask explore 10` serves the Explorer by default.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:3000";
 
-const USAGE: &str = "usage: cargo run -p <this package> -- explore [--addr 127.0.0.1:3000]";
+const USAGE: &str =
+    "usage: cargo run -p <this package> --example explore [-- --addr 127.0.0.1:3000]";
 
 /// The Explorer's address of a path (as [`crate::Counterexample`]'s
 /// `explorer_path` spells it), for a server at `address`.
@@ -30,8 +31,8 @@ pub fn explorer_url(address: &str, explorer_path: &str) -> String {
 /// stopped. Usage errors exit with 2, a port in use with 1.
 pub fn command(steps: HandlerSteps, args: &[String]) -> ExitCode {
     let address = match args {
-        [command] if command == "explore" => DEFAULT_ADDRESS,
-        [command, flag, address] if command == "explore" && flag == "--addr" => address.as_str(),
+        [] => DEFAULT_ADDRESS,
+        [flag, address] if flag == "--addr" => address.as_str(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -86,7 +87,7 @@ mod tests {
 
     #[test]
     fn a_command_it_does_not_know_is_a_usage_error() {
-        for wrong in [&[][..], &["serve"], &["explore", "--port", "3001"]] {
+        for wrong in [&["serve"][..], &["explore"], &["--port", "3001"]] {
             assert_eq!(command(IDLE, &args(wrong)), ExitCode::from(2), "{wrong:?}");
         }
     }
@@ -97,7 +98,7 @@ mod tests {
         let address = taken.local_addr().expect("its address").to_string();
         let err = serve(IDLE, &address).expect_err("the port is taken");
         assert!(err.contains("Is an Explorer already running?"), "{err}");
-        let run = command(IDLE, &args(&["explore", "--addr", &address]));
+        let run = command(IDLE, &args(&["--addr", &address]));
         assert_eq!(run, ExitCode::FAILURE);
     }
 }

@@ -40,7 +40,7 @@
 //!
 //! A test of the exercise calls [`expect_invariant`], which fails with the
 //! shortest counterexample as a harness report (steps, Explorer link,
-//! diagram); the exercise's binary serves the Explorer with [`explore::command`].
+//! diagram); the exercise's example `explore` serves the Explorer with [`explore::command`].
 //!
 //! - `attempt.rs`: what a step of the lesson can do: read the store, write
 //!   the change, send.
@@ -53,6 +53,8 @@
 //! - `explore.rs`: the Explorer, and the `explore` command of exercise 10.
 //! - `exactly_once.rs`: the stretch: two handlers and optimistic
 //!   concurrency (the original workshop's `exactly_once.tla`).
+
+#![warn(missing_docs)]
 
 mod attempt;
 mod check;

@@ -194,12 +194,27 @@ impl fmt::Debug for State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// The handler takes the message from the queue: an attempt begins.
-    Receive { handler: usize, message: MessageId },
+    Receive {
+        /// Which handler, counted from 0.
+        handler: usize,
+        /// The message it takes.
+        message: MessageId,
+    },
     /// The handler's next step works.
-    Works { handler: usize, step: Step },
+    Works {
+        /// Which handler, counted from 0.
+        handler: usize,
+        /// The step that works.
+        step: Step,
+    },
     /// The handler's next step fails: it has no effect, and the message
     /// goes back to the queue.
-    Fails { handler: usize, step: Step },
+    Fails {
+        /// Which handler, counted from 0.
+        handler: usize,
+        /// The step that fails.
+        step: Step,
+    },
 }
 
 /// How big a world to check.

@@ -49,7 +49,7 @@ fn fail(model: &HandlerModel, counterexample: &Counterexample<HandlerModel>, hin
              one, {} steps, is below.",
             counterexample.steps.len()
         ))
-        .detail(format!("What to change in {LESSON_FILE}: {hint}"))
+        .detail(format!("Where to look in {LESSON_FILE}: {hint}"))
         .detail(format!(
             "Step through it: run `cargo xtask explore 10`, then open {}",
             explorer_url(DEFAULT_ADDRESS, &counterexample.explorer_path)
@@ -57,7 +57,9 @@ fn fail(model: &HandlerModel, counterexample: &Counterexample<HandlerModel>, hin
     for seq in last_step {
         failure = failure.highlight(seq);
     }
-    failure.panic()
+    failure
+        .without_seed("the model checker tried every run, so this one comes back on every run")
+        .panic()
 }
 
 /// The incoming message as the trace shows it: `AddItem(m1)`.

@@ -191,7 +191,8 @@ fn a_broken_invariant_fails_the_test_with_the_report_link_and_diagram() {
     for part in [
         "no ghost messages: ItemAdded(m1, data of attempt 1) is out",
         "a shortest one, 3 steps",
-        "What to change in src/model/handler.rs: update first.",
+        "Where to look in src/model/handler.rs: update first.",
+        "Seed:    none: the model checker tried every run",
         "run `cargo xtask explore 10`, then open http://127.0.0.1:3000/#/steps/0/0/0/1",
         "received AddItem(m1) from queue in",
         "sent ItemAdded(m1, data of attempt 1) to queue out",
@@ -203,6 +204,10 @@ fn a_broken_invariant_fails_the_test_with_the_report_link_and_diagram() {
             "{part:?} is missing from:\n{message}"
         );
     }
+    assert!(
+        !message.contains("HARNESS_SEED"),
+        "a seed replays nothing here:\n{message}"
+    );
 }
 
 #[test]

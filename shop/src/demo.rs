@@ -3,7 +3,7 @@
 //! monkeys break things and old requests come again, late; then the
 //! consistency report.
 //!
-//! `cargo run -p <this package> -- demo --seed 7 --chaos all`
+//! `cargo run -p <this package> --example demo -- --seed 7 --chaos all`
 //!
 //! Each exercise runs it with its own Orders (`open` makes it, in either
 //! shape: see [`AnyOrders`]); the customers only send the requests that
@@ -322,9 +322,9 @@ fn count_faults(sim: &Sim) -> Vec<(String, usize)> {
 
 /// How to call the demo.
 pub const USAGE: &str =
-    "demo [--seed S] [--chaos none|duplicates|database|broker|late|all] [--orders N]";
+    "[--seed S] [--chaos none|duplicates|database|broker|late|all] [--orders N]";
 
-/// `demo --seed S --chaos P --orders N`: runs the demo with the Orders
+/// `--seed S --chaos P --orders N` (the example `demo`'s arguments): runs the demo with the Orders
 /// `open` makes and prints its report. Returns the process's exit code.
 pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 {
     let mut seed = 7;
@@ -343,7 +343,7 @@ pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 
         };
         if !understood {
             eprintln!("did not understand `{flag} {value}`");
-            eprintln!("usage: cargo run -p <this package> -- {USAGE}");
+            eprintln!("usage: cargo run -p <this package> --example demo -- {USAGE}");
             return 2;
         }
     }

@@ -154,6 +154,9 @@ pub enum SubmitError {
     AlreadySubmitted,
     /// Someone changed the cart between our read and our write (HTTP 409).
     Conflict,
+    /// The cart was accepted for delivery to this other address, and its
+    /// order goes there: a `SubmitOrder` may be out already (HTTP 409).
+    AcceptedForAnotherAddress(String),
     /// The store failed; nothing is known for sure, the caller may retry.
     Store(Error),
     /// The broker did not take `SubmitOrder`; the caller may retry.
@@ -493,10 +496,22 @@ fn queue_send_submit_order(
     // Another submit got there first. (A retry of that submit, with its
     // key, was answered from the key's record before it got here.)
     if cart.accepted || cart.submit_key.is_some() {
+        // That submit may have been recorded and then answered 503 (its
+        // command was not queued), and never retried. The answer below says
+        // the order is on its way: queue the command again to make it true
+        // (a copy is harmless, the handler acknowledges it).
+        if !cart.accepted {
+            shop.enqueue_send_submit_order(cart_id, &cart.deliver_to)?;
+        }
+        if cart.deliver_to != deliver_to {
+            return Err(SubmitError::AcceptedForAnotherAddress(cart.deliver_to));
+        }
         return Err(SubmitError::AlreadySubmitted);
     }
     if let Some((key, record)) = record {
         cart.submit_key = Some(key.to_string());
+        // Where the recorded submit delivers, for a command queued again.
+        cart.deliver_to = deliver_to.to_string();
         // `IfMatch`: of two submits racing with different keys, one wins.
         shop.save(cart_id, &cart, found.version, Some((key, record)))?;
     }

@@ -11,9 +11,10 @@
 //! - **Every error is JSON**, `{"error": "..."}` with a message that says
 //!   what was wrong: the shop's own, axum's rejections (a path that is not
 //!   UTF-8, a body too large) and anything else a layer answers; nothing
-//!   answers 500. (A request so broken that the HTTP library refuses it
+//!   answers 500. A request so broken that the HTTP library refuses it
 //!   before the router sees it — a request line that is not HTTP, a path
-//!   over 64 KiB, headers over 400 KiB — gets the library's bare status.)
+//!   over 64 KiB, headers over 400 KiB — gets the library's status with a
+//!   JSON body too, from the shop's server ([`crate::serve::serve_bounded`]).
 //! - **Bodies are JSON objects**, sent with `Content-Type: application/json`
 //!   (415 otherwise), at most [`MAX_BODY_BYTES`] (413).
 //! - **Requests are bounded**: a path of at most [`MAX_URI_BYTES`] (414),
@@ -565,6 +566,13 @@ impl From<SubmitError> for ApiError {
             SubmitError::Conflict => ApiError::new(
                 StatusCode::CONFLICT,
                 "the cart changed while it was being submitted: reload it and try again",
+            ),
+            SubmitError::AcceptedForAnotherAddress(address) => ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "this cart was accepted for delivery to {address:?}, and its order goes \
+                     there: submit it again with that address (the order cannot move any more)"
+                ),
             ),
             SubmitError::Store(err) => ApiError::from(err),
             SubmitError::Broker(err) => ApiError::new(

@@ -27,6 +27,8 @@
 //!   [`serve`]: the shop's API on this machine, for `curl`.
 //! - [`testing`]: helpers for the exercises' tests.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod chaos;
 pub mod client;

@@ -1,27 +1,33 @@
 //! The `serve` command: the shop's API on this machine, for `curl`, with
 //! the handlers working in the background.
 //!
-//! `cargo run -p <exercise package> -- serve [port]`. Part A's exercises
+//! `cargo run -p <exercise package> --example serve [-- port]`. Part A's exercises
 //! hand [`serve`] the router and the handlers they wired; from Part B on,
 //! [`command`] wires the shop's front and an Orders service itself.
 //!
 //! The server is [`serve_bounded`]: it gives a client a limited time to
 //! send a request's head and body, so that a client that opens a
-//! connection and sends nothing (or half a request) holds it only briefly.
+//! connection and sends nothing (or half a request) holds it only briefly;
+//! and a request the HTTP library itself refuses (it is not HTTP, or its
+//! head is huge) gets a JSON error like any other (see `refusals`).
+
+mod refusals;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::Router;
 use harness::{Broker, Error, Sim, World};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::sync::oneshot;
 
 use crate::Shop;
 use crate::http::{BODY_READ_TIMEOUT, router, with_body_timeout};
 use crate::orders::Orders;
+use refusals::{JsonRefusals, served_by};
 
 /// How long the server waits for each part of a request.
 #[derive(Clone, Copy, Debug)]
@@ -41,9 +47,9 @@ pub const READ_TIMEOUTS: ReadTimeouts = ReadTimeouts {
 };
 
 /// How to call the command.
-pub const USAGE: &str = "serve [port]   (default port 3000)";
+pub const USAGE: &str = "[port]   (default port 3000)";
 
-/// `serve [port]` for the shop's front and the Orders that `open` makes:
+/// `[port]` for the shop's front and the Orders that `open` makes:
 /// serves the API until the process is stopped. Returns the process's exit
 /// code if it stops on its own.
 pub fn command(args: &[String], open: fn(&Sim) -> Orders) -> i32 {
@@ -57,7 +63,7 @@ pub fn command(args: &[String], open: fn(&Sim) -> Orders) -> i32 {
     serve(args, router(shop, orders), Some(world))
 }
 
-/// `serve [port]` (`args` without the word `serve`): runs `world`'s
+/// `[port]` (the example `serve`'s arguments): runs `world`'s
 /// handlers in the background, if there are any, and serves `router` on
 /// 127.0.0.1 until the process is stopped. Returns the exit code: 2 for
 /// wrong arguments, 1 if the port is taken.
@@ -66,7 +72,7 @@ pub fn serve(args: &[String], router: Router, world: Option<World>) -> i32 {
         [] => "3000",
         [port] => port.as_str(),
         _ => {
-            eprintln!("usage: cargo run -p <this package> -- {USAGE}");
+            eprintln!("usage: cargo run -p <this package> --example serve -- {USAGE}");
             return 2;
         }
     };
@@ -78,7 +84,9 @@ pub fn serve(args: &[String], router: Router, world: Option<World>) -> i32 {
     let server = match serve_bounded(&address, router, READ_TIMEOUTS) {
         Ok(server) => server,
         Err(err) => {
-            eprintln!("{err} (is another demo running? pass another port: -- serve 3001)");
+            eprintln!(
+                "{err} (is another demo running? pass another port: --example serve -- 3001)"
+            );
             return 1;
         }
     };
@@ -176,13 +184,19 @@ async fn accept(
                 Err(_) => continue,
             },
         };
-        let service = TowerToHyperService::new(router.clone());
+        // Did this connection's request reach the router? If not, what
+        // hyper writes is its own refusal, which gets a JSON body.
+        let served = Arc::new(AtomicBool::new(false));
+        let service = served_by(router.clone(), served.clone());
+        let stream = JsonRefusals::new(stream, served);
         tokio::spawn(async move {
-            // An error here is the client's (it went away, or was too
-            // slow); the connection is closed either way.
+            // An error here is the client's (it went away, was too slow, or
+            // sent what hyper refused); the connection is closed either way.
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(head)
+                // One request per connection: see `refusals`.
+                .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

@@ -7,4 +7,5 @@ pub mod front;
 pub mod kv;
 pub mod shipping;
 pub mod sql;
+pub mod storm;
 pub mod world;

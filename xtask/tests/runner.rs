@@ -292,18 +292,18 @@ fn explore_needs_an_exercise_with_a_model() {
 #[test]
 fn explore_runs_the_exercise_s_own_explorer_on_the_loopback() {
     let fx = Fixture::course();
-    // A stand-in for the exercise's binary: it prints what it was asked to
+    // A stand-in for the exercise's example: it prints what it was asked to
     // serve and stops, where the real one would serve until Ctrl-C.
     fx.write("exercises/02-double/src/model/mod.rs", "// the model\n");
     fx.write(
-        "exercises/02-double/src/main.rs",
+        "exercises/02-double/examples/explore.rs",
         "fn main() {\n    let args: Vec<String> = std::env::args().skip(1).collect();\n    println!(\"serving {args:?}\");\n}\n",
     );
     let run = fx.run(&["explore", "double", "--port", "3999"]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
         run.stdout
-            .contains(r#"serving ["explore", "--addr", "127.0.0.1:3999"]"#),
+            .contains(r#"serving ["--addr", "127.0.0.1:3999"]"#),
         "{}",
         run.all()
     );
@@ -438,7 +438,7 @@ fn check_passes_on_a_good_course_and_an_empty_one() {
     assert!(run.stdout.contains("Exercise 01 add-one"), "{}", run.stdout);
     assert!(run.stdout.contains("✓ checkpoint fails"), "{}", run.stdout);
     assert!(
-        run.stdout.trim_end().ends_with("19 passed, 0 failed"),
+        run.stdout.trim_end().ends_with("20 passed, 0 failed"),
         "{}",
         run.stdout
     );
@@ -468,9 +468,15 @@ fn check_catches_broken_exercises() {
         "should be 6",
         "must be 6",
     );
+    // 02's solution has a binary, which every verify would build.
+    fx.write("solutions/02-double/src/main.rs", "fn main() {}\n");
     let run = fx.run(&["check"]);
     assert_eq!(run.code, 1);
     let out = &run.stdout;
+    assert!(
+        out.contains("solutions/02-double: src/main.rs is a binary: make it examples/<command>.rs"),
+        "{out}"
+    );
     assert!(
         out.contains(
             "✗ checkpoint fails             listed test `adds_one` passes at the checkpoint"
@@ -487,7 +493,7 @@ fn check_catches_broken_exercises() {
         "{out}"
     );
     assert!(out.contains("✗ exercise = checkpoint"), "{out}");
-    assert!(out.trim_end().ends_with("15 passed, 4 failed"), "{out}");
+    assert!(out.trim_end().ends_with("15 passed, 5 failed"), "{out}");
 }
 
 #[test]

@@ -298,8 +298,6 @@ fn missing_checkpoints_are_named_with_the_git_command_that_restores_them() {
     }
 
     std::fs::remove_dir_all(fx.path("checkpoints")).unwrap();
-    // (Through `cargo xtask`, cargo itself stops first: its workspace lists
-    // `checkpoints/*`. The runner, started directly, says what to do.)
     for args in [&["list"][..], &["verify", "2"], &["reset", "2"]] {
         let run = fx.run(args);
         assert!(
@@ -307,6 +305,67 @@ fn missing_checkpoints_are_named_with_the_git_command_that_restores_them() {
             "{args:?}: {}",
             run.stderr
         );
+    }
+}
+
+/// The member patterns of the kit's own workspace (`Cargo.toml` at the root)
+/// that name the exercise crates, rather than one crate.
+fn kit_member_patterns() -> Vec<String> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let manifest: toml::Table = std::fs::read_to_string(manifest).unwrap().parse().unwrap();
+    manifest["workspace"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str())
+        .filter(|m| m.contains('*'))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn cargo_loads_the_workspace_whichever_tree_is_missing() {
+    // `cargo xtask` is `cargo run`: cargo loads the workspace before the
+    // runner starts, so a member pattern that fails without its folder would
+    // stop every command with cargo's message instead of the runner's.
+    let fx = Fixture::course();
+    let patterns = kit_member_patterns();
+    assert!(!patterns.is_empty(), "the kit's workspace has no patterns");
+    fx.write(
+        "Cargo.toml",
+        &format!("[workspace]\nresolver = \"3\"\nmembers = {patterns:?}\n"),
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let packages = |fx: &Fixture| {
+        let out = std::process::Command::new(&cargo)
+            .args([
+                "metadata",
+                "--no-deps",
+                "--offline",
+                "--format-version",
+                "1",
+            ])
+            .current_dir(fx.root())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.success(),
+            text,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, all, err) = packages(&fx);
+    assert!(ok, "{err}");
+    for name in ["\"ex01-add-one\"", "\"cp02-double\"", "\"sol01-add-one\""] {
+        assert!(all.contains(name), "{patterns:?} misses {name}");
+    }
+    for tree in ["checkpoints", "solutions", "exercises"] {
+        let aside = format!("{tree}.aside");
+        std::fs::rename(fx.path(tree), fx.path(&aside)).unwrap();
+        let (ok, _, err) = packages(&fx);
+        assert!(ok, "without {tree}/, cargo stops before the runner: {err}");
+        std::fs::rename(fx.path(&aside), fx.path(tree)).unwrap();
     }
 }
 

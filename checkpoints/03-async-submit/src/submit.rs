@@ -50,6 +50,8 @@ pub fn submit(
     // EXERCISE: if the send fails, the cart is marked submitted already:
     // a retry is refused (or replayed) and SubmitOrder never goes out.
     // Sending first is no better. Make it: accepted → send → submitted.
+    // Once accepted, the address is decided too: a new click with another
+    // one must not get a 202 for an order that goes elsewhere.
     cart.submitted = true;
     cart.deliver_to = deliver_to.to_string();
     shop.save(cart_id, &cart, found.version, record)?;

@@ -11,7 +11,7 @@ use shop::ORDERS_QUEUE;
 use shop::chaos::Chaos;
 use shop::demo::Profile;
 use shop::orders::{AddItem, ItemAdded};
-use shop::testing::world::{assert_as_asked, assert_no_lost_update};
+use shop::testing::world::{assert_as_asked, assert_no_lost_update, assert_storm_as_asked};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -342,13 +342,15 @@ fn three_tabs_at_once_keep_every_item() {
 fn chaos_storm_keeps_orders_billing_and_marketing_consistent() {
     // The demo, smaller: forty orders, then items added while every monkey
     // is loose — duplicates, database and broker failures, broken orders.
-    let sim = Sim::from_env_or(SEED);
+    let seed = Sim::from_env_or(SEED).seed();
     let test = "chaos_storm_keeps_orders_billing_and_marketing_consistent";
-    let run = run_demo(&sim, Profile::All, 40).unwrap();
-    assert_as_asked(
-        &run.town,
+    let storm = |sim: &Sim, orders| run_demo(sim, Profile::All, orders);
+    assert_storm_as_asked(
+        seed,
+        40,
+        storm,
         test,
         "forty orders, then items added to them while every monkey was loose (the demo, \
-         smaller: cargo run -p <this package> -- demo)",
+         smaller: cargo run -p <this package> --example demo)",
     );
 }

@@ -8,7 +8,7 @@ use deterministic_ids::{open_town, run_demo};
 use harness::{EventKind, Failure, FaultRule, Sim, headers};
 use shop::demo::Profile;
 use shop::mailer::SEND_INVOICE;
-use shop::testing::world::assert_as_asked;
+use shop::testing::world::{assert_as_asked, assert_storm_as_asked};
 use shop::town::Town;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -218,12 +218,14 @@ fn derived_ids_are_whole_uuids() {
 fn chaos_storm_counts_every_booking_once() {
     // The demo, smaller: thirty orders changed in rounds while every monkey
     // is loose and earlier requests come again, late.
-    let sim = Sim::from_env_or(SEED);
-    let run = run_demo(&sim, Profile::All, 30).unwrap();
-    assert_as_asked(
-        &run.town,
+    let seed = Sim::from_env_or(SEED).seed();
+    let storm = |sim: &Sim, orders| run_demo(sim, Profile::All, orders);
+    assert_storm_as_asked(
+        seed,
+        30,
+        storm,
         "chaos_storm_counts_every_booking_once",
         "thirty orders, changed in rounds while every monkey was loose and earlier requests \
-         came again, late (the demo, smaller: cargo run -p <this package> -- demo)",
+         came again, late (the demo, smaller: cargo run -p <this package> --example demo)",
     );
 }

@@ -10,7 +10,9 @@ use harness::{Fault, FaultRule, RandomFaults, Sim};
 use inline_outbox::{open_town, run_demo};
 use shop::ORDERS_QUEUE;
 use shop::demo::Profile;
-use shop::testing::world::{assert_as_asked, assert_no_lost_update, change_many_times};
+use shop::testing::world::{
+    assert_as_asked, assert_no_lost_update, assert_storm_as_asked, change_many_times,
+};
 use shop::town::Town;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -258,12 +260,14 @@ fn three_tabs_at_once_while_the_broker_hiccups() {
 fn chaos_storm_tells_marketing_every_moment_once() {
     // The demo, smaller: thirty orders changed in rounds while every monkey
     // is loose and earlier requests come again, late.
-    let sim = Sim::from_env_or(SEED);
-    let run = run_demo(&sim, Profile::All, 30).unwrap();
-    assert_as_asked(
-        &run.town,
+    let seed = Sim::from_env_or(SEED).seed();
+    let storm = |sim: &Sim, orders| run_demo(sim, Profile::All, orders);
+    assert_storm_as_asked(
+        seed,
+        30,
+        storm,
         "chaos_storm_tells_marketing_every_moment_once",
         "thirty orders, changed in rounds while every monkey was loose and earlier requests \
-         came again, late (the demo, smaller: cargo run -p <this package> -- demo)",
+         came again, late (the demo, smaller: cargo run -p <this package> --example demo)",
     );
 }

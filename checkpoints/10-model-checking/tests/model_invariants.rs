@@ -13,8 +13,8 @@ fn no_ghost_messages() {
     expect_invariant(
         HANDLER,
         Invariant::NoGhostMessages,
-        "an event may only tell about a change the store has. \
-         Reorder STEPS: update the store first, then send.",
+        "an event went out about a change that the store never got. Look at the \
+         order of STEPS: what has to be true before an event may leave?",
     );
 }
 
@@ -24,8 +24,9 @@ fn no_lost_messages() {
     expect_invariant(
         HANDLER,
         Invariant::NoLostMessages,
-        "acknowledge only once the change is stored and the event sent (keep Ack last), \
-         and let a retry send again: do not skip the send because the store has the change.",
+        "the queue forgot the message (it was acknowledged) but its event never went \
+         out, and nothing will send it now. Look at when Ack runs, and at what a retry \
+         still does.",
     );
 }
 
@@ -35,8 +36,8 @@ fn no_duplicate_processing() {
     expect_invariant(
         HANDLER,
         Invariant::NoDuplicateProcessing,
-        "a retry (after a failed acknowledgement, say) runs update_store again. Guard it: \
-         when attempt.stored_change() finds the change, write nothing.",
+        "a retry (after a failed acknowledgement, say) ran update_store again and the \
+         store changed twice. What can a retry find out about the attempt before it?",
     );
 }
 
@@ -46,7 +47,7 @@ fn consistent_output() {
     expect_invariant(
         HANDLER,
         Invariant::ConsistentOutput,
-        "each attempt builds its event with its own data. Send what the store recorded: \
-         the event of attempt.stored_change() (change.event()), not attempt.new_event().",
+        "two attempts at the same message sent events that say different things. \
+         Where does the event that send builds get its data from?",
     );
 }

@@ -8,7 +8,9 @@ use harness::{Failure, Fault, FaultPoint, FaultRule, Sim};
 use out_of_order::{open_town, run_demo};
 use shop::ORDERS_QUEUE;
 use shop::demo::Profile;
-use shop::testing::world::{assert_as_asked, assert_no_lost_update, change_many_times};
+use shop::testing::world::{
+    assert_as_asked, assert_no_lost_update, assert_storm_as_asked, change_many_times,
+};
 use shop::town::Town;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -293,12 +295,14 @@ fn the_mark_and_the_change_are_one_write() {
 fn late_copies_storm_matches_what_the_customers_did() {
     // The demo, smaller: thirty orders changed in rounds while every monkey
     // is loose and earlier requests come again, late.
-    let sim = Sim::from_env_or(SEED);
-    let run = run_demo(&sim, Profile::All, 30).unwrap();
-    assert_as_asked(
-        &run.town,
+    let seed = Sim::from_env_or(SEED).seed();
+    let storm = |sim: &Sim, orders| run_demo(sim, Profile::All, orders);
+    assert_storm_as_asked(
+        seed,
+        30,
+        storm,
         "late_copies_storm_matches_what_the_customers_did",
         "thirty orders, changed in rounds while every monkey was loose and earlier requests \
-         came again, late (the demo, smaller: cargo run -p <this package> -- demo)",
+         came again, late (the demo, smaller: cargo run -p <this package> --example demo)",
     );
 }

@@ -34,7 +34,7 @@ pub fn open_town(sim: &Sim, orders: &Orders) -> Town {
     Town::open(sim, orders.clone())
 }
 
-/// The demo (`-- demo`), with this exercise's Orders.
+/// The demo (`--example demo`), with this exercise's Orders.
 pub fn run_demo(sim: &Sim, profile: Profile, orders_placed: usize) -> Result<Demo, Error> {
     shop::demo::run(sim, profile, orders_placed, orders)
 }

@@ -11,7 +11,7 @@ use super::escape;
 pub(crate) struct Page<'a> {
     pub(crate) headline: &'a str,
     pub(crate) details: &'a [String],
-    pub(crate) seed: u64,
+    pub(crate) seed: &'a str,
     pub(crate) replay: &'a [String],
     pub(crate) svg: &'a str,
     pub(crate) steps: &'a str,
@@ -29,7 +29,11 @@ pub(crate) fn render(page: &Page<'_>) -> String {
     for detail in page.details {
         let _ = writeln!(out, "<p class=\"detail\">{}</p>", escape::html(detail));
     }
-    let _ = writeln!(out, "<h2>Replay it</h2>\n<p>Seed {}.</p>", page.seed);
+    let _ = writeln!(
+        out,
+        "<h2>Replay it</h2>\n<p>Seed {}.</p>",
+        escape::html(page.seed)
+    );
     for line in page.replay {
         let _ = writeln!(out, "<pre class=\"replay\">{}</pre>", escape::html(line));
     }

@@ -96,6 +96,8 @@ pub struct Failure {
     test_name: Option<String>,
     package: Option<String>,
     replay: Option<String>,
+    /// Why no seed replays this run (see [`Failure::without_seed`]).
+    seedless: Option<String>,
 }
 
 impl Failure {
@@ -143,6 +145,7 @@ impl Failure {
             test_name: replay::current_test_name(),
             package: replay::current_package(),
             replay: None,
+            seedless: None,
         }
     }
 
@@ -226,6 +229,23 @@ impl Failure {
         self
     }
 
+    /// For a run that no seed chose, such as a model checker's
+    /// counterexample (found by trying every run, not by chance): the report
+    /// says `why` where it would print the seed, and its replay command sets
+    /// no `HARNESS_SEED`, which would change nothing.
+    ///
+    /// ```
+    /// let failure = harness::Failure::new(&harness::Sim::new(1), "ghost")
+    ///     .test_name("no_ghost")
+    ///     .without_seed("the model checker tried every run");
+    /// assert!(failure.render().contains("Seed:    none: the model checker tried every run\n"));
+    /// assert!(failure.replay().starts_with("cargo test"));
+    /// ```
+    pub fn without_seed(mut self, why: &str) -> Failure {
+        self.seedless = Some(why.to_string());
+        self
+    }
+
     /// The headline.
     ///
     /// ```
@@ -256,7 +276,7 @@ impl Failure {
         match &self.replay {
             Some(command) => command.clone(),
             None => replay::command(
-                self.seed,
+                self.seedless.is_none().then_some(self.seed),
                 self.script.as_deref(),
                 self.package.as_deref(),
                 self.test_name.as_deref(),
@@ -319,7 +339,7 @@ impl Failure {
         html::render(&html::Page {
             headline: &self.headline,
             details: &self.details,
-            seed: self.seed,
+            seed: &self.seed_text(),
             replay: &self.replay_lines(),
             svg: &svg::render(&diagram),
             steps: &steps,
@@ -343,7 +363,7 @@ impl Failure {
         out.push('\n');
         out.push_str(&self.what_happened());
         out.push('\n');
-        out.push_str(&format!("Seed:    {}\n", self.seed));
+        out.push_str(&format!("Seed:    {}\n", self.seed_text()));
         let mut lines = self.replay_lines().into_iter();
         if let Some(first) = lines.next() {
             out.push_str(&format!("Replay:  {first}\n"));
@@ -411,6 +431,14 @@ impl Failure {
             out.push_str(&format!("  {legend}\n"));
         }
         out
+    }
+
+    /// The seed, or why there is none.
+    fn seed_text(&self) -> String {
+        match &self.seedless {
+            Some(why) => format!("none: {why}"),
+            None => self.seed.to_string(),
+        }
     }
 
     fn replay_lines(&self) -> Vec<String> {

@@ -20,18 +20,22 @@ pub(crate) fn current_package() -> Option<String> {
 }
 
 /// `HARNESS_SEED=42 cargo test -p shop -- --exact tests::two_orders`, with
-/// `HARNESS_SCRIPT=1,0,2` when the run followed an explorer's schedule.
+/// `HARNESS_SCRIPT=1,0,2` when the run followed an explorer's schedule, and
+/// without `HARNESS_SEED` for a run no seed chose.
 pub(crate) fn command(
-    seed: u64,
+    seed: Option<u64>,
     script: Option<&[u32]>,
     package: Option<&str>,
     test: Option<&str>,
 ) -> String {
-    let mut command = format!("{SEED_VARIABLE}={seed}");
-    if let Some(script) = script {
-        command.push_str(&format!(" {SCRIPT_VARIABLE}={}", script_text(script)));
+    let mut command = String::new();
+    if let Some(seed) = seed {
+        command.push_str(&format!("{SEED_VARIABLE}={seed} "));
     }
-    command.push_str(" cargo test");
+    if let Some(script) = script {
+        command.push_str(&format!("{SCRIPT_VARIABLE}={} ", script_text(script)));
+    }
+    command.push_str("cargo test");
     if let Some(package) = package {
         command.push_str(&format!(" -p {package}"));
     }
@@ -66,7 +70,7 @@ mod tests {
     #[test]
     fn the_command_names_seed_package_and_test() {
         assert_eq!(
-            command(42, None, Some("shop"), Some("tests::two_orders")),
+            command(Some(42), None, Some("shop"), Some("tests::two_orders")),
             "HARNESS_SEED=42 cargo test -p shop -- --exact tests::two_orders"
         );
     }
@@ -74,7 +78,7 @@ mod tests {
     #[test]
     fn an_explorer_schedule_joins_the_command() {
         assert_eq!(
-            command(7, Some(&[1, 0, 2]), Some("shop"), None),
+            command(Some(7), Some(&[1, 0, 2]), Some("shop"), None),
             "HARNESS_SEED=7 HARNESS_SCRIPT=1,0,2 cargo test -p shop"
         );
         assert_eq!(

@@ -1,6 +1,8 @@
 //! Test helpers for Part A (the shop's front, exercises 01–04), and for the
 //! shop's own tests of its HTTP API.
 
+pub mod scenarios;
+
 use harness::http::HttpClient;
 pub use harness::http::HttpResponse;
 use harness::{

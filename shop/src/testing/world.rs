@@ -2,9 +2,11 @@
 //! report as a failing test's report, and a customer who keeps changing
 //! her order.
 
-use harness::{Error, EventKind, Failure};
+use harness::{Error, EventKind, Failure, Sim};
 use serde::Deserialize;
 
+use crate::demo::Demo;
+use crate::testing::storm;
 use crate::town::Town;
 
 /// What the report reads of a message: the request's id (events and
@@ -102,6 +104,40 @@ pub fn assert_as_asked(town: &Town, test: &str, scenario: &str) {
         }
     }
     failure.panic();
+}
+
+/// A storm test: `storm(sim, n)` runs the demo with `n` orders in `sim`.
+/// Runs it with `orders` orders, in a fresh simulation of `seed`; if the
+/// consistency report finds anything, fails the test `test` like
+/// [`assert_as_asked`], with the smallest storm of that seed that still
+/// fails ([`storm::shrink`]): a short run instead of hundreds of steps.
+///
+/// ```
+/// use harness::Sim;
+/// use shop::demo::{self, Profile};
+/// use shop::orders::documents::Orders;
+/// use shop::testing::world::assert_storm_as_asked;
+///
+/// let storm = |sim: &Sim, n| demo::run(sim, Profile::None, n, Orders::new);
+/// assert_storm_as_asked(7, 3, storm, "doc_test", "three orders, no monkeys"); // passes
+/// ```
+#[track_caller]
+pub fn assert_storm_as_asked(
+    seed: u64,
+    orders: usize,
+    storm: impl Fn(&Sim, usize) -> Result<Demo, Error>,
+    test: &str,
+    scenario: &str,
+) {
+    let failing = storm::shrink(orders, |n| {
+        let sim = Sim::new(seed);
+        let demo = storm(&sim, n).expect("the storm runs to its end");
+        (!demo.audit.is_consistent()).then_some(demo)
+    });
+    if let Some(shrunk) = failing {
+        let scenario = format!("{scenario}; {}", shrunk.describe());
+        assert_as_asked(&shrunk.run.town, test, &scenario);
+    }
 }
 
 /// Fails the test `test` when `order` lacks an item that Orders finished

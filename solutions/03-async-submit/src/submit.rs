@@ -57,6 +57,10 @@ pub fn submit(
         cart.accepted = true;
         cart.deliver_to = deliver_to.to_string();
         version = shop.save(cart_id, &cart, version, None)?;
+    } else if cart.deliver_to != deliver_to {
+        // Accepted for another address, and a copy may be out already:
+        // a 202 now would promise an order that goes elsewhere.
+        return Err(SubmitError::AcceptedForAnotherAddress(cart.deliver_to));
     }
     // Step 2: send. If this fails the cart stays accepted: stuck until
     // a retry sends again, but never wrong.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_submit::RULES;
 use harness::http::{HttpClient, HttpResponse};
-use harness::{Error, Failure, Fault, FaultRule, Sim};
+use harness::{Error, Fault, FaultRule, Sim, ensure};
 use shop::client::ShopClient;
 use shop::testing::front::{
     Storefront, bound_calls, error_message, is_write, other_tab_adds_an_item, submit_with_key,
@@ -36,12 +36,6 @@ fn olas_cart(sim: &Sim, app: &ShopClient) -> String {
     cart_id
 }
 
-/// A failure report: what went wrong in the course's words, the steps of
-/// the run, the seed, the replay command and a sequence diagram on disk.
-fn explain(sim: &Sim, test: &str, what: &str) -> String {
-    Failure::new(sim, what).test_name(test).finish()
-}
-
 /// An answer (or its absence), in a few words.
 fn answer_text(answer: &Result<HttpResponse, Error>) -> String {
     match answer {
@@ -56,7 +50,6 @@ fn answer_text(answer: &Result<HttpResponse, Error>) -> String {
 fn broker_failure_does_not_lose_the_submission() {
     let sim = Sim::from_env_or(SEED);
     let (mut town, _http, app) = open_shop(&sim);
-    let test = "broker_failure_does_not_lose_the_submission";
     let cart_id = olas_cart(&sim, &app);
     sim.note("the broker refuses the first SubmitOrder; the app retries");
     sim.inject(FaultRule::at("broker.orders.send").fail_before());
@@ -65,21 +58,15 @@ fn broker_failure_does_not_lose_the_submission() {
     sim.set_actor("test");
     let orders = town.order_count(&cart_id);
     let sent = town.submit_orders(&cart_id).len();
-    assert!(
-        submitted.is_ok() && sent >= 1 && orders >= 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
-                "lost submission: Ola's app was told {}, but the shop sent {sent} SubmitOrder \
-                 and Orders made {orders} orders — the cart was marked submitted before \
-                 SubmitOrder got out, the send failed, and the retry found the cart submitted \
-                 and sent nothing. Nobody will ever make this order",
-                answer_text(&submitted)
-            )
+    ensure(submitted.is_ok() && sent >= 1 && orders >= 1, &sim, || {
+        format!(
+            "lost submission: Ola's app was told {}, but the shop sent {sent} SubmitOrder \
+             and Orders made {orders} orders — the cart was marked submitted before \
+             SubmitOrder got out, the send failed, and the retry found the cart submitted \
+             and sent nothing. Nobody will ever make this order",
+            answer_text(&submitted)
         )
-    );
+    });
     broker_down_for_a_while_is_503_until_it_is_back();
 }
 
@@ -90,7 +77,6 @@ fn broker_failure_does_not_lose_the_submission() {
 fn broker_down_for_a_while_is_503_until_it_is_back() {
     let sim = Sim::from_env_or(SEED);
     let (mut town, _http, app) = open_shop(&sim);
-    let test = "broker_failure_does_not_lose_the_submission";
     let cart_id = olas_cart(&sim, &app);
     sim.note("the broker refuses every send for a while");
     let down = Arc::new(AtomicBool::new(true));
@@ -113,13 +99,11 @@ fn broker_down_for_a_while_is_503_until_it_is_back() {
     sim.set_actor("test");
     let orders = town.order_count(&cart_id);
     let refused = matches!(&while_down, Err(err) if err.to_string().contains("503"));
-    assert!(
+    ensure(
         refused && sent_while_down == 0 && again.is_ok() && orders >= 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
+        &sim,
+        || {
+            format!(
                 "lost submission: while the broker was down, Ola's app was told {} (and \
                  {sent_while_down} SubmitOrder got out); once it was back, her new click was \
                  told {} and Orders made {orders} orders. A submit whose SubmitOrder did not get \
@@ -128,7 +112,7 @@ fn broker_down_for_a_while_is_503_until_it_is_back() {
                 answer_text(&while_down),
                 answer_text(&again)
             )
-        )
+        },
     );
 }
 
@@ -139,7 +123,6 @@ fn no_ghost_submit_order() {
     for nth in 1..=5 {
         let sim = Sim::from_env_or(SEED);
         let (town, http, app) = open_shop(&sim);
-        let test = "no_ghost_submit_order";
         let cart_id = olas_cart(&sim, &app);
         sim.note(&format!("the store fails write #{nth} of the submit"));
         sim.inject(
@@ -154,22 +137,16 @@ fn no_ghost_submit_order() {
         }
         let added = other_tab_adds_an_item(&sim, &http, &cart_id);
         let sent = town.submit_orders(&cart_id);
-        assert!(
-            sent.is_empty() || added.status == 409,
-            "{}",
-            explain(
-                &sim,
-                test,
-                &format!(
-                    "ghost SubmitOrder: the shop sent SubmitOrder with {:?}, then the store \
-                     failed (write #{nth}) and the submit answered {} — yet the cart never \
-                     changed: Ola's other tab could still add z kapustą to it ({}). Orders will \
-                     make an order from a cart the shop never accepted. Save the decision \
-                     before the message leaves",
-                    sent[0].items, first.status, added.status
-                )
+        ensure(sent.is_empty() || added.status == 409, &sim, || {
+            format!(
+                "ghost SubmitOrder: the shop sent SubmitOrder with {:?}, then the store \
+                 failed (write #{nth}) and the submit answered {} — yet the cart never \
+                 changed: Ola's other tab could still add z kapustą to it ({}). Orders will \
+                 make an order from a cart the shop never accepted. Save the decision \
+                 before the message leaves",
+                sent[0].items, first.status, added.status
             )
-        );
+        });
     }
 }
 
@@ -177,19 +154,16 @@ fn no_ghost_submit_order() {
 fn cart_is_frozen_once_accepted() {
     let sim = Sim::from_env_or(SEED);
     let (mut town, http, app) = open_shop(&sim);
-    let test = "cart_is_frozen_once_accepted";
     let cart_id = olas_cart(&sim, &app);
     sim.inject(FaultRule::at("broker.orders.send").fail_before());
     sim.note("Ola submits; the broker refuses SubmitOrder the first time");
     let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
     let added = other_tab_adds_an_item(&sim, &http, &cart_id);
-    assert!(
+    ensure(
         added.status == 409 && error_message(&added).is_some(),
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
+        &sim,
+        || {
+            format!(
                 "the cart changed after it was accepted: the submit answered {}, and then Ola's \
                  other tab added z kapustą ({} {}). A SubmitOrder sent before and one re-sent \
                  after would order different pierogi — once accepted, the cart must refuse \
@@ -198,29 +172,27 @@ fn cart_is_frozen_once_accepted() {
                 added.status,
                 added.text()
             )
-        )
+        },
     );
     sim.note("the app retries the submit with the same key");
     let retry = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
     town.deliver();
     let sent = town.submit_orders(&cart_id);
     let orders = town.orders.of_cart(&cart_id).unwrap();
-    assert!(
+    ensure(
         retry.is_success()
             && !sent.is_empty()
             && sent.iter().all(|copy| copy.items == ["ruskie"])
             && orders.iter().all(|order| order.items == ["ruskie"]),
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
+        &sim,
+        || {
+            format!(
                 "after the retry ({} {}) every SubmitOrder and every order should hold exactly \
                  Ola's ruskie, but the shop sent {sent:?} and Orders made {orders:?}",
                 retry.status,
                 retry.text()
             )
-        )
+        },
     );
 }
 
@@ -232,7 +204,6 @@ fn client_retries_converge() {
     // sent and its order made, every copy holding what the cart holds.
     let sim = Sim::from_env_or(SEED);
     let (mut town, http, app) = open_shop(&sim);
-    let test = "client_retries_converge";
     let points = ["broker.orders.send", "kv.shop.batch"];
     let faults = [Fault::FailBefore, Fault::FailAfter];
     let mut story = Vec::new();
@@ -274,37 +245,25 @@ fn client_retries_converge() {
     for (customer, cart_id, faults, told) in &story {
         let sent = town.submit_orders(cart_id);
         let orders = town.orders.of_cart(cart_id).unwrap();
-        assert!(
-            !sent.is_empty() && !orders.is_empty(),
-            "{}",
-            explain(
-                &sim,
-                test,
-                &format!(
-                    "lost submission: {customer}'s cart never reached Orders ({} SubmitOrder \
-                     sent, {} orders) — {faults}; the app was told: {told}. A submit that \
-                     failed half-way must leave the cart in a state from which a retry sends \
-                     SubmitOrder again",
-                    sent.len(),
-                    orders.len()
-                )
+        ensure(!sent.is_empty() && !orders.is_empty(), &sim, || {
+            format!(
+                "lost submission: {customer}'s cart never reached Orders ({} SubmitOrder \
+                 sent, {} orders) — {faults}; the app was told: {told}. A submit that \
+                 failed half-way must leave the cart in a state from which a retry sends \
+                 SubmitOrder again",
+                sent.len(),
+                orders.len()
             )
-        );
+        });
         let cart = town.shop.cart(cart_id).unwrap().unwrap_or_default();
         let items: Vec<String> = cart.lines.iter().map(|line| line.name.clone()).collect();
-        assert!(
-            sent.iter().all(|copy| copy.items == items),
-            "{}",
-            explain(
-                &sim,
-                test,
-                &format!(
-                    "{customer}'s cart holds {items:?}, but the shop sent {sent:?} — every copy \
-                     of SubmitOrder must carry what the cart holds ({faults}; the app was \
-                     told: {told})"
-                )
+        ensure(sent.iter().all(|copy| copy.items == items), &sim, || {
+            format!(
+                "{customer}'s cart holds {items:?}, but the shop sent {sent:?} — every copy \
+                 of SubmitOrder must carry what the cart holds ({faults}; the app was \
+                 told: {told})"
             )
-        );
+        });
     }
 }
 
@@ -315,7 +274,6 @@ fn every_copy_of_submit_order_goes_to_one_address() {
     // answers, every copy it sends must go where the cart was accepted to.
     let sim = Sim::from_env_or(SEED);
     let (mut town, http, app) = open_shop(&sim);
-    let test = "every_copy_of_submit_order_goes_to_one_address";
     let cart_id = olas_cart(&sim, &app);
     sim.note("the store fails the submit's write after SubmitOrder got out");
     let sent = Arc::new(AtomicBool::new(false));
@@ -340,13 +298,11 @@ fn every_copy_of_submit_order_goes_to_one_address() {
     let copies = town.submit_orders(&cart_id);
     let cart = town.shop.cart(&cart_id).unwrap().unwrap_or_default();
     let addresses: Vec<&str> = copies.iter().map(|copy| copy.deliver_to.as_str()).collect();
-    assert!(
+    ensure(
         !copies.is_empty() && addresses.iter().all(|address| *address == cart.deliver_to),
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
+        &sim,
+        || {
+            format!(
                 "the shop sent SubmitOrder to {addresses:?} while the cart says {:?} (the \
                  submits were told {} and {}): once the cart is accepted, its address is \
                  decided like its pierogi — every copy of SubmitOrder, sent now or on a retry, \
@@ -355,8 +311,107 @@ fn every_copy_of_submit_order_goes_to_one_address() {
                 answer_text(&first),
                 answer_text(&second)
             )
-        )
+        },
     );
+}
+
+/// How Ola's first submit fails, in `every_202_goes_to_the_address_it_was_given`:
+/// before the send, at the send, and after it.
+const FIRST_SUBMIT_FAILS: [&str; 3] = [
+    "the broker refuses SubmitOrder",
+    "the broker takes SubmitOrder but reports an error",
+    "the store fails the write after SubmitOrder got out",
+];
+
+/// Makes Ola's first submit fail the way `how` says (one of
+/// [`FIRST_SUBMIT_FAILS`]).
+fn fail_the_first_submit(sim: &Sim, how: &str) {
+    sim.note(how);
+    let broker = FaultRule::at("broker.orders.send");
+    if how == FIRST_SUBMIT_FAILS[0] {
+        sim.inject(broker.fail_before());
+    } else if how == FIRST_SUBMIT_FAILS[1] {
+        sim.inject(broker.fail_after());
+    } else {
+        let sent = Arc::new(AtomicBool::new(false));
+        let after_send = sent.clone();
+        sim.inject(broker.interleave(move || after_send.store(true, Ordering::SeqCst)));
+        sim.inject(
+            FaultRule::at("kv.shop.*")
+                .when(move |point| is_write(point) && sent.load(Ordering::SeqCst))
+                .fail_before(),
+        );
+    }
+}
+
+#[test]
+fn every_202_goes_to_the_address_it_was_given() {
+    // Ola's submit fails half-way (503). She clicks Submit again, now to
+    // Floriańska 3. If the shop refuses that (4xx), her app sends her first
+    // submit again. Whatever the shop answered 202 to, the order must go
+    // where that request said.
+    for how in FIRST_SUBMIT_FAILS {
+        let sim = Sim::from_env_or(SEED);
+        let (mut town, http, app) = open_shop(&sim);
+        let cart_id = olas_cart(&sim, &app);
+        fail_the_first_submit(&sim, how);
+        let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1");
+        sim.note("Ola clicks Submit again, now to Floriańska 3");
+        let second = submit_with_key(&http, &cart_id, "k-2", "Floriańska 3").unwrap();
+        let mut answers = vec![("Floriańska 3", second.clone())];
+        if !second.is_success() {
+            ensure(
+                second.status.is_client_error() && error_message(&second).is_some(),
+                &sim,
+                || {
+                    format!(
+                        "{how}; Ola's new click, to Floriańska 3, got {} {} — if the shop does \
+                         not take a request it says why with a 4xx and a JSON error (a 503 \
+                         says \"try again\", and trying again would not help)",
+                        second.status,
+                        second.text()
+                    )
+                },
+            );
+            sim.note("the app sends Ola's first submit again, to Rynek 1");
+            let again = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
+            answers.push(("Rynek 1", again));
+        }
+        town.deliver();
+        let orders = town.orders.of_cart(&cart_id).unwrap();
+        let told: Vec<String> = answers
+            .iter()
+            .map(|(to, answer)| format!("to {to}: {} {}", answer.status, answer.text()))
+            .collect();
+        let accepted = answers.iter().any(|(_, answer)| answer.is_success());
+        ensure(accepted && !orders.is_empty(), &sim, || {
+            format!(
+                "lost submission: {how} (the first submit was told {}); then the shop answered \
+                 {told:?} and Orders made {} orders — Ola has no order and no submit left that \
+                 would make one",
+                answer_text(&first),
+                orders.len()
+            )
+        });
+        for (address, answer) in &answers {
+            let elsewhere: Vec<&str> = orders
+                .iter()
+                .map(|order| order.deliver_to.as_str())
+                .filter(|to| to != address)
+                .collect();
+            ensure(!answer.is_success() || elsewhere.is_empty(), &sim, || {
+                format!(
+                    "a dishonest 202: {how}; the submit to {address} was told {} {}, but \
+                     Orders made orders to {elsewhere:?} — the cart was accepted for the first \
+                     address, and a copy of SubmitOrder may be out already. A click with \
+                     another address must be refused (409, saying where the order goes), not \
+                     answered 202 for an order that goes elsewhere",
+                    answer.status,
+                    answer.text()
+                )
+            });
+        }
+    }
 }
 
 // ----- the submit keeps its answers -----
@@ -369,7 +424,6 @@ fn store_failure_during_submit_then_retry_gets_the_order() {
     for nth in 1..=5 {
         let sim = Sim::from_env_or(SEED);
         let (mut town, http, app) = open_shop(&sim);
-        let test = "store_failure_during_submit_then_retry_gets_the_order";
         let cart_id = olas_cart(&sim, &app);
         sim.note(&format!("the store fails write #{nth} of the submit"));
         sim.inject(
@@ -382,38 +436,30 @@ fn store_failure_during_submit_then_retry_gets_the_order() {
         if first.is_success() {
             break; // the submit has fewer writes: every failure point is covered
         }
-        assert!(
+        ensure(
             first.status == 503 && error_message(&first).is_some(),
-            "{}",
-            explain(
-                &sim,
-                test,
-                &format!(
+            &sim,
+            || {
+                format!(
                     "when the store fails, the shop should answer 503 with a JSON error (try \
                      again), but answered {} {}",
                     first.status,
                     first.text()
                 )
-            )
+            },
         );
         sim.note("the app retries with the same key");
         let retry = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
         let orders = town.order_count(&cart_id);
-        assert!(
-            retry.is_success() && orders >= 1,
-            "{}",
-            explain(
-                &sim,
-                test,
-                &format!(
-                    "the store failed at write #{nth} of the submit; the retry with the same key \
-                     got {} {} and the cart has {orders} orders — the retry must get the \
-                     submit through, and the key's record may only say 202 once it did",
-                    retry.status,
-                    retry.text()
-                )
+        ensure(retry.is_success() && orders >= 1, &sim, || {
+            format!(
+                "the store failed at write #{nth} of the submit; the retry with the same key \
+                 got {} {} and the cart has {orders} orders — the retry must get the \
+                 submit through, and the key's record may only say 202 once it did",
+                retry.status,
+                retry.text()
             )
-        );
+        });
     }
 }
 
@@ -421,27 +467,24 @@ fn store_failure_during_submit_then_retry_gets_the_order() {
 fn a_new_submit_of_a_submitted_cart_is_409() {
     let sim = Sim::from_env_or(SEED);
     let (mut town, http, app) = open_shop(&sim);
-    let test = "a_new_submit_of_a_submitted_cart_is_409";
     let cart_id = olas_cart(&sim, &app);
     let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
     sim.note("Ola clicks Submit again: a new click, a new key");
     let second = submit_with_key(&http, &cart_id, "k-2", "Rynek 1").unwrap();
     let orders = town.order_count(&cart_id);
-    assert!(
+    ensure(
         first.is_success()
             && second.status == 409
             && error_message(&second).is_some()
             && orders == 1,
-        "{}",
-        explain(
-            &sim,
-            test,
-            &format!(
+        &sim,
+        || {
+            format!(
                 "a second submit (new key) of a submitted cart got {} {} and the cart has \
                  {orders} orders — it should be refused with 409 and a JSON error, one order",
                 second.status,
                 second.text()
             )
-        )
+        },
     );
 }

@@ -23,7 +23,7 @@ pub fn open_town(sim: &Sim) -> Town {
     Town::open(sim, orders(sim))
 }
 
-/// The demo (`-- demo`), with this exercise's Orders.
+/// The demo (`--example demo`), with this exercise's Orders.
 pub fn run_demo(sim: &Sim, profile: Profile, orders_placed: usize) -> Result<Demo, Error> {
     shop::demo::run(sim, profile, orders_placed, orders)
 }

@@ -23,6 +23,7 @@ use shop::testing::sql::{
     nothing_left_pending, nothing_went_out_unstored, outage_then_resend, place_olas_order,
     stored_and_sent,
 };
+use shop::testing::storm;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -258,17 +259,26 @@ fn a_broker_outage_gives_the_request_back_and_loses_nothing() {
 fn chaos_storm_tells_one_story() {
     // Forty orders, items added to each, and every monkey loose: copies,
     // database failures, broker failures. The broker retries.
-    let sim = Sim::from_env_or(SEED);
-    let ran = demo::run(&sim, Profile::All, 40, generic_outbox::orders).unwrap();
+    // A failing storm is shrunk to the fewest orders that still fail.
+    let seed = Sim::from_env_or(SEED).seed();
+    let storm = |orders| {
+        let sim = Sim::new(seed);
+        let ran = demo::run(&sim, Profile::All, orders, generic_outbox::orders).unwrap();
+        let outbox = ran
+            .outbox
+            .as_ref()
+            .expect("Orders on SQL reports on its outbox");
+        let clean = ran.audit.is_consistent() && outbox.is_clean();
+        (!clean).then_some((sim, ran))
+    };
+    let Some(shrunk) = storm::shrink(40, storm) else {
+        return;
+    };
+    let shrunk_line = shrunk.describe();
+    let (sim, ran) = shrunk.run;
     let run = sim.trace();
     let audit = &ran.audit;
-    let outbox = ran
-        .outbox
-        .as_ref()
-        .expect("Orders on SQL reports on its outbox");
-    if audit.is_consistent() && outbox.is_clean() {
-        return;
-    }
+    let outbox = ran.outbox.as_ref().expect("checked above");
     let anomaly = [&audit.ghosts, &audit.lost, &audit.duplicates]
         .into_iter()
         .find_map(|anomalies| anomalies.first());
@@ -297,6 +307,7 @@ fn chaos_storm_tells_one_story() {
         )
     };
     let mut failure = Failure::from_trace(sim.seed(), run.clone(), headline)
+        .detail(shrunk_line)
         .detail(format!("the consistency report:\n{audit}{outbox}"));
     // Point at the requests about that item, where they failed, and at
     // the events announcing it; and tell their story in a few lines (the

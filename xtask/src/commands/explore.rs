@@ -3,8 +3,8 @@
 //! the part of the model the attendee writes in its `src/model/` (exercise
 //! 10: `src/model/handler.rs`; the machinery is the `handler-model` crate);
 //! every other exercise, 11 included, is refused with the list of those that
-//! have one. The exercise's own binary does the serving (`cargo run -p
-//! exNN-slug -- explore --addr 127.0.0.1:P`), so the Explorer always shows
+//! have one. The exercise's own example does the serving (`cargo run -p
+//! exNN-slug --example explore -- --addr 127.0.0.1:P`), so the Explorer always shows
 //! the attendee's current model.
 
 use std::process::ExitCode;
@@ -51,7 +51,16 @@ pub fn run(course: &Course, args: &ExploreArgs) -> Result<ExitCode> {
         )
     );
     let status = cargo::cargo(&course.root)
-        .args(["run", "--quiet", "-p", &package, "--", "explore", "--addr"])
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            &package,
+            "--example",
+            "explore",
+            "--",
+            "--addr",
+        ])
         .arg(&address)
         .status()
         .context(|| format!("running `cargo run -p {package}`"))?;

@@ -86,6 +86,48 @@ pub fn no_copies_between_solutions(course: &Course) -> Result<String, String> {
     }
 }
 
+/// No exercise crate has a binary. cargo builds a package's binaries with
+/// its integration tests, so a `src/main.rs` would be linked again on every
+/// save the attendee makes (0.4 s of a warm `verify` at 06); a program that
+/// runs the exercise (demo, serve, explore) is an example, built only when
+/// asked for: `cargo run -p exNN-slug --example demo`.
+pub fn no_binaries(course: &Course) -> Result<String, String> {
+    let mut found = Vec::new();
+    for ex in course.built() {
+        for copy in Tree::ALL {
+            let dir = course.dir(ex, copy);
+            found.extend(binaries(&dir).into_iter().map(|what| {
+                format!(
+                    "{}: {what}: make it examples/<command>.rs and run it with `cargo run -p {} --example <command>`",
+                    course.rel(&dir).display(),
+                    ex.package(Tree::Exercise)
+                )
+            }));
+        }
+    }
+    if found.is_empty() {
+        Ok("demos are examples, not built by verify".to_string())
+    } else {
+        Err(found.join("\n"))
+    }
+}
+
+/// The binary targets of the crate in `dir`, as a reader would name them.
+fn binaries(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    if dir.join("src/main.rs").is_file() {
+        found.push("src/main.rs is a binary".to_string());
+    }
+    if dir.join("src/bin").is_dir() {
+        found.push("src/bin/ holds binaries".to_string());
+    }
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+    if manifest.lines().any(|line| line.trim() == "[[bin]]") {
+        found.push("Cargo.toml declares a [[bin]]".to_string());
+    }
+    found
+}
+
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     fsutil::files(dir)
         .unwrap_or_default()
@@ -100,4 +142,27 @@ fn rust_lines(dir: &Path) -> usize {
         .filter_map(|rel| std::fs::read_to_string(dir.join(rel)).ok())
         .map(|text| text.lines().count())
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_main_a_bin_folder_or_a_bin_table_is_a_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("examples")).unwrap();
+        std::fs::write(root.join("examples/demo.rs"), "fn main() {}\n").unwrap();
+        std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        assert!(binaries(root).is_empty(), "an example is not a binary");
+        std::fs::create_dir_all(root.join("src/bin")).unwrap();
+        std::fs::write(root.join("src/main.rs"), "fn main() {}\n").unwrap();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[package]\nname = \"x\"\n\n[[bin]]\nname = \"y\"\n",
+        )
+        .unwrap();
+        assert_eq!(binaries(root).len(), 3, "{:?}", binaries(root));
+    }
 }

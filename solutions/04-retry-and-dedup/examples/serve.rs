@@ -1,0 +1,20 @@
+//! The shop's API on your machine for `curl`, with this exercise's code:
+//! `cargo run -p ex04-retry-and-dedup --example serve` (then see the README).
+//! (An example, not the package's binary: `cargo xtask verify` builds the
+//! tests only, so a save never waits for this program to link.)
+
+use harness::{Broker, Sim, World};
+use shop::Shop;
+use shop::front::orders::Orders;
+use shop::http::router;
+use shop::serve::serve;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sim = Sim::from_env_or(1);
+    let broker = Broker::new(&sim);
+    let (shop, orders) = (Shop::new(&sim, &broker), Orders::new(&sim));
+    let mut world = World::new(&sim, &broker);
+    retry_and_dedup::add_handlers(&mut world, &shop, &orders);
+    std::process::exit(serve(&args, router(shop, orders), Some(world)));
+}
