@@ -3,7 +3,7 @@
 //! profile are loose; then the consistency report, what struck, and the
 //! round trips Shipping made per message (blob calls counted too).
 //!
-//! `cargo run -p sol16-claim-check -- demo --seed 7 --chaos all`
+//! `cargo run -p sol16-claim-check --example demo -- --seed 7 --chaos all`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +17,7 @@ use crate::testing::shipping::{ShippingWorld, home_order, wedding};
 
 /// How to call the demo.
 pub const USAGE: &str =
-    "demo [--seed N] [--orders N] [--chaos none|duplicates|database|broker|late|all]";
+    "[--seed S] [--chaos none|duplicates|database|broker|late|all] [--orders N]";
 
 /// What the demo did.
 pub struct ShippingDemo {
@@ -170,7 +170,7 @@ fn count_faults(sim: &Sim) -> Vec<(String, usize)> {
     counts
 }
 
-/// The demo as a command: parses `args` (after `demo`), runs, prints, and
+/// The demo as a command: parses `args` (the example `demo`'s), runs, prints, and
 /// returns the exit code (0 when the report is consistent).
 pub fn command(args: &[String], handle: HandleShipOrder) -> i32 {
     let mut seed = 7;
@@ -189,7 +189,7 @@ pub fn command(args: &[String], handle: HandleShipOrder) -> i32 {
         };
         if !understood {
             eprintln!("did not understand `{flag} {value}`");
-            eprintln!("usage: cargo run -p <this package> -- {USAGE}");
+            eprintln!("usage: cargo run -p <this package> --example demo -- {USAGE}");
             return 2;
         }
     }
