@@ -16,6 +16,8 @@
 //!   write ([`outbox::Middleware`]); [`orders::documents`]: Orders on the
 //!   document store (exercises 05–08).
 //! - [`order_page`]: where customers change a placed order.
+//! - [`shipping`]: Shipping, its labels in a blob store, claim checks, and
+//!   Billing's invoice desk (Part F).
 //! - [`downstream`]: Billing and Marketing; [`mailer`]: who sends their
 //!   letters; [`ids`]: the ids of the messages the handlers send.
 //! - [`chaos`]: the chaos monkeys between a service and the broker.
@@ -45,6 +47,7 @@ pub mod outbox;
 pub mod payments;
 pub mod provider;
 pub mod serve;
+pub mod shipping;
 pub mod testing;
 pub mod town;
 

@@ -6,6 +6,7 @@
 pub mod front;
 pub mod kv;
 pub mod payments;
+pub mod shipping;
 pub mod sql;
 pub mod storm;
 pub mod tokens;

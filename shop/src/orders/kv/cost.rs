@@ -2,7 +2,7 @@
 //! to the broker, per message it handles, counted from the run's trace.
 //!
 //! A round trip is one call: a read, a write (or a write refused by its
-//! condition), a publish or a send; a call that failed before it took
+//! condition), a call to a blob store, a publish or a send; a call that failed before it took
 //! effect counts too (it was made). Calls made while handling `SubmitOrder`
 //! are left out: placing an order is the same in every design.
 
@@ -116,7 +116,8 @@ fn call_of(kind: &EventKind) -> Option<Call> {
     match kind {
         EventKind::Read { store, .. }
         | EventKind::Wrote { store, .. }
-        | EventKind::Conflict { store, .. } => Some(Call::Store(store.clone())),
+        | EventKind::Conflict { store, .. }
+        | EventKind::Blob { store, .. } => Some(Call::Store(store.clone())),
         EventKind::Published { .. } | EventKind::Sent { .. } => Some(Call::Broker),
         EventKind::Request { .. } => Some(Call::Http),
         // Never sent, or answered 5xx or 429 without reaching the service:
@@ -131,7 +132,7 @@ fn call_of(kind: &EventKind) -> Option<Call> {
         EventKind::FaultInjected { point, fault } if failed_before(point, fault) => {
             let mut parts = point.split('.');
             match (parts.next(), parts.next()) {
-                (Some("kv"), Some(store)) => Some(Call::Store(store.to_string())),
+                (Some("kv" | "blob"), Some(store)) => Some(Call::Store(store.to_string())),
                 (Some("broker"), _) => Some(Call::Broker),
                 _ => None,
             }
