@@ -164,8 +164,14 @@ impl HttpClient {
                 Error::Other(format!("cannot start the HTTP client's runtime: {err}"))
             })?;
         // Every peer in the workshop is local: never route through a proxy.
+        // No pooled connections: a server may answer before it has read a
+        // request's body (a 413 for an oversized one) and then close the
+        // connection; a pooled copy of it fails the NEXT request with "error
+        // sending request", at random. On loopback a new connection per
+        // request costs little, and every request stands on its own.
         let client = reqwest::Client::builder()
             .no_proxy()
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|err| Error::Other(format!("cannot build the HTTP client: {err}")))?;
         Ok(HttpClient {
