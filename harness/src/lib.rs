@@ -71,7 +71,9 @@ pub use budget::{DEFAULT_DELIVERY_BUDGET, WATCHDOG_VARIABLE};
 pub use clock::SimTime;
 pub use coverage::{Coverage, PointCount, Sometimes};
 pub use error::Error;
-pub use explorer::{Explorer, Report, Scenario};
+#[allow(deprecated)]
+pub use explorer::Report;
+pub use explorer::{Exploration, Explorer, Scenario};
 pub use fault::{
     Fault, FaultPoint, FaultRule, FaultRuleBuilder, Interleaving, PointFilter, RandomFaults,
 };
