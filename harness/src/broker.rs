@@ -49,6 +49,10 @@ use std::time::Duration;
 
 use crate::{Envelope, Error, EventKind, Fault, FaultPoint, MessageId, Sim, SimTime};
 
+mod status;
+use status::Counters;
+pub use status::{CopyState, HeldCopy, QueueStatus};
+
 /// How long a received message stays invisible to other receivers, unless
 /// the queue says otherwise: 30 s, as Azure Storage Queues in the original.
 pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -181,6 +185,8 @@ struct Lease {
 struct Entry {
     envelope: Envelope,
     attempts: u32,
+    /// When it entered the queue (sent, published or replayed), for its age.
+    enqueued_at: SimTime,
     visible_at: SimTime,
     lease: Option<Lease>,
 }
@@ -208,6 +214,8 @@ struct Queue {
     dead: Vec<DeadLetter>,
     visibility_timeout: Duration,
     max_attempts: u32,
+    /// What [`Broker::queue_status`] reports without scanning the logs.
+    counters: Counters,
 }
 
 struct Inner {
@@ -245,6 +253,9 @@ impl Inner {
     }
 
     fn remember_finished(&mut self, finished: Finished) {
+        if let Some(queue) = self.queues.get_mut(&finished.queue) {
+            queue.counters.count_finished(finished.acked);
+        }
         if self.finished.len() >= self.history_limit {
             self.finished.pop_front();
         }
@@ -342,6 +353,7 @@ impl Broker {
                 dead: Vec::new(),
                 visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
                 max_attempts: DEFAULT_MAX_ATTEMPTS,
+                counters: Counters::default(),
             });
     }
 
@@ -607,6 +619,7 @@ impl Broker {
                         Entry {
                             envelope: envelope.clone(),
                             attempts: 0,
+                            enqueued_at: now,
                             visible_at,
                             lease: None,
                         },
@@ -704,6 +717,9 @@ impl Broker {
                 .find(|(_, entry)| entry.is_ready(now));
             let delivery = ready.map(|(&id, entry)| {
                 entry.attempts += 1;
+                if entry.attempts > 1 {
+                    target.counters.retried += 1;
+                }
                 entry.lease = Some(Lease {
                     id: lease,
                     until: now + visibility,
@@ -957,6 +973,7 @@ impl Broker {
                 Entry {
                     envelope: dead.envelope.clone(),
                     attempts: 0,
+                    enqueued_at: now,
                     visible_at: now,
                     lease: None,
                 },
