@@ -70,7 +70,7 @@ pub use broker::{
 pub use budget::{DEFAULT_DELIVERY_BUDGET, WATCHDOG_VARIABLE};
 pub use clock::SimTime;
 pub use coverage::{Coverage, PointCount, Sometimes};
-pub use error::Error;
+pub use error::{Error, SqliteError};
 #[allow(deprecated)]
 pub use explorer::Report;
 pub use explorer::{Exploration, Explorer, Scenario};
