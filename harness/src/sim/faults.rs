@@ -304,7 +304,8 @@ impl Sim {
                 self.advance(duration);
                 Ok(false)
             }
-            _ => Ok(false),
+            // Duplicating, dropping or refusing a store call means nothing.
+            Some(Fault::Duplicate | Fault::Drop | Fault::Refuse { .. }) | None => Ok(false),
         }
     }
 
