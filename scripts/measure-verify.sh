@@ -21,8 +21,12 @@
 # the command and all it ran): on a shared machine the wall time says how busy it
 # was, the CPU time what the work cost. The load average is printed beside.
 #
+# With PERF=1 (needs Linux perf), $RUNS more edits and verifies under `perf record`
+# say how the CPU time of one verify splits between the processes it runs: cargo
+# (both: the alias and the runner's `cargo test`), rustc, the linker, the tests.
+#
 # Usage: scripts/measure-verify.sh [N...]   (default: 1 4 6 9 12 13 14)
-# Env:   RUNS (default 7), BREAKDOWN=0 to time the loop only.
+# Env:   RUNS (default 7), BREAKDOWN=0 to time the loop only, PERF=1 (see above).
 set -uo pipefail
 kit=$(cd "$(dirname "$0")/.." && pwd)
 cd "$kit"
@@ -127,6 +131,17 @@ for n in $exercises; do
     find "$target/cargo-timings" -name 'cargo-timing-*.html' -newer "$scratch/start" -delete 2>/dev/null
   fi
   echo
+  if [ "${PERF:-0}" = 1 ]; then
+    for i in $(seq "$runs"); do
+      edit "$file"
+      perf record -q -e cpu-clock -F 1000 -o "$scratch/perf.$i" -- cargo xtask verify "$n" >/dev/null 2>&1
+      perf report -i "$scratch/perf.$i" --sort comm --stdio -F sample,comm 2>/dev/null | grep -E '^ +[0-9]'
+    done | awk -v runs="$runs" '
+      { kind = $2 ~ /^(cargo|xtask)$/ ? "cargo" : $2 ~ /^(rustc|coordinator)$/ ? "rustc" : $2 ~ /lld|^cc$|^collect2$/ ? "link" : "tests"
+        ms[kind] += $1; all += $1 }
+      END { printf "%-22s CPU per verify (perf, mean of %d): cargo %.0f ms, rustc %.0f ms, link %.0f ms, tests %.0f ms, all %.0f ms\n",
+            "", runs, ms["cargo"] / runs, ms["rustc"] / runs, ms["link"] / runs, ms["tests"] / runs, all / runs }'
+  fi
   cp "$scratch/$slug.orig" "$file"
 done
 echo
