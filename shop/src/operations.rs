@@ -8,11 +8,15 @@
 //!   (which messages still wait, on which queue). Tests wait for
 //!   [`Conversations::all_complete_or_parked`] with [`run_until_settled`]
 //!   instead of sleeping.
+//! - [`Conversation::tree`]: the causation tree of one conversation, as
+//!   text: each message under its cause, and per queue who handled it and
+//!   how it ended (acknowledged, retried, dead-lettered and why, replayed).
 //!
 //! The queue numbers underneath are the harness's
 //! [`harness::Broker::queue_status`].
 
 mod conversations;
+mod tree;
 
 pub use conversations::{
     Conversation, Conversations, Parked, Progress, TrackedMessage, Waiting, run_until_settled,

@@ -239,23 +239,31 @@ impl fmt::Display for Conversation {
             };
             write!(
                 f,
-                "; {} {state} on {} (delivered {}×)",
+                "; {} {state} on {} after {}",
                 message.name(),
                 copy.queue,
-                copy.attempts
+                deliveries(copy.attempts)
             )?;
         }
         for (message, copy) in self.parked() {
             write!(
                 f,
-                "; {} dead-lettered on {} after {} attempts: {}",
+                "; {} dead-lettered on {} after {}: {}",
                 message.name(),
                 copy.queue,
-                copy.attempts,
+                deliveries(copy.attempts),
                 copy.reason
             )?;
         }
         Ok(())
+    }
+}
+
+/// `1 delivery`, `2 deliveries`.
+fn deliveries(count: u32) -> String {
+    match count {
+        1 => "1 delivery".to_string(),
+        n => format!("{n} deliveries"),
     }
 }
 
@@ -292,7 +300,7 @@ impl fmt::Display for Conversation {
 /// assert_eq!(sauerkraut.progress(), Progress::Parked);
 /// assert_eq!(
 ///     sauerkraut.to_string(),
-///     "conversation AddItem(m2): parked; AddItem(m2) dead-lettered on orders after 1 attempts: no such filling"
+///     "conversation AddItem(m2): parked; AddItem(m2) dead-lettered on orders after 1 delivery: no such filling"
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
