@@ -237,13 +237,10 @@ impl fmt::Display for Conversation {
                 CopyState::Delayed { until } => format!("delayed until {until}"),
                 CopyState::InFlight { until } => format!("in flight until {until}"),
             };
-            write!(
-                f,
-                "; {} {state} on {} after {}",
-                message.name(),
-                copy.queue,
-                deliveries(copy.attempts)
-            )?;
+            write!(f, "; {} {state} on {}", message.name(), copy.queue)?;
+            if copy.attempts > 0 {
+                write!(f, " after {}", deliveries(copy.attempts))?;
+            }
         }
         for (message, copy) in self.parked() {
             write!(
