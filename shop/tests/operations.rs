@@ -348,3 +348,58 @@ fn the_causation_trees_of_two_conversations_one_parked_then_replayed() {
     }
     insta::assert_snapshot!(report);
 }
+
+#[test]
+fn every_request_of_the_pierogi_town_is_one_complete_conversation() {
+    let sim = Sim::new(9);
+    let mut town = shop::town::Town::open(&sim, shop::orders::documents::Orders::new(&sim));
+    let ola = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
+    let kuba = town.place_order("c-2", "Kuba", &["ruskie"]).unwrap();
+    town.add_item("Ola", &ola, "meat").unwrap();
+    town.add_item("Kuba", &kuba, "sauerkraut").unwrap();
+    town.book_payment(&ola, 40).unwrap();
+    town.deliver().unwrap();
+
+    let conversations = Conversations::read(&town.broker);
+    assert!(conversations.all_complete(), "{conversations}");
+    // One conversation per request from outside (a customer, the payment
+    // service), and each of its messages leads back to that request.
+    let requests: Vec<MessageId> = town
+        .broker
+        .sent_log()
+        .iter()
+        .filter(|sent| sent.handling.is_none())
+        .map(|sent| sent.envelope.id)
+        .collect();
+    let roots: Vec<MessageId> = conversations
+        .all()
+        .iter()
+        .map(|conversation| conversation.root().unwrap().id)
+        .collect();
+    assert_eq!(roots, requests);
+    for conversation in conversations.all() {
+        let root = conversation.root().unwrap();
+        for message in &conversation.messages {
+            let mut cause = message.id;
+            while let Some(parent) = conversation.message(cause).and_then(|m| m.cause) {
+                cause = parent;
+            }
+            assert_eq!(
+                cause,
+                root.id,
+                "{} strays from {}",
+                message.name(),
+                root.name()
+            );
+        }
+    }
+    // The adds caused more than themselves: Billing and Marketing heard of them.
+    let add = conversations
+        .all()
+        .iter()
+        .find(|conversation| conversation.root().unwrap().message_type == "AddItem")
+        .unwrap();
+    assert!(add.messages.len() > 1, "{add}");
+    let tree = add.tree(&sim.trace());
+    assert!(tree.contains("ItemAdded("), "{tree}");
+}

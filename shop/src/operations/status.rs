@@ -20,7 +20,7 @@ use super::health::seconds;
 use super::{Component, Conversations, Health};
 
 /// How many conversations that are not complete the report lists.
-const CONVERSATIONS_LISTED: usize = 10;
+const CONVERSATIONS_LISTED: usize = 5;
 
 const BAD: Style = AnsiColor::Red.on_default().bold();
 const WARN: Style = AnsiColor::Yellow.on_default().bold();
