@@ -231,7 +231,52 @@ impl Causation {
     /// Every tree, in the order their roots were sent, a blank line between
     /// two; at most `limit` of them, then a line saying how many more.
     pub fn trees(&self, limit: usize) -> String {
-        let roots = self.roots();
+        self.render_trees(&self.roots(), limit)
+    }
+
+    /// [`Causation::trees`] for a failure's page: first the conversations
+    /// with a message the check points at (`labels`: `m3`), then those with
+    /// a message dead-lettered or not finished, then the rest.
+    pub(crate) fn trees_for_page(
+        &self,
+        limit: usize,
+        labels: &std::collections::BTreeSet<String>,
+    ) -> String {
+        let mut roots: Vec<(u8, MessageId)> = self
+            .roots()
+            .into_iter()
+            .map(|root| {
+                let nodes = self.subtree(self.index[&root]);
+                let rank = if nodes
+                    .iter()
+                    .any(|&n| labels.contains(&self.nodes[n].message.label))
+                {
+                    0
+                } else if nodes.iter().any(|&n| self.nodes[n].went_wrong()) {
+                    1
+                } else {
+                    2
+                };
+                (rank, root)
+            })
+            .collect();
+        roots.sort_by_key(|(rank, _)| *rank);
+        let roots: Vec<MessageId> = roots.into_iter().map(|(_, root)| root).collect();
+        self.render_trees(&roots, limit)
+    }
+
+    /// `node` and everything it caused.
+    fn subtree(&self, node: usize) -> Vec<usize> {
+        let mut nodes = vec![node];
+        let mut next = 0;
+        while next < nodes.len() {
+            nodes.extend(self.nodes[nodes[next]].children.iter().copied());
+            next += 1;
+        }
+        nodes
+    }
+
+    fn render_trees(&self, roots: &[MessageId], limit: usize) -> String {
         let mut out = String::new();
         if self.dropped > 0 {
             let _ = writeln!(
@@ -355,6 +400,16 @@ impl fmt::Display for Causation {
     /// Every tree ([`Causation::trees`] without a limit).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.trees(usize::MAX))
+    }
+}
+
+impl Node {
+    /// A copy of it was dead-lettered, or has not finished.
+    fn went_wrong(&self) -> bool {
+        self.queues
+            .iter()
+            .flat_map(|history| &history.stays)
+            .any(|stay| !stay.dead_lettered.is_empty() || stay.acked.is_empty())
     }
 }
 
@@ -581,6 +636,39 @@ mod tests {
         assert!(section.contains("└─ Letter(m3) id "));
         let empty = crate::Failure::new(&Sim::new(7), "nothing").html();
         assert!(!empty.contains("<h2>Conversations</h2>"));
+    }
+
+    #[test]
+    fn the_page_puts_first_the_conversation_the_check_points_at_then_those_that_went_wrong() {
+        let sim = Sim::new(8);
+        let (_broker, mut world) = world(&sim);
+        for filling in ["meat", "cheese", "poison", "onion"] {
+            let add = Envelope::new(sim.new_message_id(), "AddItem", &filling);
+            world.send("orders", add).unwrap();
+        }
+        world.run_until_quiet(100).unwrap();
+        let firsts = |page: &str| -> Vec<String> {
+            let section = page.split("<pre class=\"causation\">").nth(1).unwrap();
+            let section = section.split("</pre>").next().unwrap();
+            section
+                .lines()
+                .filter(|line| line.starts_with("AddItem("))
+                .map(|line| line[..line.find(')').unwrap() + 1].to_string())
+                .collect()
+        };
+        let plain = crate::Failure::new(&sim, "x").html();
+        // The dead-lettered poison (m3) first, then the others in order.
+        assert_eq!(
+            firsts(&plain),
+            ["AddItem(m3)", "AddItem(m1)", "AddItem(m2)", "AddItem(m4)"]
+        );
+        let pointed = crate::Failure::new(&sim, "x")
+            .highlight_message("m4")
+            .html();
+        assert_eq!(
+            firsts(&pointed),
+            ["AddItem(m4)", "AddItem(m3)", "AddItem(m1)", "AddItem(m2)"]
+        );
     }
 
     #[test]

@@ -59,7 +59,8 @@ use steps::{Highlights, Mark, Shown};
 /// Steps the text report tells at the start and at the end of a long run.
 const TEXT_HEAD: usize = 12;
 const TEXT_TAIL: usize = 28;
-/// Conversations whose causation tree the page shows (the first ones).
+/// Conversations whose causation tree the page shows (those the check
+/// points at first).
 const PAGE_CONVERSATIONS: usize = 40;
 /// Steps the diagrams and the page draw at the start and at the end.
 const DIAGRAM_HEAD: usize = 60;
@@ -364,7 +365,8 @@ impl Failure {
             replay: &self.replay_lines(),
             svg: &svg::render(&diagram),
             steps: &steps,
-            causation: &Causation::from_trace(&self.trace).trees(PAGE_CONVERSATIONS),
+            causation: &Causation::from_trace(&self.trace)
+                .trees_for_page(PAGE_CONVERSATIONS, &self.highlights.messages),
             mermaid: &mermaid::render(&diagram),
         })
     }
