@@ -27,6 +27,8 @@
 //!   [`serve`]: the shop's API on this machine, for `curl`.
 //! - [`provider`]: the payment provider, a third party's HTTP API (Part E);
 //!   [`payments`]: the shop's Payment handler that calls it (exercise 15).
+//! - [`system`]: the whole system wired once, the Orders saga at its
+//!   centre, with seeded faults everywhere (exercise 17).
 //! - [`testing`]: helpers for the exercises' tests.
 
 #![warn(missing_docs)]
@@ -48,6 +50,7 @@ pub mod payments;
 pub mod provider;
 pub mod serve;
 pub mod shipping;
+pub mod system;
 pub mod testing;
 pub mod town;
 
