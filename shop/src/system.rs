@@ -31,6 +31,7 @@
 //! ```
 
 pub mod chaos;
+pub mod demo;
 pub mod report;
 pub mod saga;
 pub mod services;
@@ -487,6 +488,48 @@ impl Running {
     /// The consistency report for `carts`, once everything is delivered.
     pub fn report(&self, carts: &[Cart]) -> Result<SystemReport, Error> {
         SystemReport::of(&self.system, carts)
+    }
+
+    /// For the tests: the report of `carts`, and a failure in the course's
+    /// words (the first anomaly, then the whole report, the steps, the
+    /// seed, the replay command and the diagram) unless every cart is
+    /// consistent and, if `nothing_parked`, no conversation waits in a
+    /// dead-letter queue.
+    #[track_caller]
+    pub fn check(
+        &self,
+        carts: &[Cart],
+        nothing_parked: bool,
+        test: &str,
+        scenario: &str,
+    ) -> SystemReport {
+        let report = match self.report(carts) {
+            Ok(report) => report,
+            Err(err) => self.fail(
+                format!("the report could not read the stores: {err}"),
+                test,
+                scenario,
+            ),
+        };
+        let parked = report.parked.first().filter(|_| nothing_parked);
+        let headline = match (report.first(), parked) {
+            (Some(first), _) => first.clone(),
+            (None, Some((order, why))) => format!("order {order} is still parked: {why}"),
+            (None, None) => return report,
+        };
+        let failure = Failure::new(&self.system.sim, headline)
+            .detail(scenario)
+            .detail(format!("The consistency report: {report}"));
+        failure.test_name(test).panic()
+    }
+
+    /// For the tests: fails with `headline` in the course's words.
+    #[track_caller]
+    pub fn fail(&self, headline: String, test: &str, scenario: &str) -> ! {
+        Failure::new(&self.system.sim, headline)
+            .detail(scenario)
+            .test_name(test)
+            .panic()
     }
 }
 
