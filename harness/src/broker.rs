@@ -4,9 +4,10 @@
 //! - A received message is not removed: it is *leased* to the receiver for
 //!   the queue's visibility timeout (simulated time). The receiver
 //!   acknowledges it ([`Broker::ack`]) to remove it, or gives it back
-//!   ([`Broker::abandon`]). A receiver that takes too long loses the lease:
-//!   the message becomes visible again and another worker gets it, and the
-//!   late acknowledgement fails with [`Error::LeaseExpired`].
+//!   ([`Broker::abandon`]; [`Broker::abandon_for`] keeps it invisible for
+//!   a while, for a retry after a delay). A receiver that takes too long
+//!   loses the lease: the message becomes visible again and another worker
+//!   gets it, and the late acknowledgement fails with [`Error::LeaseExpired`].
 //! - A message delivered `max_attempts` times without success goes to the
 //!   queue's dead-letter queue, from where it can be replayed.
 //! - Publish copies a message to every queue subscribed to the topic.
@@ -25,7 +26,7 @@
 //! | `broker.<topic>.publish` | the same, for every subscriber's copy |
 //! | `broker.<queue>.receive` | `FailBefore` (nothing received), `FailAfter` and `Drop` (leased, but the receiver never got it: it comes back when the lease runs out), `Delay(d)` |
 //! | `broker.<queue>.ack` | `FailBefore` (not acknowledged: redelivered when the lease runs out), `FailAfter` (acknowledged, but the caller gets an error) |
-//! | `broker.<queue>.abandon` | `FailBefore` (still leased until the lease runs out) |
+//! | `broker.<queue>.abandon` | `FailBefore` (still leased until the lease runs out); also for [`Broker::abandon_for`] |
 //!
 //! ```
 //! use harness::{Broker, Envelope, Sim};
@@ -48,6 +49,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::{Envelope, Error, EventKind, Fault, FaultPoint, MessageId, Sim, SimTime};
+
+mod status;
+use status::Counters;
+pub use status::{CopyState, HeldCopy, QueueStatus};
 
 /// How long a received message stays invisible to other receivers, unless
 /// the queue says otherwise: 30 s, as Azure Storage Queues in the original.
@@ -181,6 +186,8 @@ struct Lease {
 struct Entry {
     envelope: Envelope,
     attempts: u32,
+    /// When it entered the queue (sent, published or replayed), for its age.
+    enqueued_at: SimTime,
     visible_at: SimTime,
     lease: Option<Lease>,
 }
@@ -208,6 +215,8 @@ struct Queue {
     dead: Vec<DeadLetter>,
     visibility_timeout: Duration,
     max_attempts: u32,
+    /// What [`Broker::queue_status`] reports without scanning the logs.
+    counters: Counters,
 }
 
 struct Inner {
@@ -245,6 +254,9 @@ impl Inner {
     }
 
     fn remember_finished(&mut self, finished: Finished) {
+        if let Some(queue) = self.queues.get_mut(&finished.queue) {
+            queue.counters.count_finished(finished.acked);
+        }
         if self.finished.len() >= self.history_limit {
             self.finished.pop_front();
         }
@@ -342,6 +354,7 @@ impl Broker {
                 dead: Vec::new(),
                 visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
                 max_attempts: DEFAULT_MAX_ATTEMPTS,
+                counters: Counters::default(),
             });
     }
 
@@ -607,6 +620,7 @@ impl Broker {
                         Entry {
                             envelope: envelope.clone(),
                             attempts: 0,
+                            enqueued_at: now,
                             visible_at,
                             lease: None,
                         },
@@ -704,6 +718,9 @@ impl Broker {
                 .find(|(_, entry)| entry.is_ready(now));
             let delivery = ready.map(|(&id, entry)| {
                 entry.attempts += 1;
+                if entry.attempts > 1 {
+                    target.counters.retried += 1;
+                }
                 entry.lease = Some(Lease {
                     id: lease,
                     until: now + visibility,
@@ -799,7 +816,49 @@ impl Broker {
                 effect_applied: false,
             });
         }
-        self.settle(delivery, Settle::Abandon(reason))
+        self.settle(
+            delivery,
+            Settle::Abandon {
+                reason,
+                delay: Duration::ZERO,
+            },
+        )
+    }
+
+    /// Gives a delivery back, invisible for `delay`: the message is ready
+    /// again once the simulated clock has passed it (unless it has used up
+    /// its attempts: then it goes to the dead-letter queue, as with
+    /// [`Broker::abandon`]). For a handler told "not now, retry in 2 s" (a
+    /// `429 Too Many Requests` with `Retry-After`): retrying at once would
+    /// only be refused again, and spend an attempt.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use harness::{Broker, Envelope, MessageId, Sim};
+    /// let sim = Sim::new(1);
+    /// let broker = Broker::new(&sim);
+    /// broker.declare_queue("q");
+    /// broker.send("q", Envelope::new(MessageId::from_u128(1), "Ping", &())).unwrap();
+    /// let delivery = broker.receive("q").unwrap().unwrap();
+    /// broker.abandon_for(&delivery, Duration::from_secs(2), "the provider said 429").unwrap();
+    /// assert!(broker.receive("q").unwrap().is_none()); // not yet
+    /// sim.advance(Duration::from_secs(2));
+    /// assert_eq!(broker.receive("q").unwrap().unwrap().attempt, 2);
+    /// ```
+    pub fn abandon_for(
+        &self,
+        delivery: &Delivery,
+        delay: Duration,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let point = self.point_for(delivery, "abandon");
+        if self.sim.fault_at(&point) == Some(Fault::FailBefore) {
+            return Err(Error::Injected {
+                point: point.name,
+                effect_applied: false,
+            });
+        }
+        self.settle(delivery, Settle::Abandon { reason, delay })
     }
 
     /// Moves a delivery to the dead-letter queue at once, without retries:
@@ -846,20 +905,22 @@ impl Broker {
                 // the trace, the dead letters, or back into the queue).
                 match how {
                     Settle::Ack => happened.push(Happened::Acked(entry.envelope)),
-                    Settle::Abandon(reason) if entry.attempts >= target.max_attempts => {
+                    Settle::Abandon { reason, .. } if entry.attempts >= target.max_attempts => {
                         let reason = format!(
                             "delivered {} times without success; last error: {reason}",
                             entry.attempts
                         );
                         happened.push(bury(target, entry, reason));
                     }
-                    Settle::Abandon(reason) => {
+                    Settle::Abandon { reason, delay } => {
                         entry.lease = None;
-                        entry.visible_at = now;
-                        happened.push(Happened::Abandoned(
-                            entry.envelope.clone(),
-                            reason.to_string(),
-                        ));
+                        entry.visible_at = now + delay;
+                        let reason = if delay.is_zero() {
+                            reason.to_string()
+                        } else {
+                            format!("{reason}; it is back at {}", entry.visible_at)
+                        };
+                        happened.push(Happened::Abandoned(entry.envelope.clone(), reason));
                         target.entries.insert(receipt.entry, entry);
                     }
                     Settle::DeadLetter(reason) => {
@@ -957,6 +1018,7 @@ impl Broker {
                 Entry {
                     envelope: dead.envelope.clone(),
                     attempts: 0,
+                    enqueued_at: now,
                     visible_at: now,
                     lease: None,
                 },
@@ -1140,7 +1202,11 @@ impl Broker {
 /// How a receiver settles a delivery.
 enum Settle<'a> {
     Ack,
-    Abandon(&'a str),
+    /// Back to the queue, invisible for `delay` (zero: ready at once).
+    Abandon {
+        reason: &'a str,
+        delay: Duration,
+    },
     DeadLetter(&'a str),
 }
 

@@ -64,8 +64,8 @@ mod world;
 
 pub use blob::BlobStore;
 pub use broker::{
-    Broker, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_MESSAGE_BYTES,
-    DEFAULT_VISIBILITY_TIMEOUT, DeadLetter, Delivery, Finished, SentRecord,
+    Broker, CopyState, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_VISIBILITY_TIMEOUT, DeadLetter, Delivery, Finished, HeldCopy, QueueStatus, SentRecord,
 };
 pub use budget::{DEFAULT_DELIVERY_BUDGET, WATCHDOG_VARIABLE};
 pub use clock::SimTime;

@@ -27,6 +27,8 @@
 //!   [`serve`]: the shop's API on this machine, for `curl`.
 //! - [`provider`]: the payment provider, a third party's HTTP API (Part E);
 //!   [`payments`]: the shop's Payment handler that calls it (exercise 15).
+//! - [`operations`]: the operator's view: which conversations are complete,
+//!   parked or still in progress (Part F).
 //! - [`system`]: the whole system wired once, the Orders saga at its
 //!   centre, with seeded faults everywhere (exercise 17).
 //! - [`testing`]: helpers for the exercises' tests.
@@ -43,6 +45,7 @@ pub mod http;
 pub mod ids;
 pub mod intent;
 pub mod mailer;
+pub mod operations;
 pub mod order_page;
 pub mod orders;
 pub mod outbox;

@@ -1,0 +1,200 @@
+//! Randomness and choices: the seeded generator (ids, numbers) and the
+//! chooser that answers every "which one next?", at random or as a script
+//! says, checking that a replay is the run it replays.
+
+use uuid::Uuid;
+
+use super::Sim;
+use crate::MessageId;
+use crate::drift;
+
+/// One decision the chooser made: among `options` possibilities (0-based),
+/// it `picked` one. The explorer enumerates these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// What was decided, e.g. `deliver from orders or billing`.
+    pub label: String,
+    /// How many possibilities there were.
+    pub options: u32,
+    /// Which one was taken.
+    pub picked: u32,
+    /// How many events the run had recorded before this choice.
+    pub step: u64,
+    /// In a scripted run, a digest of everything the run did before this
+    /// choice (its events and earlier choices): a replay must find the same
+    /// here (see [`crate::Error::NotDeterministic`]). 0 in a seeded run.
+    pub history: u64,
+}
+
+pub(super) enum Chooser {
+    /// Choices come from the seeded random generator.
+    Seeded,
+    /// Choices follow a script (from the explorer); past its end, option 0.
+    /// The first choices must be the ones `expected` lists (the run the
+    /// script was derived from; see the `drift` module).
+    Scripted {
+        script: Vec<u32>,
+        expected: Vec<Choice>,
+        /// The replayed run's fingerprint: a choice and its history.
+        fingerprint: Option<(usize, u64)>,
+        next: usize,
+    },
+}
+
+impl Chooser {
+    /// The scripted pick for the choice `found` (`None` in a seeded run),
+    /// or why this run is not the one its script replays.
+    pub(super) fn scripted_pick(&mut self, found: &Choice) -> Result<Option<u32>, crate::Error> {
+        let Chooser::Scripted {
+            script,
+            expected,
+            fingerprint,
+            next,
+        } = self
+        else {
+            return Ok(None);
+        };
+        let index = *next;
+        *next += 1;
+        if let Some(expected) = expected.get(index) {
+            drift::check(index, expected, found)?;
+        }
+        if let Some(fingerprint) = fingerprint {
+            drift::check_fingerprint(index, *fingerprint, found)?;
+        }
+        match script.get(index) {
+            Some(&pick) if pick >= found.options => Err(drift::out_of_range(index, pick, found)),
+            Some(&pick) => Ok(Some(pick)),
+            None => Ok(Some(0)),
+        }
+    }
+}
+
+impl Sim {
+    /// Whether this run's choices follow a script (an explorer schedule).
+    pub(crate) fn is_scripted(&self) -> bool {
+        matches!(self.lock().chooser, Chooser::Scripted { .. })
+    }
+
+    /// A fresh message id from the seeded generator.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// assert_ne!(sim.new_message_id(), sim.new_message_id());
+    /// ```
+    pub fn new_message_id(&self) -> MessageId {
+        MessageId::from_uuid(self.new_uuid())
+    }
+
+    /// A fresh random (v4) UUID from the seeded generator.
+    ///
+    /// ```
+    /// let uuid = harness::Sim::new(1).new_uuid();
+    /// assert_eq!(uuid.get_version_num(), 4);
+    /// ```
+    pub fn new_uuid(&self) -> Uuid {
+        let mut bytes = [0u8; 16];
+        let mut state = self.lock();
+        bytes.iter_mut().for_each(|byte| *byte = state.rng.u8(..));
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
+    /// A number in `0..bound` from the seeded generator.
+    ///
+    /// ```
+    /// assert!(harness::Sim::new(1).random_below(10) < 10);
+    /// ```
+    pub fn random_below(&self, bound: u64) -> u64 {
+        self.lock().rng.u64(..bound.max(1))
+    }
+
+    /// Decides among `options` possibilities (answers `0..options`): at random
+    /// from the seed, or as the explorer's script says. Every decision is
+    /// logged in [`Sim::choices`].
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(3);
+    /// let picked = sim.choose("which queue delivers next", 2);
+    /// assert!(picked < 2);
+    /// assert_eq!(sim.choices().len(), 1);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// In a replay that is not the run it replays (see
+    /// [`crate::Error::NotDeterministic`]), with the message that says so.
+    pub fn choose(&self, label: &str, options: u32) -> u32 {
+        if options <= 1 {
+            return 0;
+        }
+        let mut state = self.lock();
+        if !state.branching {
+            return 0;
+        }
+        let mut choice = Choice {
+            label: label.to_string(),
+            options,
+            picked: 0,
+            step: state.next_seq - 1,
+            history: state.history,
+        };
+        let scripted = state.chooser.scripted_pick(&choice);
+        let drift = scripted.as_ref().err().cloned().or(state.drift.clone());
+        if let Some(drift) = drift {
+            state.drift.get_or_insert(drift.clone());
+            drop(state);
+            panic!("{drift}");
+        }
+        choice.picked = match scripted {
+            Ok(Some(picked)) => picked,
+            _ => state.rng.u32(..options),
+        };
+        if matches!(state.chooser, Chooser::Scripted { .. }) {
+            state.history = drift::after_choice(state.history, &choice);
+        }
+        // The log keeps the first choices (the explorer branches on those)
+        // and stays bounded in endless runs.
+        if state.choices.len() < state.trace.limit() {
+            state.choices.push(choice.clone());
+        }
+        choice.picked
+    }
+
+    /// Why this replay stopped, if it did: it met a choice other than the
+    /// one the run it replays made there (see [`crate::Error::NotDeterministic`]).
+    ///
+    /// ```
+    /// let sim = harness::Sim::scripted(1, vec![2]);
+    /// let stopped = std::panic::catch_unwind(|| sim.choose("coin", 2));
+    /// assert!(stopped.is_err());
+    /// assert!(sim.drift().unwrap().to_string().starts_with("the run is not deterministic"));
+    /// ```
+    pub fn drift(&self) -> Option<crate::Error> {
+        self.lock().drift.clone()
+    }
+
+    /// Every decision made so far, in order (at most the trace limit: see
+    /// [`Sim::set_trace_limit`]).
+    ///
+    /// ```
+    /// assert!(harness::Sim::new(1).choices().is_empty());
+    /// ```
+    pub fn choices(&self) -> Vec<Choice> {
+        self.lock().choices.clone()
+    }
+
+    /// From here on, every choice takes its first option and is not
+    /// logged, so an explorer does not branch on it: for bounding an
+    /// exploration (say, once a crash struck, let the run finish one way).
+    ///
+    /// ```
+    /// let sim = harness::Sim::scripted(1, vec![1, 1]);
+    /// assert_eq!(sim.choose("coin", 2), 1);
+    /// sim.stop_branching();
+    /// assert_eq!(sim.choose("coin", 2), 0);
+    /// assert_eq!(sim.choices().len(), 1);
+    /// ```
+    pub fn stop_branching(&self) {
+        self.lock().branching = false;
+    }
+}

@@ -1,0 +1,182 @@
+//! The handle to one simulated run: its clock, seeded randomness, fault plan,
+//! trace, and the chooser that decides every "which one next?" question.
+//!
+//! Components hold a clone of the [`Sim`] they were built with, so that one
+//! seed governs everything in a run and one trace records all of it.
+
+mod choices;
+mod env;
+mod faults;
+mod recording;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::SimTime;
+use crate::coverage::PointCounts;
+use crate::fault::{ExploredFaults, RandomFaults};
+use crate::trace::Trace;
+use crate::{FaultRule, MessageId};
+
+pub use choices::Choice;
+use choices::Chooser;
+pub use env::{RUN_VARIABLE, SCRIPT_VARIABLE, SEED_VARIABLE};
+pub use faults::SchedulerHook;
+
+struct State {
+    seed: u64,
+    now: SimTime,
+    rng: fastrand::Rng,
+    chooser: Chooser,
+    choices: Vec<Choice>,
+    rules: Vec<FaultRule>,
+    random: Vec<RandomFaults>,
+    explored: Vec<ExploredFaults>,
+    /// False once [`Sim::stop_branching`] was called.
+    branching: bool,
+    /// In a scripted run, the digest of the run so far (see `drift`).
+    history: u64,
+    /// Why this replay stopped: it is not the run it replays.
+    drift: Option<crate::Error>,
+    /// How often each fault point was reached and struck in this run.
+    points: PointCounts,
+    trace: Trace,
+    next_seq: u64,
+    actor: String,
+    labels: HashMap<MessageId, String>,
+    /// Labelled ids, oldest first, so that the label map stays bounded.
+    labelled: VecDeque<MessageId>,
+    next_label: u64,
+    scheduler: Option<SchedulerHook>,
+    /// Calls to the simulated cloud (fault points) so far in this run.
+    calls: u64,
+    /// How many the run may make (see [`Sim::set_call_budget`]).
+    call_budget: Option<u64>,
+}
+
+/// One simulated run. Cheap to clone: every clone is the same run.
+///
+/// ```
+/// use harness::Sim;
+/// use std::time::Duration;
+///
+/// let sim = Sim::new(42);
+/// assert_eq!(sim.seed(), 42);
+/// sim.advance(Duration::from_secs(31));
+/// assert_eq!(sim.now().as_millis(), 31_000);
+/// // Same seed, same "random" ids: runs replay exactly.
+/// assert_eq!(Sim::new(42).new_message_id(), Sim::new(42).new_message_id());
+/// ```
+#[derive(Clone)]
+pub struct Sim {
+    state: Arc<Mutex<State>>,
+}
+
+impl Sim {
+    /// A run governed by `seed`, starting at time zero with no faults.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// assert_eq!(sim.now(), harness::SimTime::ZERO);
+    /// ```
+    pub fn new(seed: u64) -> Sim {
+        Sim::with_chooser(seed, Chooser::Seeded)
+    }
+
+    /// A run whose choices follow `script` (then option 0), as the explorer
+    /// replays a schedule. Randomness other than choices still comes from `seed`.
+    ///
+    /// ```
+    /// let sim = harness::Sim::scripted(1, vec![2]);
+    /// assert_eq!(sim.choose("which", 3), 2);
+    /// assert_eq!(sim.choose("which", 3), 0);
+    /// ```
+    pub fn scripted(seed: u64, script: Vec<u32>) -> Sim {
+        Sim::replaying(seed, script, Vec::new())
+    }
+
+    /// A run that follows `script` and must meet, at its first choices, the
+    /// ones in `expected` (the run the script was derived from); see
+    /// [`crate::Error::NotDeterministic`].
+    pub(crate) fn replaying(seed: u64, script: Vec<u32>, expected: Vec<Choice>) -> Sim {
+        let chooser = Chooser::Scripted {
+            script,
+            expected,
+            fingerprint: None,
+            next: 0,
+        };
+        Sim::with_chooser(seed, chooser)
+    }
+
+    fn with_chooser(seed: u64, chooser: Chooser) -> Sim {
+        let state = State {
+            seed,
+            now: SimTime::ZERO,
+            rng: fastrand::Rng::with_seed(seed),
+            chooser,
+            choices: Vec::new(),
+            rules: Vec::new(),
+            random: Vec::new(),
+            explored: Vec::new(),
+            branching: true,
+            history: 0,
+            drift: None,
+            points: PointCounts::default(),
+            trace: Trace::with_limit(Trace::DEFAULT_LIMIT),
+            next_seq: 1,
+            actor: "test".to_string(),
+            labels: HashMap::new(),
+            labelled: VecDeque::new(),
+            next_label: 1,
+            scheduler: None,
+            calls: 0,
+            call_budget: None,
+        };
+        Sim {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock (a failing assertion inside a hook)
+        // must not hide the original failure behind a poisoned-lock panic.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The seed of this run.
+    ///
+    /// ```
+    /// assert_eq!(harness::Sim::new(9).seed(), 9);
+    /// ```
+    pub fn seed(&self) -> u64 {
+        self.lock().seed
+    }
+
+    // ----- time -----
+
+    /// The current simulated time.
+    ///
+    /// ```
+    /// assert_eq!(harness::Sim::new(1).now().as_millis(), 0);
+    /// ```
+    pub fn now(&self) -> SimTime {
+        self.lock().now
+    }
+
+    /// Moves simulated time forward; nothing sleeps.
+    ///
+    /// ```
+    /// let sim = harness::Sim::new(1);
+    /// sim.advance(std::time::Duration::from_millis(250));
+    /// assert_eq!(sim.now().as_millis(), 250);
+    /// ```
+    pub fn advance(&self, duration: Duration) {
+        let mut state = self.lock();
+        state.now = state.now + duration;
+    }
+}

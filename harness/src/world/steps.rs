@@ -1,0 +1,198 @@
+//! How the world decides its next step: the endpoints and their workers,
+//! the paused handlers, and the moves among them, chosen by the
+//! simulation's chooser on whichever thread holds the baton.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::Handler;
+use crate::scheduler::{Scheduler, Turn};
+use crate::{Broker, Error, Sim};
+
+pub(super) struct Endpoint {
+    pub(super) name: String,
+    pub(super) handler: Handler,
+    /// One flag per worker: busy or free.
+    pub(super) workers: Vec<bool>,
+}
+
+impl Endpoint {
+    pub(super) fn free_worker(&self) -> Option<usize> {
+        self.workers.iter().position(|busy| !busy)
+    }
+
+    /// The actor name of a worker in the trace: the endpoint's name, with
+    /// `#n` when it has several workers.
+    pub(super) fn actor(&self, worker: usize) -> String {
+        if self.workers.len() == 1 {
+            self.name.clone()
+        } else {
+            format!("{}#{}", self.name, worker + 1)
+        }
+    }
+}
+
+/// A handler running on its own thread, paused at a fault point.
+pub(super) struct Task {
+    pub(super) id: u64,
+    pub(super) endpoint: usize,
+    pub(super) worker: usize,
+    pub(super) actor: String,
+    /// The message it handles, as the trace labels it.
+    pub(super) message: String,
+    /// The calls its delivery made so far (see the `budget` module).
+    pub(super) calls: Arc<AtomicU64>,
+}
+
+/// What the world can do next.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Move {
+    /// Let a paused handler run on (index into `tasks`).
+    Resume(usize),
+    /// Deliver the next message of an endpoint's queue.
+    Deliver(usize),
+}
+
+/// How the world decides its next step. The thread holding the baton uses
+/// it: the world's own thread, or a paused handler's thread at a fault point,
+/// which then hands the baton straight to the handler that goes on (see the
+/// scheduler module). Every step, on whichever thread, is decided by
+/// [`Steps::choose`] in the same order, so the run is the same as if the
+/// world's thread had decided them all.
+pub(super) struct Steps {
+    pub(super) sim: Sim,
+    pub(super) broker: Broker,
+    pub(super) scheduler: Arc<Scheduler>,
+    pub(super) state: Mutex<StepState>,
+}
+
+pub(super) struct StepState {
+    pub(super) endpoints: Vec<Endpoint>,
+    /// Paused handlers, oldest first.
+    pub(super) tasks: Vec<Task>,
+    /// Who acts between steps (usually the test): every step ends by making
+    /// it the actor again.
+    pub(super) actor: String,
+    /// How many more steps handlers may take among themselves before the
+    /// baton goes back to the world's thread (`step` takes one step only).
+    pub(super) budget: usize,
+    /// How many steps they took since the world's thread handed the baton over.
+    pub(super) taken: usize,
+    /// A delivery that a handler's thread chose, for the world's thread to make.
+    pub(super) chosen: Option<Move>,
+    /// The calls one delivery may make (see [`World::set_delivery_budget`]).
+    pub(super) delivery_budget: u64,
+    /// Why the world stopped: a delivery that never finished. Nothing runs
+    /// after that.
+    pub(super) halted: Option<Error>,
+}
+
+impl StepState {
+    /// The possible moves, in a stable order: paused handlers oldest first,
+    /// then endpoints in the order they were added.
+    pub(super) fn moves(&self, broker: &Broker) -> Vec<Move> {
+        let mut moves: Vec<Move> = (0..self.tasks.len()).map(Move::Resume).collect();
+        for (index, endpoint) in self.endpoints.iter().enumerate() {
+            if endpoint.free_worker().is_some() && broker.has_ready(&endpoint.name) {
+                moves.push(Move::Deliver(index));
+            }
+        }
+        moves
+    }
+
+    pub(super) fn describe(&self, moves: &[Move]) -> String {
+        let names: Vec<String> = moves
+            .iter()
+            .map(|next| match *next {
+                Move::Resume(index) => format!("resume {}", self.tasks[index].actor),
+                Move::Deliver(index) => format!("deliver from {}", self.endpoints[index].name),
+            })
+            .collect();
+        format!("next: {}", names.join(" | "))
+    }
+
+    pub(super) fn endpoint_names(&self) -> Vec<String> {
+        self.endpoints.iter().map(|e| e.name.clone()).collect()
+    }
+
+    pub(super) fn endpoint_index(&self, name: &str) -> Result<usize, Error> {
+        self.endpoints
+            .iter()
+            .position(|endpoint| endpoint.name == name)
+            .ok_or_else(|| Error::Unknown {
+                kind: "endpoint",
+                name: name.to_string(),
+                known: self.endpoint_names(),
+            })
+    }
+}
+
+impl Steps {
+    pub(super) fn lock(&self) -> MutexGuard<'_, StepState> {
+        // A failing assertion (say, in `add_endpoint`) must not poison the world.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Decides the next move, with the simulation's chooser when there are
+    /// several; `None` when there is nothing to do.
+    pub(super) fn choose(&self, state: &StepState) -> Option<Move> {
+        let moves = state.moves(&self.broker);
+        let picked = match moves.len() {
+            0 => return None,
+            1 => 0,
+            options => {
+                let label = state.describe(&moves);
+                self.sim.choose(&label, options as u32) as usize
+            }
+        };
+        Some(moves[picked])
+    }
+
+    /// Stops the world for good: `reason` is what it answers from now on.
+    pub(super) fn halt(&self, reason: Error) {
+        self.lock().halted.get_or_insert(reason);
+    }
+
+    /// At every fault point: on a paused handler's thread, its step ends and
+    /// the baton moves on (see [`Steps::after`]); elsewhere nothing happens.
+    pub(super) fn yield_now(&self) {
+        self.scheduler.yield_now(|task| self.after(task, false));
+    }
+
+    /// On the thread of handler `task`, holding the baton, when the handler
+    /// yields or finishes: its step is over, so this thread decides the next
+    /// one. Handlers resume one another while the budget lasts; anything else
+    /// (a delivery, moving the clock, returning from `step`) is the world's.
+    pub(super) fn after(&self, task: u64, finished: bool) -> Turn {
+        let mut state = self.lock();
+        if finished {
+            let index = state
+                .tasks
+                .iter()
+                .position(|paused| paused.id == task)
+                .expect("a running handler is listed");
+            let done = state.tasks.remove(index);
+            state.endpoints[done.endpoint].workers[done.worker] = false;
+        }
+        // The step ends as it does on the world's thread.
+        self.sim.set_actor(&state.actor);
+        if state.budget == 0 || state.halted.is_some() {
+            return Turn::World;
+        }
+        match self.choose(&state) {
+            Some(Move::Resume(index)) => {
+                state.budget -= 1;
+                state.taken += 1;
+                let next = &state.tasks[index];
+                self.sim.set_actor(&next.actor);
+                Turn::Task(next.id)
+            }
+            chosen => {
+                state.chosen = chosen;
+                Turn::World
+            }
+        }
+    }
+}
