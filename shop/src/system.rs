@@ -49,6 +49,7 @@ use serde_json::json;
 
 use crate::chaos::Chaos;
 use crate::downstream::{MARKETING, Subscriber};
+use crate::operations::{Conversations, Progress};
 use crate::orders::PAYMENT_BOOKED;
 use crate::orders::kv::TokenStore;
 use crate::payments::{Face, PAYMENTS_QUEUE, Payments};
@@ -511,15 +512,30 @@ impl Running {
                 scenario,
             ),
         };
+        // The tracker follows every message by its conversation, causation
+        // and correlation ids: each conversation must be complete, or
+        // parked in a dead-letter queue (when that is allowed).
+        let conversations = Conversations::read(&self.system.broker);
+        let unfinished =
+            conversations
+                .all()
+                .iter()
+                .find(|conversation| match conversation.progress() {
+                    Progress::Complete => false,
+                    Progress::Parked => nothing_parked,
+                    Progress::InProgress => true,
+                });
         let parked = report.parked.first().filter(|_| nothing_parked);
-        let headline = match (report.first(), parked) {
-            (Some(first), _) => first.clone(),
-            (None, Some((order, why))) => format!("order {order} is still parked: {why}"),
-            (None, None) => return report,
+        let headline = match (report.first(), parked, unfinished) {
+            (Some(first), _, _) => first.clone(),
+            (None, Some((order, why)), _) => format!("order {order} is still parked: {why}"),
+            (None, None, Some(conversation)) => format!("the tracker says: {conversation}"),
+            (None, None, None) => return report,
         };
         let failure = Failure::new(&self.system.sim, headline)
             .detail(scenario)
-            .detail(format!("The consistency report: {report}"));
+            .detail(format!("The consistency report: {report}"))
+            .detail(format!("The tracker: {conversations}"));
         failure.test_name(test).panic()
     }
 

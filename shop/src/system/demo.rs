@@ -11,6 +11,7 @@ use harness::{Error, Sim};
 use super::chaos::Profile;
 use super::{Cart, FILLINGS, Lesson, Running, System, SystemReport};
 use crate::downstream::MARKETING;
+use crate::operations::Conversations;
 use crate::orders::kv::RoundTrips;
 
 /// The street and the filling that are fixed during the run.
@@ -29,7 +30,7 @@ pub fn run(
     lesson: Lesson,
     profile: Profile,
     carts: usize,
-) -> Result<(Running, SystemReport), Error> {
+) -> Result<Demo, Error> {
     let mut system = System::open(sim, lesson, profile);
     let mut all = vec![
         Cart::new("c-1", "Ola", &["ruskie", NEW_FILLING]),
@@ -46,6 +47,7 @@ pub fn run(
         system.submit(cart)?;
     }
     system.deliver();
+    let at_three_am = status(&system);
     system.courier.learn(NEW_STREET);
     system.menu.learn(NEW_FILLING);
     for order in ["c-1", "c-2"] {
@@ -53,7 +55,31 @@ pub fn run(
     }
     system.deliver();
     let report = system.report(&all)?;
-    Ok((system, report))
+    Ok(Demo {
+        system,
+        report,
+        at_three_am,
+    })
+}
+
+/// What one run of the demo left.
+pub struct Demo {
+    /// The system, as the run left it.
+    pub system: Running,
+    /// The consistency report, at the end.
+    pub report: SystemReport,
+    /// The status report before the fix and the restore.
+    pub at_three_am: String,
+}
+
+/// The status report: every queue, then the conversation tracker.
+pub fn status(system: &Running) -> String {
+    let mut lines = Vec::new();
+    for queue in system.broker.queue_statuses() {
+        lines.push(format!("  {queue}"));
+    }
+    lines.push(format!("  {}", Conversations::read(&system.broker)).replace('\n', "\n  "));
+    lines.join("\n")
 }
 
 /// The round trips of every service, per order, from the trace.
@@ -117,9 +143,15 @@ pub fn command(args: &[String], lesson: Lesson) -> i32 {
     for profile in profiles {
         println!("== chaos: {} (seed {seed}) ==", profile.name());
         match run(&Sim::new(seed), lesson, profile, carts) {
-            Ok((system, report)) => {
-                print!("{report}");
-                println!("{}", round_trips(&system, report.carts));
+            Ok(demo) => {
+                let report = &demo.report;
+                println!(
+                    "status before the fix and the restore:\n{}",
+                    demo.at_three_am
+                );
+                println!("status at the end:\n{}", status(&demo.system));
+                print!("consistency: {report}");
+                println!("{}", round_trips(&demo.system, report.carts));
                 consistent &= report.is_consistent() && report.parked.is_empty();
             }
             Err(err) => {
@@ -139,7 +171,7 @@ fn soak(lesson: Lesson, seeds: u64, carts: usize) -> i32 {
     let mut failed = Vec::new();
     for seed in 1..=seeds {
         match run(&Sim::new(seed), lesson, Profile::All, carts) {
-            Ok((_, report)) => {
+            Ok(Demo { report, .. }) => {
                 let counts = [
                     report.lost.len(),
                     report.duplicates.len(),
