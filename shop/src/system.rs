@@ -360,7 +360,10 @@ impl System {
             PAYMENTS_QUEUE => self.handle_payment(ctx, message),
             SHIPPING_QUEUE => self.handle_shipping(ctx, message),
             saga::KITCHEN_QUEUE => self.handle_kitchen(message),
-            _ => self.handle_marketing(message),
+            MARKETING => self.handle_marketing(message),
+            other => Err(HandlerError::unrecoverable(format!(
+                "the system has no service on queue {other}"
+            ))),
         }
     }
 
