@@ -13,9 +13,10 @@
 //! `PaymentBooked` after the order was cancelled; and restore dead letters
 //! after many other messages went through.
 
-use harness::{Envelope, Fault, FaultRule, MessageId, Sim, headers};
+use harness::{Envelope, EventKind, Fault, FaultRule, MessageId, Sim, headers};
 use shop::orders::kv::TOKEN_HEADER;
 use shop::orders::{PAYMENT_BOOKED, PaymentBooked};
+use shop::shipping::SHIPPING_QUEUE;
 use shop::system::chaos::Profile;
 use shop::system::saga::{PAYMENT_DECLINED, PaymentDeclined};
 use shop::system::{Cart, FILLINGS, MAX_ATTEMPTS, Running, Stage};
@@ -405,20 +406,45 @@ fn a_restore_after_the_fix_completes_the_order_once() {
         );
         system.fail(headline, test, &scenario);
     }
-    // The replayed ShipOrder is the one that was parked: same id, same token.
+    // The replayed ShipOrder is the one that was parked: same id, and its
+    // token consumed once Shipping was done with it.
     let (_, ship) = parked
         .iter()
-        .find(|(queue, _)| queue == shop::shipping::SHIPPING_QUEUE)
+        .find(|(queue, _)| queue == SHIPPING_QUEUE)
         .expect("parked");
-    let admitted = system.tokens.admissions();
-    let handled = admitted
-        .iter()
-        .find(|admission| admission.message_type == "ShipOrder" && admission.message == ship.id);
-    if handled.map(|admission| admission.token.as_str()) != ship.header(TOKEN_HEADER) {
+    let mut replayed = false;
+    let mut acked_after_replay = false;
+    for event in sim.trace().events() {
+        match &event.kind {
+            EventKind::Replayed { queue, message }
+                if queue == SHIPPING_QUEUE && message.id == ship.id =>
+            {
+                replayed = true;
+            }
+            EventKind::Acked { queue, message }
+                if queue == SHIPPING_QUEUE && message.id == ship.id =>
+            {
+                acked_after_replay |= replayed;
+            }
+            _ => {}
+        }
+    }
+    let token = ship.header(TOKEN_HEADER).unwrap_or("none");
+    let token_left = system.tokens.left().iter().any(|(left, _)| left == token);
+    if !acked_after_replay || token_left {
         let headline = format!(
-            "Shipping never handled the parked ShipOrder({}) of order c-1 with its token {:?}",
+            "the parked ShipOrder({}) of order c-1 was {}; its token {token} is {}",
             sim.label(ship.id),
-            ship.header(TOKEN_HEADER)
+            if acked_after_replay {
+                "replayed and handled"
+            } else {
+                "never replayed and handled, as itself"
+            },
+            if token_left {
+                "still in the token store"
+            } else {
+                "consumed"
+            }
         );
         system.fail(headline, test, &scenario);
     }

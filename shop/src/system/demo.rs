@@ -25,12 +25,7 @@ const ENDPOINTS: [&str; 6] = [
 
 /// One run: `carts` random carts (and the two poison ones), delivered, fixed,
 /// restored, delivered; the system and its report.
-pub fn run(
-    sim: &Sim,
-    lesson: Lesson,
-    profile: Profile,
-    carts: usize,
-) -> Result<Demo, Error> {
+pub fn run(sim: &Sim, lesson: Lesson, profile: Profile, carts: usize) -> Result<Demo, Error> {
     let mut system = System::open(sim, lesson, profile);
     let mut all = vec![
         Cart::new("c-1", "Ola", &["ruskie", NEW_FILLING]),

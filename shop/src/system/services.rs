@@ -66,28 +66,38 @@ impl System {
 
     /// Shipping: the courier must know the street (a parcel for a street it
     /// does not know can never leave: a poison message), then exercise 16's
-    /// handler.
+    /// handler. Its dedup is the body in the blob store (a copy finds it
+    /// consumed), not the token: a copy must still run, to clean up after
+    /// an attempt that lost the race and failed to delete its blobs. The
+    /// token is consumed once the handler succeeded.
     pub fn handle_shipping(
         &self,
         ctx: &mut HandlerContext,
         message: &Envelope,
     ) -> Result<(), HandlerError> {
-        let gate = self.tokens.clone();
-        gate.admit(crate::shipping::SHIPPING_QUEUE, message, || {
-            let opened = self.shipping.open_ship_order(message);
-            let ship = opened.map_err(|err| (self.lesson.classify)(&Problem::from(err)))?;
-            if let Some(ship) = ship
-                && !self.courier.delivers_to(&ship.deliver_to)
-            {
-                let problem = Problem::Invalid(format!(
-                    "order {}: no courier delivers to {:?}",
-                    ship.order_id, ship.deliver_to
-                ));
-                return Err((self.lesson.classify)(&problem));
+        let opened = self.shipping.open_ship_order(message);
+        let ship = opened.map_err(|err| (self.lesson.classify)(&Problem::from(err)))?;
+        if let Some(ship) = ship
+            && !self.courier.delivers_to(&ship.deliver_to)
+        {
+            let problem = Problem::Invalid(format!(
+                "order {}: no courier delivers to {:?}",
+                ship.order_id, ship.deliver_to
+            ));
+            return Err((self.lesson.classify)(&problem));
+        }
+        self.shipping.handle(ctx, message)?;
+        let Some(token) = crate::orders::kv::token_of(message) else {
+            return Ok(());
+        };
+        let receiver = crate::shipping::SHIPPING_QUEUE;
+        if let Some(version) = self.tokens.find(token, receiver)? {
+            match self.tokens.consume(token, receiver, version) {
+                Err(err) if !err.is_conflict() => return Err(err.into()),
+                _ => {} // consumed, by us or by a copy on the other worker
             }
-            self.shipping.handle(ctx, message)
-        })
-        .map(drop)
+        }
+        Ok(())
     }
 
     /// The kitchen: puts aside or gives back an order's portions, once per
@@ -176,7 +186,17 @@ pub fn ship_order(
     message: &Envelope,
 ) -> Result<(), HandlerError> {
     let Some(ship) = shipping.open_ship_order(message)? else {
-        return Ok(()); // the body is consumed: an earlier copy finished
+        // The body is consumed: an earlier copy finished. An attempt that
+        // lost the race may have failed to delete its blobs: sweep them.
+        if let Some(order_id) = message.correlation_id() {
+            let (shipment, _) = shipping.load(order_id)?;
+            if shipment.committed.is_some() {
+                for blob in losers(&shipment) {
+                    shipping.delete(&blob)?;
+                }
+            }
+        }
+        return Ok(());
     };
     let (mut shipment, mut version) = shipping.load(&ship.order_id)?;
     if shipment.committed.is_none() {
