@@ -12,8 +12,8 @@
 //! ```
 //!
 //! The saga's state machine is in one file, [`saga`]; the services around it
-//! are the solved lessons of Parts B, D, E and F ([`services`]), each behind
-//! Part D's token gate. What exercise 17 writes is what makes the system
+//! are the solved lessons of Parts B, D, E and F ([`services`]), behind
+//! Part D's token gate (Shipping behind exercise 16's consumed body). What exercise 17 writes is what makes the system
 //! operable ([`Lesson`]): which failures are retried and which are
 //! dead-lettered, the compensation of a declined payment, and the
 //! runbook's Restore step. [`report`] checks every cart at the end;
