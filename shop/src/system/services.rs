@@ -1,6 +1,6 @@
 //! The services around the saga, each the solved lesson of its part, behind
-//! the token gate of Part D (Shipping behind exercise 16's consumed body,
-//! which it also consumes its token after): Payment (exercise 15, face a) with the card's
+//! the token gate of Part D (Shipping dedups by exercise 16's consumed
+//! body, and consumes its token once done): Payment (exercise 15, face a) with the card's
 //! limit, Shipping (exercise 16) with the courier's streets, the kitchen's
 //! stock, and Marketing's coupon (Part B, choreographed on `OrderShipped`).
 
