@@ -190,11 +190,9 @@ pub fn ship_order(
         // The body is consumed: an earlier copy finished. An attempt that
         // lost the race may have failed to delete its blobs: sweep them.
         if let Some(order_id) = message.correlation_id() {
-            let (shipment, _) = shipping.load(order_id)?;
+            let (mut shipment, version) = shipping.load(order_id)?;
             if shipment.committed.is_some() {
-                for blob in losers(&shipment) {
-                    shipping.delete(&blob)?;
-                }
+                clean_up(shipping, &mut shipment, version)?;
             }
         }
         return Ok(());
@@ -212,22 +210,55 @@ pub fn ship_order(
         let ready = shipping.label_ready(message, &ship, &label_at, &label);
         let invoice = shipping.check_in(&invoice_at, shipping.invoice(message, &ship))?;
         shipment.commit(attempt, &label_at, &label, vec![ready, invoice]);
-        if let Err(err) = shipping.save(&shipment, version) {
-            if err.is_conflict() {
-                shipping.delete(&label_at)?;
-                shipping.delete(&invoice_at)?;
+        match shipping.save(&shipment, version) {
+            Ok(saved) => version = saved,
+            Err(err) => {
+                if err.is_conflict() {
+                    shipping.delete(&label_at)?;
+                    shipping.delete(&invoice_at)?;
+                }
+                return Err(err.into());
             }
-            return Err(err.into());
         }
     }
     for outbound in &shipment.outbox {
         shipping.dispatch(ctx, outbound)?;
     }
-    for blob in losers(&shipment) {
-        shipping.delete(&blob)?;
-    }
+    clean_up(shipping, &mut shipment, version)?;
     shipping.consume(message)?;
     Ok(())
+}
+
+/// Deletes the blobs of every attempt that did not commit, and forgets each
+/// one deleted (one if-match save), so that a retry after a failed delete
+/// has only the rest to do: with many failed attempts, a retry that had to
+/// delete them all again would rarely get through.
+fn clean_up(
+    shipping: &Shipping,
+    shipment: &mut Shipment,
+    version: Option<harness::Version>,
+) -> Result<(), HandlerError> {
+    let mut deleted = Vec::new();
+    let mut failed = None;
+    for blob in losers(shipment) {
+        match shipping.delete(&blob) {
+            Ok(()) => deleted.push(blob),
+            Err(err) => {
+                failed = Some(err);
+                break;
+            }
+        }
+    }
+    if !deleted.is_empty() {
+        shipment
+            .side_effects
+            .retain(|effect| !deleted.contains(&effect.blob));
+        shipping.save(shipment, version)?;
+    }
+    match failed {
+        Some(err) => Err(err.into()),
+        None => Ok(()),
+    }
 }
 
 fn losers(shipment: &Shipment) -> Vec<String> {
