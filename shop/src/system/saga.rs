@@ -332,7 +332,11 @@ impl System {
         if command == Command::ShipOrder {
             // Too big for the broker with a wedding's lines: by claim check,
             // under a name of its own (a retry writes the same bytes again).
-            let blob = format!("bodies/{}/ship-order", order.order_id);
+            let blob = format!(
+                "bodies/{}/{}",
+                order.order_id,
+                super::services::SHIP_ORDER_BODY
+            );
             let ticket =
                 claim_check::check_in(self.shipping.payloads(), &blob, &outbound.envelope)?;
             outbound.envelope = ticket;

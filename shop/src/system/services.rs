@@ -152,6 +152,9 @@ impl System {
     }
 }
 
+/// The name of `ShipOrder`'s body under `bodies/<order>/` (the saga's).
+pub const SHIP_ORDER_BODY: &str = "ship-order";
+
 /// The namespace of charge references.
 const CHARGES: Uuid = Uuid::from_u128(0x5359_5354_454d_0000_8000_0000_0000_0017);
 
@@ -190,10 +193,7 @@ pub fn ship_order(
         // The body is consumed: an earlier copy finished. An attempt that
         // lost the race may have failed to delete its blobs: sweep them.
         if let Some(order_id) = message.correlation_id() {
-            let (mut shipment, version) = shipping.load(order_id)?;
-            if shipment.committed.is_some() {
-                clean_up(shipping, &mut shipment, version)?;
-            }
+            clean_up(shipping, &shipping.load(order_id)?.0)?;
         }
         return Ok(());
     };
@@ -210,62 +210,42 @@ pub fn ship_order(
         let ready = shipping.label_ready(message, &ship, &label_at, &label);
         let invoice = shipping.check_in(&invoice_at, shipping.invoice(message, &ship))?;
         shipment.commit(attempt, &label_at, &label, vec![ready, invoice]);
-        match shipping.save(&shipment, version) {
-            Ok(saved) => version = saved,
-            Err(err) => {
-                if err.is_conflict() {
-                    shipping.delete(&label_at)?;
-                    shipping.delete(&invoice_at)?;
-                }
-                return Err(err.into());
+        if let Err(err) = shipping.save(&shipment, version) {
+            if err.is_conflict() {
+                shipping.delete(&label_at)?;
+                shipping.delete(&invoice_at)?;
             }
+            return Err(err.into());
         }
     }
     for outbound in &shipment.outbox {
         shipping.dispatch(ctx, outbound)?;
     }
-    clean_up(shipping, &mut shipment, version)?;
+    clean_up(shipping, &shipment)?;
     shipping.consume(message)?;
     Ok(())
 }
 
-/// Deletes the blobs of every attempt that did not commit, and forgets each
-/// one deleted (one if-match save), so that a retry after a failed delete
-/// has only the rest to do: with many failed attempts, a retry that had to
-/// delete them all again would rarely get through.
-fn clean_up(
-    shipping: &Shipping,
-    shipment: &mut Shipment,
-    version: Option<harness::Version>,
-) -> Result<(), HandlerError> {
-    let mut deleted = Vec::new();
-    let mut failed = None;
-    for blob in losers(shipment) {
-        match shipping.delete(&blob) {
-            Ok(()) => deleted.push(blob),
-            Err(err) => {
-                failed = Some(err);
-                break;
-            }
+/// Deletes the blobs of every attempt but the committed one. They are
+/// found by their names (`labels/<order>/<attempt>.pdf`,
+/// `bodies/<order>/<attempt>/invoice`), not only by the registrations: an
+/// attempt that lost the race may upload after the winner cleaned up, fail
+/// to delete its own blobs, and find the body consumed when it comes back.
+/// What was deleted stays deleted, so a retry after a failed delete has
+/// only the rest to do.
+fn clean_up(shipping: &Shipping, shipment: &Shipment) -> Result<(), HandlerError> {
+    let Some(committed) = &shipment.committed else {
+        return Ok(());
+    };
+    let order = &shipment.order_id;
+    let winner = committed.attempt.to_string();
+    let mut blobs = shipping.payloads().list(&format!("labels/{order}/"))?;
+    blobs.extend(shipping.payloads().list(&format!("bodies/{order}/"))?);
+    let incoming = format!("bodies/{order}/{SHIP_ORDER_BODY}");
+    for blob in blobs {
+        if blob != incoming && !blob.contains(&winner) {
+            shipping.delete(&blob)?;
         }
     }
-    if !deleted.is_empty() {
-        shipment
-            .side_effects
-            .retain(|effect| !deleted.contains(&effect.blob));
-        shipping.save(shipment, version)?;
-    }
-    match failed {
-        Some(err) => Err(err.into()),
-        None => Ok(()),
-    }
-}
-
-fn losers(shipment: &Shipment) -> Vec<String> {
-    let committed = shipment.committed.as_ref().map(|won| won.attempt);
-    let effects = shipment.side_effects.iter();
-    effects
-        .filter(|effect| Some(effect.attempt) != committed)
-        .map(|effect| effect.blob.clone())
-        .collect()
+    Ok(())
 }
