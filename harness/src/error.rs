@@ -2,15 +2,19 @@
 //! words: each says what went wrong and what it means for the caller.
 
 use std::fmt;
+use std::sync::Arc;
+
+use crate::{Condition, Version};
 
 /// Everything a simulated component can refuse or fail with.
 ///
 /// ```
+/// use harness::{Condition, Version};
 /// let err = harness::Error::Conflict {
 ///     store: "carts".into(),
 ///     key: "alice/cart-1".into(),
-///     expected: "v3".into(),
-///     actual: "v4".into(),
+///     expected: Condition::IfMatch(Version(3)),
+///     actual: Some(Version(4)),
 /// };
 /// assert!(err.to_string().contains("expected v3"));
 /// assert!(err.is_conflict());
@@ -32,10 +36,11 @@ pub enum Error {
         store: String,
         /// The key, as `partition/id`.
         key: String,
-        /// What the writer expected: `v3`, `absent` or `any`.
-        expected: String,
-        /// What the store holds: `v4` or `absent`.
-        actual: String,
+        /// The writer's condition: that the item had a version (`v3`), or
+        /// did not exist yet (`absent`).
+        expected: Condition,
+        /// The version the store holds (`None`: the item is absent).
+        actual: Option<Version>,
     },
     /// A message, item or blob exceeds its component's size limit.
     TooLarge {
@@ -118,8 +123,25 @@ pub enum Error {
         /// What this run met instead.
         found: String,
     },
-    /// An error from SQLite.
-    Sql(String),
+    /// An error from SQLite, or a SQL store refusing: what went wrong, in
+    /// the store's words. SQLite's own error, when there is one, is its
+    /// [`std::error::Error::source`].
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// let sim = harness::Sim::new(1);
+    /// let db = harness::SqlStore::in_memory(&sim, "shop");
+    /// let err = db.execute("select * from nowhere", []).unwrap_err();
+    /// assert!(err.to_string().starts_with("SQL error: no such table: nowhere"));
+    /// let sqlite = err.source().unwrap().downcast_ref::<rusqlite::Error>().unwrap();
+    /// assert!(matches!(sqlite, rusqlite::Error::SqliteFailure(..)));
+    /// ```
+    Sql {
+        /// What went wrong, with the store's name.
+        reason: String,
+        /// SQLite's error, if SQLite raised it.
+        cause: Option<SqliteError>,
+    },
     /// An error from the HTTP layer, the file system, or anything else.
     Other(String),
 }
@@ -175,7 +197,8 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "version conflict on {store}/{key}: the write expected {expected} but the store \
-                 holds {actual} (someone else wrote it since you read it; reload and decide again)"
+                 holds {} (someone else wrote it since you read it; reload and decide again)",
+                version_or_absent(*actual)
             ),
             Error::TooLarge { what, size, limit } => write!(
                 f,
@@ -251,16 +274,70 @@ impl fmt::Display for Error {
                  (SystemTime::now, Instant::now: use sim.now()), and threads outside the world \
                  (std::thread::spawn, an async runtime: let the world run the work)"
             ),
-            Error::Sql(reason) => write!(f, "SQL error: {reason}"),
+            Error::Sql { reason, .. } => write!(f, "SQL error: {reason}"),
             Error::Other(reason) => f.write_str(reason),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Sql {
+                cause: Some(cause), ..
+            } => Some(cause.sqlite()),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// A SQL store refusing, with no error from SQLite behind it.
+    pub(crate) fn sql(reason: impl Into<String>) -> Error {
+        Error::Sql {
+            reason: reason.into(),
+            cause: None,
+        }
+    }
+
+    /// SQLite's error `err`, told as `reason`.
+    pub(crate) fn sqlite(reason: impl Into<String>, err: rusqlite::Error) -> Error {
+        Error::Sql {
+            reason: reason.into(),
+            cause: Some(SqliteError(Arc::new(err))),
+        }
+    }
+}
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Error {
-        Error::Sql(err.to_string())
+        Error::sqlite(err.to_string(), err)
     }
+}
+
+/// SQLite's own error behind an [`Error::Sql`], shared so that the error
+/// stays cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SqliteError(Arc<rusqlite::Error>);
+
+impl SqliteError {
+    /// The error as rusqlite gave it.
+    pub fn sqlite(&self) -> &rusqlite::Error {
+        &self.0
+    }
+}
+
+/// Two SQLite errors are the same when they say the same (rusqlite's own
+/// comparison says "different" for some errors compared with themselves).
+impl PartialEq for SqliteError {
+    fn eq(&self, other: &SqliteError) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for SqliteError {}
+
+/// A version as the course's messages say it: `v4`, or `absent`.
+pub(crate) fn version_or_absent(version: Option<Version>) -> String {
+    version.map_or("absent".to_string(), |version| version.to_string())
 }

@@ -20,7 +20,7 @@
 //!   new run must meet that run's choices, after the same steps, up to the
 //!   branch. One that does not is not deterministic (a `HashMap`'s order,
 //!   a random id, the wall clock): the explorer stops and reports it
-//!   ([`Report::drift`]) instead of counting a schedule it never ran (see
+//!   ([`Exploration::drift`]) instead of counting a schedule it never ran (see
 //!   [`crate::Error::NotDeterministic`]).
 //! - **Sometimes-conditions.** [`Explorer::sometimes`] names what the test
 //!   is about as a condition over a run's trace; an exploration in which it
@@ -70,7 +70,9 @@ pub struct Explorer {
     conditions: Vec<(String, Condition)>,
 }
 
-/// What an exploration found.
+/// What an exploration found: how many schedules ran, the shortest
+/// counterexample, and what the runs reached. (Not to be confused with a
+/// failure report, [`crate::Failure`], which explains one run.)
 ///
 /// ```
 /// let report = harness::Explorer::new(|_sim: &harness::Sim| Ok(())).run();
@@ -79,7 +81,7 @@ pub struct Explorer {
 /// report.assert_no_violation();
 /// ```
 #[derive(Clone, Debug, Default)]
-pub struct Report {
+pub struct Exploration {
     /// How many schedules ran.
     pub schedules: usize,
     /// True when every schedule within the depth bound ran.
@@ -96,7 +98,14 @@ pub struct Report {
     pub coverage: Coverage,
 }
 
-impl Report {
+/// The name [`Exploration`] had before: kept so that code written against it
+/// still compiles.
+#[deprecated(
+    note = "renamed `harness::Exploration` (beside the module `harness::report`, the name misled)"
+)]
+pub type Report = Exploration;
+
+impl Exploration {
     /// Panics with the counterexample, explained, if there is one.
     ///
     /// ```
@@ -104,7 +113,7 @@ impl Report {
     /// ```
     ///
     /// It checks first that the exploration can be trusted, and last that it
-    /// explored what the test is about (see [`Report::assert_explored`]).
+    /// explored what the test is about (see [`Exploration::assert_explored`]).
     #[track_caller]
     pub fn assert_no_violation(&self) {
         self.assert_deterministic();
@@ -120,7 +129,7 @@ impl Report {
         self.assert_explored();
     }
 
-    /// Panics with the run that drifted, if one did (see [`Report::drift`]).
+    /// Panics with the run that drifted, if one did (see [`Exploration::drift`]).
     ///
     /// ```
     /// harness::Explorer::new(|_sim: &harness::Sim| Ok(())).run().assert_deterministic();
@@ -173,7 +182,7 @@ impl Report {
     }
 }
 
-impl fmt::Display for Report {
+impl fmt::Display for Exploration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let coverage = if self.exhausted {
             "all of them"
@@ -225,7 +234,7 @@ impl Explorer {
 
     /// Declares what the test is about: `condition` must hold, over the
     /// trace of a run, in at least one explored run, or
-    /// [`Report::assert_no_violation`] (and [`Report::assert_explored`])
+    /// [`Exploration::assert_no_violation`] (and [`Exploration::assert_explored`])
     /// fail with a message that says the test did not explore it. The
     /// report counts the runs in which each condition held.
     ///
@@ -334,8 +343,8 @@ impl Explorer {
     /// }).run();
     /// assert_eq!(report.schedules, 3);
     /// ```
-    pub fn run(&self) -> Report {
-        let mut report = Report::default();
+    pub fn run(&self) -> Exploration {
+        let mut report = Exploration::default();
         report.coverage.sometimes = self
             .conditions
             .iter()

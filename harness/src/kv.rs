@@ -461,20 +461,19 @@ impl DocumentStore {
                 .get(&key)
                 .filter(|item| item.is_live(now))
                 .map(|item| item.version);
-            if let Err(conflict) = check(operation.condition, current) {
+            if let Err(actual) = check(operation.condition, current) {
                 drop(shelves);
-                let (expected, actual) = conflict;
                 let item = item_key(partition, &operation.id);
                 self.sim.record(EventKind::Conflict {
                     store: self.name.clone(),
                     key: item.clone(),
-                    expected: expected.clone(),
-                    actual: actual.clone(),
+                    expected: operation.condition.to_string(),
+                    actual: crate::error::version_or_absent(actual),
                 });
                 return Err(Error::Conflict {
                     store: self.name.clone(),
                     key: item,
-                    expected,
+                    expected: operation.condition,
                     actual,
                 });
             }
@@ -530,7 +529,9 @@ impl DocumentStore {
 }
 
 /// `Err((expected, actual))` when `condition` does not hold for an item at `current`.
-fn check(condition: Condition, current: Option<u64>) -> Result<(), (String, String)> {
+/// Whether a write under `condition` may happen to an item at version
+/// `current` (`None`: absent); if not, the version the store holds.
+fn check(condition: Condition, current: Option<u64>) -> Result<(), Option<Version>> {
     let holds = match (condition, current) {
         (Condition::Always, _) => true,
         (Condition::CreateOnly, None) => true,
@@ -541,8 +542,7 @@ fn check(condition: Condition, current: Option<u64>) -> Result<(), (String, Stri
     if holds {
         return Ok(());
     }
-    let actual = current.map_or("absent".to_string(), |v| Version(v).to_string());
-    Err((condition.to_string(), actual))
+    Err(current.map(Version))
 }
 
 fn item_key(partition: &str, id: &str) -> String {

@@ -70,8 +70,10 @@ pub use broker::{
 pub use budget::{DEFAULT_DELIVERY_BUDGET, WATCHDOG_VARIABLE};
 pub use clock::SimTime;
 pub use coverage::{Coverage, PointCount, Sometimes};
-pub use error::Error;
-pub use explorer::{Explorer, Report, Scenario};
+pub use error::{Error, SqliteError};
+#[allow(deprecated)]
+pub use explorer::Report;
+pub use explorer::{Exploration, Explorer, Scenario};
 pub use fault::{
     Fault, FaultPoint, FaultRule, FaultRuleBuilder, Interleaving, PointFilter, RandomFaults,
 };

@@ -172,8 +172,9 @@ impl SqlStore {
     /// ```
     pub fn open(sim: &Sim, name: &str, path: impl AsRef<Path>) -> Result<SqlStore, Error> {
         let path = path.as_ref();
-        let cannot_open =
-            |err: rusqlite::Error| Error::Sql(format!("cannot open {}: {err}", path.display()));
+        let cannot_open = |err: rusqlite::Error| {
+            Error::sqlite(format!("cannot open {}: {err}", path.display()), err)
+        };
         let connection = Connection::open(path).map_err(cannot_open)?;
         // WAL lets a reader (say, a dashboard) look while the demo writes.
         connection
@@ -211,7 +212,7 @@ impl SqlStore {
     fn hold(&self) -> Result<Held<'_>, Error> {
         let me = thread::current().id();
         if *lock_ignoring_poison(&self.shared.holder) == Some(me) {
-            return Err(Error::Sql(format!(
+            return Err(Error::sql(format!(
                 "database is locked: a transaction on SQL store {} is still open on this thread \
                  (SQLite runs one write transaction at a time). Inside a transaction closure, use \
                  its `tx`, not the store; to let another worker run between transactions, \
@@ -227,7 +228,7 @@ impl SqlStore {
                 Ok(connection) => connection,
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
                 Err(TryLockError::WouldBlock) => {
-                    return Err(Error::Sql(format!(
+                    return Err(Error::sql(format!(
                         "database is locked: another worker's transaction on SQL store {} is \
                          still open (SQLite runs one write transaction at a time); the work can \
                          be retried once it has finished",
@@ -457,7 +458,7 @@ impl SqlStore {
                     key,
                 }
             }
-            None => Error::Sql(format!("{err} (in SQL store {})", self.name)),
+            None => Error::sqlite(format!("{err} (in SQL store {})", self.name), err),
         }
     }
 
@@ -488,7 +489,7 @@ impl SqlStore {
     ) -> Result<T, Error> {
         match self.query_optional_on(connection, sql, params, read)? {
             Some(value) => Ok(value),
-            None => Err(Error::Sql(format!(
+            None => Err(Error::sql(format!(
                 "query_row found no row for `{}` in SQL store {}: use query_optional when the \
                  row may be absent",
                 abbreviate(sql),

@@ -7,8 +7,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use harness::{
-    Broker, Condition, DocumentStore, Envelope, Error, Explorer, Fault, HandlerContext, Report,
-    Sim, Violation, World,
+    Broker, Condition, DocumentStore, Envelope, Error, Exploration, Explorer, Fault,
+    HandlerContext, Sim, Violation, World,
 };
 
 /// How a handler picks the keys it writes.
@@ -66,12 +66,12 @@ fn scenario(sim: &Sim, how: Keys) -> Result<(), Violation> {
     Ok(())
 }
 
-fn explore(how: Keys) -> Report {
+fn explore(how: Keys) -> Exploration {
     Explorer::new(move |sim: &Sim| scenario(sim, how)).run()
 }
 
 /// What `assert_no_violation` panics with.
-fn failure_of(report: &Report) -> String {
+fn failure_of(report: &Exploration) -> String {
     let failed = panic::catch_unwind(AssertUnwindSafe(|| report.assert_no_violation()));
     let payload = failed.expect_err("the exploration fails");
     eprintln!("TEMP {:?}", payload.downcast_ref::<String>());
@@ -81,7 +81,7 @@ fn failure_of(report: &Report) -> String {
     }
 }
 
-fn assert_caught(report: &Report) {
+fn assert_caught(report: &Exploration) {
     let drift = report.drift.as_ref().expect("the drift is reported");
     assert!(
         drift

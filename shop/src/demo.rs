@@ -19,6 +19,7 @@ use harness::{Envelope, Error, EventKind, Fault, FaultRule, RandomFaults, Sim};
 
 use crate::audit::Audit;
 use crate::chaos::DuplicateWhen;
+use crate::operations::{Component, StatusReport, Thresholds};
 use crate::orders::kv::{RoundTrips, StoreReport};
 use crate::outbox::OutboxReport;
 use crate::town::{AnyOrders, Town};
@@ -392,6 +393,13 @@ pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 
             println!("  {count:>5} × {kind}");
         }
     }
+    println!();
+    StatusReport::read(
+        &demo.town.broker,
+        &components(&demo.town),
+        Thresholds::default(),
+    )
+    .print();
     let outbox_clean = demo.outbox.as_ref().is_none_or(OutboxReport::is_clean);
     let store_clean = demo.store.as_ref().is_none_or(StoreReport::is_clean);
     if demo.audit.is_consistent() && outbox_clean && store_clean {
@@ -399,4 +407,24 @@ pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 
     } else {
         1
     }
+}
+
+/// The town's services for the status report's health checks: each
+/// consumes its queue; Orders also needs its database.
+fn components(town: &Town) -> Vec<Component> {
+    town.world
+        .endpoint_names()
+        .iter()
+        .map(|name| {
+            let component = Component::new(name).consuming(name);
+            if name != crate::ORDERS_QUEUE {
+                return component;
+            }
+            match &town.orders {
+                AnyOrders::Documents(orders) => component.reading_documents(orders.store()),
+                AnyOrders::Sql(orders) => component.reading_sql(orders.database()),
+                AnyOrders::Kv(orders) => component.reading_documents(orders.store()),
+            }
+        })
+        .collect()
 }

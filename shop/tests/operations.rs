@@ -165,7 +165,7 @@ fn a_poison_message_parks_its_conversation_and_a_replay_completes_it() {
     assert_eq!(
         conversations.to_string(),
         "2 conversations: 1 complete, 1 parked, 0 in progress\n  conversation AddItem(m2): \
-         parked; AddItem(m2) dead-lettered on orders after 1 attempts: no such filling: sauerkraut"
+         parked; AddItem(m2) dead-lettered on orders after 1 delivery: no such filling: sauerkraut"
     );
 
     // The fix: the replayed message is no longer poison for a new Orders.
@@ -201,7 +201,7 @@ fn a_retried_message_waits_ready_between_its_attempts() {
     assert_eq!((copy.state, copy.attempts), (CopyState::Ready, 1));
     assert_eq!(
         conversations.all()[0].to_string(),
-        "conversation AddItem(m1): in progress; AddItem(m1) ready on orders (delivered 1×)"
+        "conversation AddItem(m1): in progress; AddItem(m1) ready on orders after 1 delivery"
     );
     let conversations = run_until_settled(&mut world, 100);
     assert!(conversations.all_complete(), "{conversations}");
@@ -322,4 +322,84 @@ fn the_tracker_still_sees_waiting_messages_the_history_forgot() {
     // The sent log kept only the last send; the rest are complete and forgotten.
     assert_eq!(broker.sent_log().len(), 1);
     assert_eq!(conversations.count(Progress::InProgress), 1);
+}
+
+#[test]
+fn the_causation_trees_of_two_conversations_one_parked_then_replayed() {
+    let sim = Sim::new(8);
+    let fixed = Arc::new(AtomicBool::new(false));
+    let (broker, mut world) = shop_world_with_fix(&sim, fixed.clone());
+    sim.inject(FaultRule::at("broker.billing.ack").fail_before());
+    let flaky = add_item(&sim, "flaky");
+    let poison = add_item(&sim, "sauerkraut");
+    world.send("orders", flaky.clone()).unwrap();
+    world.send("orders", poison.clone()).unwrap();
+    let parked = run_until_settled(&mut world, 100);
+    // At 3 a.m.: the operator fixes the filling list and replays.
+    sim.advance(Duration::from_secs(3 * 60));
+    fixed.store(true, Ordering::SeqCst);
+    broker.replay_dead_letter("orders", poison.id).unwrap();
+    let settled = run_until_settled(&mut world, 100);
+
+    let trace = sim.trace();
+    let mut report = format!("before the replay: {parked}\n\nafter the replay: {settled}\n");
+    for conversation in settled.all() {
+        report.push_str(&format!("\n{}\n", conversation.tree(&trace)));
+    }
+    insta::assert_snapshot!(report);
+}
+
+#[test]
+fn every_request_of_the_pierogi_town_is_one_complete_conversation() {
+    let sim = Sim::new(9);
+    let mut town = shop::town::Town::open(&sim, shop::orders::documents::Orders::new(&sim));
+    let ola = town.place_order("c-1", "Ola", &["ruskie"]).unwrap();
+    let kuba = town.place_order("c-2", "Kuba", &["ruskie"]).unwrap();
+    town.add_item("Ola", &ola, "meat").unwrap();
+    town.add_item("Kuba", &kuba, "sauerkraut").unwrap();
+    town.book_payment(&ola, 40).unwrap();
+    town.deliver().unwrap();
+
+    let conversations = Conversations::read(&town.broker);
+    assert!(conversations.all_complete(), "{conversations}");
+    // One conversation per request from outside (a customer, the payment
+    // service), and each of its messages leads back to that request.
+    let requests: Vec<MessageId> = town
+        .broker
+        .sent_log()
+        .iter()
+        .filter(|sent| sent.handling.is_none())
+        .map(|sent| sent.envelope.id)
+        .collect();
+    let roots: Vec<MessageId> = conversations
+        .all()
+        .iter()
+        .map(|conversation| conversation.root().unwrap().id)
+        .collect();
+    assert_eq!(roots, requests);
+    for conversation in conversations.all() {
+        let root = conversation.root().unwrap();
+        for message in &conversation.messages {
+            let mut cause = message.id;
+            while let Some(parent) = conversation.message(cause).and_then(|m| m.cause) {
+                cause = parent;
+            }
+            assert_eq!(
+                cause,
+                root.id,
+                "{} strays from {}",
+                message.name(),
+                root.name()
+            );
+        }
+    }
+    // The adds caused more than themselves: Billing and Marketing heard of them.
+    let add = conversations
+        .all()
+        .iter()
+        .find(|conversation| conversation.root().unwrap().message_type == "AddItem")
+        .unwrap();
+    assert!(add.messages.len() > 1, "{add}");
+    let tree = add.tree(&sim.trace());
+    assert!(tree.contains("ItemAdded("), "{tree}");
 }

@@ -22,7 +22,7 @@
 //! ```
 
 use harness::{
-    Broker, Envelope, EventKind, Explorer, Fault, HandlerContext, History, MessageRef, Report,
+    Broker, Envelope, EventKind, Exploration, Explorer, Fault, HandlerContext, History, MessageRef,
     SCRIPT_VARIABLE, Sim, Trace, Violation, World,
 };
 use shop::ORDERS_QUEUE;
@@ -407,15 +407,15 @@ fn about(setup: Setup) -> Vec<Condition> {
 /// breaks a check, or when what the setup is about never happened. With
 /// `HARNESS_SCRIPT` set (the replay command of a failure), runs that one
 /// schedule only. Returns the report.
-fn explore(name: &str, setup: Setup) -> Report {
+fn explore(name: &str, setup: Setup) -> Exploration {
     let sim = Sim::from_env_or(SEED);
     if std::env::var(SCRIPT_VARIABLE).is_ok() {
         if let Err(violation) = run(&sim, setup) {
             worker_report(&violation, None).panic();
         }
-        return Report {
+        return Exploration {
             schedules: 1,
-            ..Report::default()
+            ..Exploration::default()
         };
     }
     let mut explorer = Explorer::new(move |sim: &Sim| run(sim, setup))

@@ -3,21 +3,13 @@
 //! and one row per shown step (an arrow or a note). Mermaid and SVG render
 //! this same model.
 
-use super::narrate::{bare_display, explain_fault, one_line};
+use super::narrate::one_line;
 use super::steps::{Mark, Shown, Step};
 use crate::EventKind;
+use crate::trace::{Drawing, Seen, describe};
 
-/// What a participant is. A queue, a store and an endpoint may share a name
-/// (`orders`), so the kind is part of its identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// A test, a client, an endpoint: someone who acts.
-    Actor,
-    Queue,
-    Topic,
-    Store,
-    Service,
-}
+/// What a participant is: the lanes of the event descriptions.
+pub(crate) use crate::trace::Lane as Kind;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Participant {
@@ -131,271 +123,43 @@ fn participants_of(shown: &[Shown]) -> Vec<Participant> {
     scratch.participants
 }
 
-// New event kinds from other components become a note over their actor.
-#[allow(unreachable_patterns)]
+/// How a step is drawn: its event's drawing (see `trace::describe`),
+/// placed between the participants.
 fn shape_of(diagram: &mut Diagram, step: &Step, everyone: &[Participant]) -> Shape {
     let event = &step.event;
     let me = diagram.lane(Kind::Actor, &event.actor);
-    let again = step.mark == Some(Mark::Again);
-    match &event.kind {
-        EventKind::Sent { queue, message } => {
-            let text = if again {
-                format!("send {message} again")
-            } else {
-                format!("send {message}")
-            };
-            arrow(diagram, me, Kind::Queue, queue, text)
-        }
-        EventKind::Published { topic, message, .. } => {
-            let text = if again {
-                format!("publish {message} again")
-            } else {
-                format!("publish {message}")
-            };
-            arrow(diagram, me, Kind::Topic, topic, text)
-        }
-        EventKind::Delivered {
-            queue,
-            message,
-            attempt,
+    let seen = Seen {
+        actor: &event.actor,
+        occurrence: step.occurrence,
+    };
+    match describe(&event.kind, seen).drawing {
+        Drawing::Arrow {
+            lane,
+            name,
+            inward,
+            dashed,
+            crossed,
+            text,
         } => {
-            let text = match (*attempt, step.occurrence) {
-                (1, 1) => format!("deliver {message}"),
-                (1, copy) => format!("deliver {message} again (copy {copy})"),
-                (attempt, _) => format!("deliver {message} again (attempt {attempt})"),
-            };
-            arrow(diagram, me, Kind::Queue, queue, text).inward()
+            let other = diagram.lane(lane, name);
+            let (from, to) = if inward { (other, me) } else { (me, other) };
+            Shape::Arrow {
+                from,
+                to,
+                dashed,
+                cross: crossed,
+                text,
+            }
         }
-        EventKind::Acked { queue, message } => arrow(
-            diagram,
-            me,
-            Kind::Queue,
-            queue,
-            format!("ack {}", message.label),
-        )
-        .dashed(),
-        EventKind::Abandoned {
-            queue,
-            message,
-            reason,
-        } => arrow(
-            diagram,
-            me,
-            Kind::Queue,
-            queue,
-            format!("abandon {}: {reason}", message.label),
-        )
-        .dashed(),
-        EventKind::LeaseExpired { queue, message } => {
-            let lane = diagram.lane(Kind::Queue, queue);
-            note(lane, lane, format!("lease on {} ran out", message.label))
-        }
-        EventKind::DeadLettered {
-            queue,
-            message,
-            reason,
-        } => {
-            let lane = diagram.lane(Kind::Queue, queue);
-            note(
-                lane,
-                lane,
-                format!("{} to the dead-letter queue: {reason}", message.label),
-            )
-        }
-        EventKind::Rejected {
-            queue,
-            message,
-            reason,
-        } => arrow(
-            diagram,
-            me,
-            Kind::Queue,
-            queue,
-            format!("send {message} refused: {reason}"),
-        )
-        .crossed(),
-        EventKind::HandlerStarted { endpoint, message } => {
-            let lane = diagram.lane(Kind::Actor, endpoint);
-            let text = if again {
-                format!("handles {message} again")
-            } else {
-                format!("handles {message}")
-            };
+        Drawing::Note { lane, name, text } => {
+            let lane = diagram.lane(lane, name);
             note(lane, lane, text)
         }
-        EventKind::HandlerSucceeded { endpoint, message } => {
-            let lane = diagram.lane(Kind::Actor, endpoint);
-            note(lane, lane, format!("finished {}", message.label))
-        }
-        EventKind::HandlerFailed {
-            endpoint,
-            message,
-            error,
-        } => {
-            let lane = diagram.lane(Kind::Actor, endpoint);
-            note(lane, lane, format!("failed on {}: {error}", message.label))
-        }
-        EventKind::Read {
-            store,
-            key,
-            version,
-        } => {
-            let found = version.map_or("not there".to_string(), |v| format!("v{v}"));
-            arrow(
-                diagram,
-                me,
-                Kind::Store,
-                store,
-                format!("read {key}: {found}"),
-            )
-        }
-        EventKind::Wrote {
-            store,
-            key,
-            version,
-        } => {
-            let text = match version {
-                Some(v) => format!("write {key} → v{v}"),
-                None => format!("delete {key}"),
-            };
-            arrow(diagram, me, Kind::Store, store, text)
-        }
-        EventKind::Conflict {
-            store,
-            key,
-            expected,
-            actual,
-        } => arrow(
-            diagram,
-            me,
-            Kind::Store,
-            store,
-            format!("conflict on {key}: expected {expected}, found {actual}"),
-        )
-        .inward()
-        .dashed()
-        .crossed(),
-        EventKind::Committed { store } => {
-            arrow(diagram, me, Kind::Store, store, "commit".to_string())
-        }
-        EventKind::RolledBack { store } => {
-            arrow(diagram, me, Kind::Store, store, "roll back".to_string()).dashed()
-        }
-        EventKind::Request {
-            service,
-            method,
-            path,
-        } => {
-            let text = if again {
-                format!("{method} {path} again")
-            } else {
-                format!("{method} {path}")
-            };
-            arrow(diagram, me, Kind::Service, service, text)
-        }
-        EventKind::Response { service, status } => {
-            arrow(diagram, me, Kind::Service, service, status.to_string())
-                .inward()
-                .dashed()
-        }
-        EventKind::ResponseLost {
-            service,
-            method,
-            path,
-        } => arrow(
-            diagram,
-            me,
-            Kind::Service,
-            service,
-            format!("response to {method} {path} lost"),
-        )
-        .inward()
-        .dashed()
-        .crossed(),
-        EventKind::FaultInjected { point, fault } => {
+        Drawing::NoteOnActor { text } => note(me, me, text),
+        Drawing::FaultNote { point, text } => {
             let lane = fault_lane(diagram, point, everyone).unwrap_or(me);
             let (from, to) = (me.min(lane), me.max(lane));
-            note(
-                from,
-                to,
-                format!("fault at {point}: {}", explain_fault(fault)),
-            )
-        }
-        EventKind::Note { text } => note(me, me, text.clone()),
-        _ => note(me, me, bare_display(event)),
-    }
-}
-
-/// A solid arrow from the actor to a component.
-fn arrow(diagram: &mut Diagram, me: usize, kind: Kind, name: &str, text: String) -> Shape {
-    let other = diagram.lane(kind, name);
-    Shape::Arrow {
-        from: me,
-        to: other,
-        dashed: false,
-        cross: false,
-        text,
-    }
-}
-
-impl Shape {
-    /// The same arrow, pointing the other way.
-    fn inward(self) -> Shape {
-        match self {
-            Shape::Arrow {
-                from,
-                to,
-                dashed,
-                cross,
-                text,
-            } => Shape::Arrow {
-                from: to,
-                to: from,
-                dashed,
-                cross,
-                text,
-            },
-            other => other,
-        }
-    }
-
-    /// The same arrow, dashed (a reply or a giving-back).
-    fn dashed(self) -> Shape {
-        match self {
-            Shape::Arrow {
-                from,
-                to,
-                cross,
-                text,
-                ..
-            } => Shape::Arrow {
-                from,
-                to,
-                dashed: true,
-                cross,
-                text,
-            },
-            other => other,
-        }
-    }
-
-    /// The same arrow, ending in a cross (refused or lost).
-    fn crossed(self) -> Shape {
-        match self {
-            Shape::Arrow {
-                from,
-                to,
-                dashed,
-                text,
-                ..
-            } => Shape::Arrow {
-                from,
-                to,
-                dashed,
-                cross: true,
-                text,
-            },
-            other => other,
+            note(from, to, text)
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The standalone page of a failure: headline, replay command, the SVG
-//! sequence diagram, the numbered steps and the Mermaid source. One file,
+//! sequence diagram, the numbered steps, the causation trees of the run's
+//! conversations and the Mermaid source. One file,
 //! no scripts and nothing fetched from the network (the venue is offline).
 
 use std::fmt::Write;
@@ -15,6 +16,8 @@ pub(crate) struct Page<'a> {
     pub(crate) replay: &'a [String],
     pub(crate) svg: &'a str,
     pub(crate) steps: &'a str,
+    /// The causation trees of the run's conversations (plain text).
+    pub(crate) causation: &'a str,
     pub(crate) mermaid: &'a str,
 }
 
@@ -47,6 +50,13 @@ pub(crate) fn render(page: &Page<'_>) -> String {
         "<h2>What happened</h2>\n<pre class=\"steps\">{}</pre>",
         escape::html(page.steps)
     );
+    if !page.causation.is_empty() {
+        let _ = writeln!(
+            out,
+            "<h2>Conversations</h2>\n<p class=\"legend\">Each message under the message whose handling sent it; per queue, who handled it and how it ended.</p>\n<pre class=\"causation\">{}</pre>",
+            escape::html(page.causation)
+        );
+    }
     let _ = writeln!(
         out,
         "<h2>Mermaid source</h2>\n<p>Paste into a Markdown file inside a <code>```mermaid</code> block (GitHub and many editors draw it).</p>\n<pre class=\"mermaid-source\">{}</pre>",

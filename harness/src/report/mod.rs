@@ -38,6 +38,7 @@
 //! else the system's temporary directory. If they cannot be written, the
 //! report says so in one line and the failure stays as clear as before.
 
+mod causation;
 mod diagram;
 mod escape;
 pub(crate) mod files;
@@ -52,11 +53,15 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::{Sim, Trace};
+pub use causation::Causation;
 use steps::{Highlights, Mark, Shown};
 
 /// Steps the text report tells at the start and at the end of a long run.
 const TEXT_HEAD: usize = 12;
 const TEXT_TAIL: usize = 28;
+/// Conversations whose causation tree the page shows (those the check
+/// points at first).
+const PAGE_CONVERSATIONS: usize = 40;
 /// Steps the diagrams and the page draw at the start and at the end.
 const DIAGRAM_HEAD: usize = 60;
 const DIAGRAM_TAIL: usize = 240;
@@ -341,7 +346,8 @@ impl Failure {
     }
 
     /// The standalone HTML page: headline, replay command, SVG diagram,
-    /// the steps and the Mermaid source. Works offline.
+    /// the steps, the causation trees of the run's conversations
+    /// ([`Causation`]) and the Mermaid source. Works offline.
     ///
     /// ```
     /// let page = harness::Failure::new(&harness::Sim::new(1), "m1 <lost>").html();
@@ -359,6 +365,8 @@ impl Failure {
             replay: &self.replay_lines(),
             svg: &svg::render(&diagram),
             steps: &steps,
+            causation: &Causation::from_trace(&self.trace)
+                .trees_for_page(PAGE_CONVERSATIONS, &self.highlights.messages),
             mermaid: &mermaid::render(&diagram),
         })
     }

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use super::steps::{Mark, Shown, Step, ordinal};
-use crate::{Event, EventKind};
+use super::steps::{Mark, Shown, Step};
+use crate::trace::{Seen, describe};
 
 /// How the report's "What happened" section reads:
 ///
@@ -71,172 +71,12 @@ fn time_width(shown: &[Shown]) -> usize {
 
 /// One step in the course's words, without its actor (the heading above it
 /// names the actor) and without its mark.
-// New event kinds from other components fall back to their `Display`.
-#[allow(unreachable_patterns)]
 pub(crate) fn sentence(step: &Step) -> String {
-    let again = |what: &str| {
-        if step.occurrence > 1 {
-            format!("{what} again ({} time)", ordinal(step.occurrence))
-        } else {
-            what.to_string()
-        }
+    let seen = Seen {
+        actor: &step.event.actor,
+        occurrence: step.occurrence,
     };
-    let text = match &step.event.kind {
-        EventKind::Sent { queue, message } => again(&format!("sent {message} to queue {queue}")),
-        EventKind::Published {
-            topic,
-            message,
-            subscribers,
-        } => {
-            let copies = if subscribers.is_empty() {
-                "nobody subscribes to it".to_string()
-            } else {
-                format!("copied to {}", subscribers.join(", "))
-            };
-            again(&format!("published {message} on topic {topic}: {copies}"))
-        }
-        EventKind::Delivered {
-            queue,
-            message,
-            attempt,
-        } => {
-            if *attempt > 1 {
-                format!("received {message} from queue {queue} again (attempt {attempt})")
-            } else if step.occurrence > 1 {
-                format!(
-                    "received a duplicate copy of {message} from queue {queue} ({} copy)",
-                    ordinal(step.occurrence)
-                )
-            } else {
-                format!("received {message} from queue {queue}")
-            }
-        }
-        EventKind::Acked { queue, message } => {
-            format!("acknowledged {message}: queue {queue} forgets it")
-        }
-        EventKind::Abandoned {
-            queue,
-            message,
-            reason,
-        } => format!("gave {message} back to queue {queue} ({reason}): it will come again"),
-        EventKind::LeaseExpired { queue, message } => {
-            format!("the lease on {message} ran out: queue {queue} will hand it to a worker again")
-        }
-        EventKind::DeadLettered {
-            queue,
-            message,
-            reason,
-        } => format!("{message} moved from queue {queue} to its dead-letter queue: {reason}"),
-        EventKind::Rejected {
-            queue,
-            message,
-            reason,
-        } => format!("queue {queue} refused {message}: {reason}"),
-        EventKind::HandlerStarted { endpoint, message } => {
-            let who = subject(endpoint, &step.event.actor);
-            if step.occurrence > 1 {
-                format!(
-                    "{who}handles {message} again ({} time)",
-                    ordinal(step.occurrence)
-                )
-            } else {
-                format!("{who}starts handling {message}")
-            }
-        }
-        EventKind::HandlerSucceeded { endpoint, message } => {
-            format!("{}finished {message}", subject(endpoint, &step.event.actor))
-        }
-        EventKind::HandlerFailed {
-            endpoint,
-            message,
-            error,
-        } => format!(
-            "{}failed on {message}: {error}",
-            subject(endpoint, &step.event.actor)
-        ),
-        EventKind::Read {
-            store,
-            key,
-            version: Some(v),
-        } => format!("read {store}/{key}: found v{v}"),
-        EventKind::Read {
-            store,
-            key,
-            version: None,
-        } => format!("read {store}/{key}: not there"),
-        EventKind::Wrote {
-            store,
-            key,
-            version: Some(v),
-        } => format!("wrote {store}/{key} (now v{v})"),
-        EventKind::Wrote {
-            store,
-            key,
-            version: None,
-        } => format!("deleted {store}/{key}"),
-        EventKind::Conflict {
-            store,
-            key,
-            expected,
-            actual,
-        } => format!(
-            "write to {store}/{key} refused: it expected {expected} but found {actual} (someone wrote first)"
-        ),
-        EventKind::Committed { store } => format!("committed a transaction on {store}"),
-        EventKind::RolledBack { store } => {
-            format!("rolled back a transaction on {store}: none of its writes happened")
-        }
-        EventKind::Request {
-            service,
-            method,
-            path,
-        } => again(&format!("sent {method} {path} to {service}")),
-        EventKind::Response { service, status } => format!("{service} answered {status}"),
-        EventKind::ResponseLost {
-            service,
-            method,
-            path,
-        } => {
-            format!("{service} executed {method} {path}, but the response was lost on the way back")
-        }
-        EventKind::FaultInjected { point, fault } => {
-            format!("fault at {point}: {}", explain_fault(fault))
-        }
-        EventKind::Note { text } => text.clone(),
-        _ => bare_display(&step.event),
-    };
-    one_line(&text)
-}
-
-/// "orders " when someone else than the actor is meant, "" otherwise.
-fn subject(endpoint: &str, actor: &str) -> String {
-    if endpoint == actor {
-        String::new()
-    } else {
-        format!("{endpoint} ")
-    }
-}
-
-/// A fault, as its effect on the caller.
-pub(crate) fn explain_fault(fault: &str) -> String {
-    match fault {
-        "fail before" => "it fails before anything happens".to_string(),
-        "fail after" => "the effect happens, but the caller is told it failed".to_string(),
-        "duplicate" => "it happens twice: two copies go out".to_string(),
-        "drop" => "it reports success, but nothing happens: the message is lost".to_string(),
-        other => match other.strip_prefix("delay ") {
-            Some(amount) => format!("it takes {amount} longer"),
-            None => other.to_string(),
-        },
-    }
-}
-
-/// An event's `Display` without its `#seq t=… actor:` prefix, for kinds this
-/// module does not word itself yet.
-pub(crate) fn bare_display(event: &Event) -> String {
-    let full = event.to_string();
-    let prefix = format!("#{} {} {}: ", event.seq, event.at, event.actor);
-    full.strip_prefix(&prefix).unwrap_or(&full).to_string()
+    one_line(&describe(&step.event.kind, seen).sentence)
 }
 
 /// User data on one line: newlines and other control characters become spaces.
@@ -258,7 +98,7 @@ pub(crate) fn plural(count: u64, word: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::steps::{Highlights, mark_steps, select};
-    use crate::{MessageId, MessageRef, Sim};
+    use crate::{EventKind, MessageId, MessageRef, Sim};
 
     fn narrate(sim: &Sim) -> String {
         let steps = mark_steps(&sim.trace(), &Highlights::default());
@@ -302,14 +142,5 @@ mod tests {
         let sim = Sim::new(1);
         sim.note("first\nsecond");
         assert!(narrate(&sim).contains("first second"));
-    }
-
-    #[test]
-    fn faults_are_explained_by_their_effect() {
-        assert_eq!(
-            explain_fault("fail after"),
-            "the effect happens, but the caller is told it failed"
-        );
-        assert_eq!(explain_fault("delay 500ms"), "it takes 500ms longer");
     }
 }

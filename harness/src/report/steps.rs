@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::{Event, EventKind, Trace};
+use crate::trace::{Seen, Standing, describe};
+use crate::{Event, Trace};
 
 /// Why a step stands out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +46,7 @@ pub(crate) struct Highlights {
 impl Highlights {
     fn covers(&self, event: &Event) -> bool {
         self.seqs.contains(&event.seq)
-            || message_label(&event.kind).is_some_and(|label| self.messages.contains(label))
+            || message_label(event).is_some_and(|label| self.messages.contains(label))
     }
 }
 
@@ -75,7 +76,8 @@ pub(crate) fn mark_steps(trace: &Trace, highlights: &Highlights) -> Vec<Step> {
         .events()
         .iter()
         .map(|event| {
-            let occurrence = match repeat_key(&event.kind) {
+            let description = describe(&event.kind, Seen::first(&event.actor));
+            let occurrence = match description.repeat {
                 Some(key) => {
                     let count = seen.entry(key).or_insert(0);
                     *count += 1;
@@ -84,7 +86,7 @@ pub(crate) fn mark_steps(trace: &Trace, highlights: &Highlights) -> Vec<Step> {
                 None => 1,
             };
             Step {
-                mark: mark_of(&event.kind, occurrence),
+                mark: mark_of(description.standing, occurrence),
                 occurrence,
                 highlighted: highlights.covers(event),
                 event: event.clone(),
@@ -123,87 +125,28 @@ pub(crate) fn select(steps: Vec<Step>, head: usize, tail: usize) -> Vec<Shown> {
 }
 
 /// The message label an event is about, if any.
-pub(crate) fn message_label(kind: &EventKind) -> Option<&str> {
-    match kind {
-        EventKind::Sent { message, .. }
-        | EventKind::Published { message, .. }
-        | EventKind::Delivered { message, .. }
-        | EventKind::Acked { message, .. }
-        | EventKind::Abandoned { message, .. }
-        | EventKind::LeaseExpired { message, .. }
-        | EventKind::DeadLettered { message, .. }
-        | EventKind::Rejected { message, .. }
-        | EventKind::HandlerStarted { message, .. }
-        | EventKind::HandlerSucceeded { message, .. }
-        | EventKind::HandlerFailed { message, .. } => Some(&message.label),
-        _ => None,
-    }
+pub(crate) fn message_label(event: &Event) -> Option<&str> {
+    let description = describe(&event.kind, Seen::first(&event.actor));
+    description.message.map(|message| message.label.as_str())
 }
 
-/// What identifies "the same thing happening again": the same message sent
-/// to the same queue, delivered from it, handled by the same endpoint; the
-/// same state-changing request to the same service.
-fn repeat_key(kind: &EventKind) -> Option<String> {
-    match kind {
-        EventKind::Sent { queue, message } => Some(format!("sent {queue} {}", message.label)),
-        EventKind::Published { topic, message, .. } => {
-            Some(format!("published {topic} {}", message.label))
-        }
-        EventKind::Delivered { queue, message, .. } => {
-            Some(format!("delivered {queue} {}", message.label))
-        }
-        EventKind::HandlerStarted { endpoint, message } => {
-            Some(format!("handled {endpoint} {}", message.label))
-        }
-        EventKind::Request {
-            service,
-            method,
-            path,
-        } if method != "GET" => Some(format!("request {service} {method} {path}")),
-        _ => None,
+/// The mark of a step that stands out as `standing` says, seen for the
+/// `occurrence`th time.
+fn mark_of(standing: Standing, occurrence: u32) -> Option<Mark> {
+    match standing {
+        Standing::Plain => None,
+        Standing::Repeatable => (occurrence > 1).then_some(Mark::Again),
+        Standing::Delivery { attempt } => (attempt > 1 || occurrence > 1).then_some(Mark::Again),
+        Standing::Fault => Some(Mark::Fault),
+        Standing::Refused => Some(Mark::Refused),
+        Standing::Timeout => Some(Mark::Timeout),
     }
-}
-
-// New event kinds from other components fall through to "no mark".
-#[allow(unreachable_patterns)]
-fn mark_of(kind: &EventKind, occurrence: u32) -> Option<Mark> {
-    match kind {
-        EventKind::FaultInjected { .. } => Some(Mark::Fault),
-        EventKind::Delivered { attempt, .. } if *attempt > 1 || occurrence > 1 => Some(Mark::Again),
-        EventKind::Sent { .. }
-        | EventKind::Published { .. }
-        | EventKind::HandlerStarted { .. }
-        | EventKind::Request { .. }
-            if occurrence > 1 =>
-        {
-            Some(Mark::Again)
-        }
-        EventKind::Conflict { .. }
-        | EventKind::Rejected { .. }
-        | EventKind::HandlerFailed { .. }
-        | EventKind::ResponseLost { .. }
-        | EventKind::DeadLettered { .. } => Some(Mark::Refused),
-        EventKind::LeaseExpired { .. } => Some(Mark::Timeout),
-        _ => None,
-    }
-}
-
-/// `1st`, `2nd`, `3rd`, `4th` … `11th`, `21st`.
-pub(crate) fn ordinal(n: u32) -> String {
-    let suffix = match (n % 10, n % 100) {
-        (_, 11..=13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{n}{suffix}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MessageId, MessageRef, Sim};
+    use crate::{EventKind, MessageId, MessageRef, Sim};
 
     fn message(label: &str) -> MessageRef {
         MessageRef {
@@ -285,19 +228,5 @@ mod tests {
             })
             .collect();
         assert_eq!(summary, ["1", "2", "3", "…47", "51", "…47", "99", "100"]);
-    }
-
-    #[test]
-    fn ordinals_read_as_english() {
-        let words: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 103]
-            .into_iter()
-            .map(ordinal)
-            .collect();
-        assert_eq!(
-            words,
-            [
-                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "103rd"
-            ]
-        );
     }
 }

@@ -188,32 +188,16 @@ fn draw_row(out: &mut String, layout: &Layout, row: &Row, y: f64, height: f64) {
             text,
         } => {
             let text = row_text(None, row.mark, text);
-            let class = if *dashed { "msg dashed" } else { "msg" };
+            let arrow = ArrowStyle {
+                class: if *dashed { "msg dashed" } else { "msg" },
+                cross: *cross,
+                text: &text,
+            };
             let (x1, x2) = (layout.x(*from), layout.x(*to));
             if from == to {
-                self_arrow(out, layout, x1, y, class, *cross, &text);
+                self_arrow(out, layout, x1, y, &arrow);
             } else {
-                let line_y = y + 22.0;
-                let _ = writeln!(
-                    out,
-                    r#"<line class="{class}" x1="{x1}" y1="{line_y}" x2="{x2}" y2="{line_y}"{}/>"#,
-                    if *cross {
-                        ""
-                    } else {
-                        r#" marker-end="url(#head)""#
-                    }
-                );
-                if *cross {
-                    cross_at(out, x2, line_y);
-                }
-                label(
-                    out,
-                    (x1 + x2) / 2.0,
-                    y + 16.0,
-                    "middle",
-                    &text,
-                    (x2 - x1).abs() - 12.0,
-                );
+                straight_arrow(out, x1, x2, y, &arrow);
             }
         }
         Shape::Note { from, to, text } => {
@@ -235,29 +219,69 @@ fn draw_row(out: &mut String, layout: &Layout, row: &Row, y: f64, height: f64) {
     }
 }
 
-fn self_arrow(
-    out: &mut String,
-    layout: &Layout,
-    x: f64,
-    y: f64,
-    class: &str,
+/// How an arrow is drawn, wherever it goes.
+struct ArrowStyle<'a> {
+    /// Its CSS class: solid or dashed.
+    class: &'a str,
+    /// Ends in a cross (refused or lost) instead of a head.
     cross: bool,
-    text: &str,
-) {
-    let (top, bottom, reach) = (y + 22.0, y + 32.0, x + 28.0);
-    let _ = writeln!(
-        out,
-        r#"<path class="{class}" d="M{x},{top} H{reach} V{bottom} H{x}"{}/>"#,
-        if cross {
+    /// Its label.
+    text: &'a str,
+}
+
+impl ArrowStyle<'_> {
+    /// The attribute that puts a head on the arrow's end (none with a cross).
+    fn head(&self) -> &'static str {
+        if self.cross {
             ""
         } else {
             r#" marker-end="url(#head)""#
         }
+    }
+}
+
+/// An arrow from one lane (at `x1`) to another (at `x2`).
+fn straight_arrow(out: &mut String, x1: f64, x2: f64, y: f64, arrow: &ArrowStyle<'_>) {
+    let line_y = y + 22.0;
+    let _ = writeln!(
+        out,
+        r#"<line class="{}" x1="{x1}" y1="{line_y}" x2="{x2}" y2="{line_y}"{}/>"#,
+        arrow.class,
+        arrow.head()
     );
-    if cross {
+    if arrow.cross {
+        cross_at(out, x2, line_y);
+    }
+    label(
+        out,
+        (x1 + x2) / 2.0,
+        y + 16.0,
+        "middle",
+        arrow.text,
+        (x2 - x1).abs() - 12.0,
+    );
+}
+
+/// An arrow from a lane (at `x`) back to itself.
+fn self_arrow(out: &mut String, layout: &Layout, x: f64, y: f64, arrow: &ArrowStyle<'_>) {
+    let (top, bottom, reach) = (y + 22.0, y + 32.0, x + 28.0);
+    let _ = writeln!(
+        out,
+        r#"<path class="{}" d="M{x},{top} H{reach} V{bottom} H{x}"{}/>"#,
+        arrow.class,
+        arrow.head()
+    );
+    if arrow.cross {
         cross_at(out, x, bottom);
     }
-    label(out, x + 4.0, y + 16.0, "start", text, layout.lane - 12.0);
+    label(
+        out,
+        x + 4.0,
+        y + 16.0,
+        "start",
+        arrow.text,
+        layout.lane - 12.0,
+    );
 }
 
 fn cross_at(out: &mut String, x: f64, y: f64) {

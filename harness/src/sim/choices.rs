@@ -70,10 +70,42 @@ impl Chooser {
     }
 }
 
+/// The run's randomness and the log of its choices.
+pub(super) struct Choosing {
+    pub(super) rng: fastrand::Rng,
+    pub(super) chooser: Chooser,
+    /// The first choices made (at most the trace limit).
+    pub(super) choices: Vec<Choice>,
+    /// False once [`Sim::stop_branching`] was called.
+    pub(super) branching: bool,
+    /// In a scripted run, the digest of the run so far (see `drift`).
+    pub(super) history: u64,
+    /// Why this replay stopped: it is not the run it replays.
+    pub(super) drift: Option<crate::Error>,
+}
+
+impl Choosing {
+    pub(super) fn new(seed: u64, chooser: Chooser) -> Choosing {
+        Choosing {
+            rng: fastrand::Rng::with_seed(seed),
+            chooser,
+            choices: Vec::new(),
+            branching: true,
+            history: 0,
+            drift: None,
+        }
+    }
+
+    /// Whether the choices follow a script (an explorer schedule).
+    pub(super) fn is_scripted(&self) -> bool {
+        matches!(self.chooser, Chooser::Scripted { .. })
+    }
+}
+
 impl Sim {
     /// Whether this run's choices follow a script (an explorer schedule).
     pub(crate) fn is_scripted(&self) -> bool {
-        matches!(self.lock().chooser, Chooser::Scripted { .. })
+        self.lock().choosing.is_scripted()
     }
 
     /// A fresh message id from the seeded generator.
@@ -95,7 +127,9 @@ impl Sim {
     pub fn new_uuid(&self) -> Uuid {
         let mut bytes = [0u8; 16];
         let mut state = self.lock();
-        bytes.iter_mut().for_each(|byte| *byte = state.rng.u8(..));
+        bytes
+            .iter_mut()
+            .for_each(|byte| *byte = state.choosing.rng.u8(..));
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 
@@ -105,7 +139,7 @@ impl Sim {
     /// assert!(harness::Sim::new(1).random_below(10) < 10);
     /// ```
     pub fn random_below(&self, bound: u64) -> u64 {
-        self.lock().rng.u64(..bound.max(1))
+        self.lock().choosing.rng.u64(..bound.max(1))
     }
 
     /// Decides among `options` possibilities (answers `0..options`): at random
@@ -128,34 +162,38 @@ impl Sim {
             return 0;
         }
         let mut state = self.lock();
-        if !state.branching {
+        if !state.choosing.branching {
             return 0;
         }
         let mut choice = Choice {
             label: label.to_string(),
             options,
             picked: 0,
-            step: state.next_seq - 1,
-            history: state.history,
+            step: state.record.next_seq - 1,
+            history: state.choosing.history,
         };
-        let scripted = state.chooser.scripted_pick(&choice);
-        let drift = scripted.as_ref().err().cloned().or(state.drift.clone());
+        let scripted = state.choosing.chooser.scripted_pick(&choice);
+        let drift = scripted
+            .as_ref()
+            .err()
+            .cloned()
+            .or(state.choosing.drift.clone());
         if let Some(drift) = drift {
-            state.drift.get_or_insert(drift.clone());
+            state.choosing.drift.get_or_insert(drift.clone());
             drop(state);
             panic!("{drift}");
         }
         choice.picked = match scripted {
             Ok(Some(picked)) => picked,
-            _ => state.rng.u32(..options),
+            _ => state.choosing.rng.u32(..options),
         };
-        if matches!(state.chooser, Chooser::Scripted { .. }) {
-            state.history = drift::after_choice(state.history, &choice);
+        if state.choosing.is_scripted() {
+            state.choosing.history = drift::after_choice(state.choosing.history, &choice);
         }
         // The log keeps the first choices (the explorer branches on those)
         // and stays bounded in endless runs.
-        if state.choices.len() < state.trace.limit() {
-            state.choices.push(choice.clone());
+        if state.choosing.choices.len() < state.record.trace.limit() {
+            state.choosing.choices.push(choice.clone());
         }
         choice.picked
     }
@@ -170,7 +208,7 @@ impl Sim {
     /// assert!(sim.drift().unwrap().to_string().starts_with("the run is not deterministic"));
     /// ```
     pub fn drift(&self) -> Option<crate::Error> {
-        self.lock().drift.clone()
+        self.lock().choosing.drift.clone()
     }
 
     /// Every decision made so far, in order (at most the trace limit: see
@@ -180,7 +218,7 @@ impl Sim {
     /// assert!(harness::Sim::new(1).choices().is_empty());
     /// ```
     pub fn choices(&self) -> Vec<Choice> {
-        self.lock().choices.clone()
+        self.lock().choosing.choices.clone()
     }
 
     /// From here on, every choice takes its first option and is not
@@ -195,6 +233,6 @@ impl Sim {
     /// assert_eq!(sim.choices().len(), 1);
     /// ```
     pub fn stop_branching(&self) {
-        self.lock().branching = false;
+        self.lock().choosing.branching = false;
     }
 }

@@ -57,7 +57,7 @@ impl Sim {
 
     /// Makes a scripted run check the replayed run's fingerprint.
     pub(super) fn expect_fingerprint(&self, expected: Option<(usize, u64)>) {
-        if let Chooser::Scripted { fingerprint, .. } = &mut self.lock().chooser {
+        if let Chooser::Scripted { fingerprint, .. } = &mut self.lock().choosing.chooser {
             *fingerprint = expected;
         }
     }

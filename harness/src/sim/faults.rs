@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{Sim, State};
 use crate::budget;
+use crate::coverage::PointCounts;
 use crate::fault::{ExploredFaults, RuleAction};
 use crate::trace::EventKind;
 use crate::{Failure, Fault, FaultPoint, FaultRule, RandomFaults};
@@ -13,6 +14,25 @@ use crate::{Failure, Fault, FaultPoint, FaultRule, RandomFaults};
 /// Called at every fault point before anything else: the world's scheduler
 /// uses it to let another worker run first.
 pub type SchedulerHook = Arc<dyn Fn(&FaultPoint) + Send + Sync>;
+
+/// The run's fault plan, and what its fault points have seen.
+#[derive(Default)]
+pub(super) struct FaultPlan {
+    /// Scripted rules ([`Sim::inject`]).
+    pub(super) rules: Vec<FaultRule>,
+    /// Seeded random profiles ([`Sim::inject_random`]).
+    pub(super) random: Vec<RandomFaults>,
+    /// Faults the chooser decides ([`Sim::explore_faults`]).
+    pub(super) explored: Vec<ExploredFaults>,
+    /// How often each fault point was reached and struck in this run.
+    pub(super) points: PointCounts,
+    /// Called at every fault point first ([`Sim::set_scheduler`]).
+    pub(super) scheduler: Option<SchedulerHook>,
+    /// Calls to the simulated cloud (fault points) so far in this run.
+    pub(super) calls: u64,
+    /// How many the run may make (see [`Sim::set_call_budget`]).
+    pub(super) call_budget: Option<u64>,
+}
 
 impl Sim {
     /// Adds a scripted fault rule.
@@ -22,7 +42,7 @@ impl Sim {
     /// sim.inject(harness::FaultRule::at("kv.carts.batch").fail_after());
     /// ```
     pub fn inject(&self, rule: FaultRule) {
-        self.lock().rules.push(rule);
+        self.lock().plan.rules.push(rule);
     }
 
     /// Adds a seeded random fault profile.
@@ -32,7 +52,7 @@ impl Sim {
     /// sim.inject_random(harness::RandomFaults::new().with("broker.**", harness::Fault::Duplicate, 0.5));
     /// ```
     pub fn inject_random(&self, profile: RandomFaults) {
-        self.lock().random.push(profile);
+        self.lock().plan.random.push(profile);
     }
 
     /// Lets the chooser decide, at every point matching `pattern`, whether
@@ -48,7 +68,7 @@ impl Sim {
     /// assert_eq!(sim.fault_at(&point), None); // the budget is spent
     /// ```
     pub fn explore_faults(&self, pattern: &str, faults: &[Fault], budget: u32) {
-        self.lock().explored.push(ExploredFaults {
+        self.lock().plan.explored.push(ExploredFaults {
             pattern: pattern.to_string(),
             faults: faults.to_vec(),
             budget,
@@ -69,7 +89,7 @@ impl Sim {
     /// assert!(sim.choices().is_empty());
     /// ```
     pub fn stop_exploring_faults(&self) {
-        self.lock().explored.clear();
+        self.lock().plan.explored.clear();
     }
 
     /// Ends every fault for the rest of the run: the rules, the random
@@ -97,7 +117,7 @@ impl Sim {
     /// sim.set_scheduler(std::sync::Arc::new(|_point: &harness::FaultPoint| {}));
     /// ```
     pub fn set_scheduler(&self, hook: SchedulerHook) {
-        self.lock().scheduler = Some(hook);
+        self.lock().plan.scheduler = Some(hook);
     }
 
     /// Removes the scheduler hook.
@@ -106,7 +126,7 @@ impl Sim {
     /// harness::Sim::new(1).clear_scheduler();
     /// ```
     pub fn clear_scheduler(&self) {
-        self.lock().scheduler = None;
+        self.lock().plan.scheduler = None;
     }
 
     /// Whether a scheduler hook is installed: workers then take turns at
@@ -120,7 +140,13 @@ impl Sim {
     /// assert!(sim.has_scheduler());
     /// ```
     pub fn has_scheduler(&self) -> bool {
-        self.lock().scheduler.is_some()
+        self.lock().plan.scheduler.is_some()
+    }
+
+    /// How often each fault point was reached and struck so far; the
+    /// counts start again from zero.
+    pub(crate) fn take_point_counts(&self) -> PointCounts {
+        std::mem::take(&mut self.lock().plan.points)
     }
 
     /// Every component calls this at each operation, before doing anything:
@@ -141,7 +167,7 @@ impl Sim {
         // worker waits for its turn inside this call.
         let _call = budget::call(&point.name);
         self.charge_run(point);
-        let scheduler = self.lock().scheduler.clone();
+        let scheduler = self.lock().plan.scheduler.clone();
         if let Some(hook) = scheduler {
             hook(point);
         }
@@ -174,15 +200,18 @@ impl Sim {
     /// assert!(third.is_err());
     /// ```
     pub fn set_call_budget(&self, calls: u64) {
-        self.lock().call_budget = Some(calls);
+        self.lock().plan.call_budget = Some(calls);
     }
 
     fn charge_run(&self, point: &FaultPoint) {
         let spent = {
             let mut state = self.lock();
-            state.calls += 1;
-            state.points.reached(&point.name);
-            state.call_budget.filter(|budget| state.calls > *budget)
+            state.plan.calls += 1;
+            state.plan.points.reached(&point.name);
+            state
+                .plan
+                .call_budget
+                .filter(|budget| state.plan.calls > *budget)
         };
         if let Some(budget) = spent {
             panic!(
@@ -245,7 +274,7 @@ impl Sim {
             .or_else(|| self.explored_fault(point))
             .or_else(|| self.random_fault(point));
         if let Some(fault) = fault {
-            self.lock().points.struck(&point.name);
+            self.lock().plan.points.struck(&point.name);
             self.record(EventKind::FaultInjected {
                 point: point.name.clone(),
                 fault: fault.to_string(),
@@ -293,7 +322,8 @@ impl Sim {
                 self.advance(duration);
                 Ok(false)
             }
-            _ => Ok(false),
+            // Duplicating, dropping or refusing a store call means nothing.
+            Some(Fault::Duplicate | Fault::Drop | Fault::Refuse { .. }) | None => Ok(false),
         }
     }
 
@@ -304,7 +334,7 @@ impl Sim {
         let mut state = self.lock();
         let mut fault = None;
         let mut interleavings = Vec::new();
-        for rule in state.rules.iter_mut() {
+        for rule in state.plan.rules.iter_mut() {
             match rule.fire(point) {
                 Some(RuleAction::Inject(found)) => fault = fault.or(Some(found)),
                 Some(RuleAction::Interleave(action)) => interleavings.push(action),
@@ -318,10 +348,11 @@ impl Sim {
         let candidates = {
             let state = self.lock();
             let index = state
+                .plan
                 .explored
                 .iter()
                 .position(|entry| entry.budget > 0 && point.matches(&entry.pattern))?;
-            (index, state.explored[index].faults.clone())
+            (index, state.plan.explored[index].faults.clone())
         };
         let (index, faults) = candidates;
         let label = format!("fault at {}", point.name);
@@ -329,14 +360,15 @@ impl Sim {
         if picked == 0 {
             return None;
         }
-        self.lock().explored[index].budget -= 1;
+        self.lock().plan.explored[index].budget -= 1;
         Some(faults[picked as usize - 1])
     }
 
     fn random_fault(&self, point: &FaultPoint) -> Option<Fault> {
         let mut state = self.lock();
-        let State { random, rng, .. } = &mut *state;
-        random
+        let State { plan, choosing, .. } = &mut *state;
+        let rng = &mut choosing.rng;
+        plan.random
             .iter()
             .find_map(|profile| profile.pick(point, || rng.f64()))
     }

@@ -3,6 +3,12 @@
 //!
 //! Components hold a clone of the [`Sim`] they were built with, so that one
 //! seed governs everything in a run and one trace records all of it.
+//!
+//! Its methods, by concern, one file each: the clock and the constructors
+//! here; randomness and choices in `choices.rs`; the fault plan and what
+//! happens at a fault point in `faults.rs`; the trace, the actor and the
+//! message labels in `recording.rs`; a run started from a replay command's
+//! variables in `env.rs`.
 
 mod choices;
 mod env;
@@ -11,50 +17,30 @@ mod recording;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::SimTime;
-use crate::coverage::PointCounts;
-use crate::fault::{ExploredFaults, RandomFaults};
-use crate::trace::Trace;
-use crate::{FaultRule, MessageId};
 
 pub use choices::Choice;
-use choices::Chooser;
+use choices::{Chooser, Choosing};
 pub use env::{RUN_VARIABLE, SCRIPT_VARIABLE, SEED_VARIABLE};
+use faults::FaultPlan;
 pub use faults::SchedulerHook;
+use recording::Record;
 
+/// Everything a run holds, by concern; one lock over all of it, because
+/// one step touches several (an event is stamped with the time and folded
+/// into the replay's digest; a choice is numbered by the events before it).
 struct State {
     seed: u64,
     now: SimTime,
-    rng: fastrand::Rng,
-    chooser: Chooser,
-    choices: Vec<Choice>,
-    rules: Vec<FaultRule>,
-    random: Vec<RandomFaults>,
-    explored: Vec<ExploredFaults>,
-    /// False once [`Sim::stop_branching`] was called.
-    branching: bool,
-    /// In a scripted run, the digest of the run so far (see `drift`).
-    history: u64,
-    /// Why this replay stopped: it is not the run it replays.
-    drift: Option<crate::Error>,
-    /// How often each fault point was reached and struck in this run.
-    points: PointCounts,
-    trace: Trace,
-    next_seq: u64,
-    actor: String,
-    labels: HashMap<MessageId, String>,
-    /// Labelled ids, oldest first, so that the label map stays bounded.
-    labelled: VecDeque<MessageId>,
-    next_label: u64,
-    scheduler: Option<SchedulerHook>,
-    /// Calls to the simulated cloud (fault points) so far in this run.
-    calls: u64,
-    /// How many the run may make (see [`Sim::set_call_budget`]).
-    call_budget: Option<u64>,
+    /// Randomness and choices (see `choices.rs`).
+    choosing: Choosing,
+    /// Faults and what happens at fault points (see `faults.rs`).
+    plan: FaultPlan,
+    /// The trace, the actor and the message labels (see `recording.rs`).
+    record: Record,
 }
 
 /// One simulated run. Cheap to clone: every clone is the same run.
@@ -115,25 +101,9 @@ impl Sim {
         let state = State {
             seed,
             now: SimTime::ZERO,
-            rng: fastrand::Rng::with_seed(seed),
-            chooser,
-            choices: Vec::new(),
-            rules: Vec::new(),
-            random: Vec::new(),
-            explored: Vec::new(),
-            branching: true,
-            history: 0,
-            drift: None,
-            points: PointCounts::default(),
-            trace: Trace::with_limit(Trace::DEFAULT_LIMIT),
-            next_seq: 1,
-            actor: "test".to_string(),
-            labels: HashMap::new(),
-            labelled: VecDeque::new(),
-            next_label: 1,
-            scheduler: None,
-            calls: 0,
-            call_budget: None,
+            choosing: Choosing::new(seed, chooser),
+            plan: FaultPlan::default(),
+            record: Record::new(),
         };
         Sim {
             state: Arc::new(Mutex::new(state)),

@@ -1,11 +1,43 @@
 //! The run's record: who acts, the trace of events, and the short labels
 //! (`m1`, `m2` …) that the trace gives message ids.
 
-use super::{Chooser, Sim, State};
-use crate::coverage::PointCounts;
+use std::collections::{HashMap, VecDeque};
+
+use super::Sim;
 use crate::drift;
 use crate::trace::{Event, EventKind, MessageRef, Trace};
 use crate::{Envelope, MessageId};
+
+/// The run's record: its trace, who acts now, and the message labels.
+pub(super) struct Record {
+    pub(super) trace: Trace,
+    /// The number of the next event.
+    pub(super) next_seq: u64,
+    pub(super) actor: String,
+    pub(super) labels: HashMap<MessageId, String>,
+    /// Labelled ids, oldest first, so that the label map stays bounded.
+    pub(super) labelled: VecDeque<MessageId>,
+    pub(super) next_label: u64,
+}
+
+impl Record {
+    fn evict_oldest_label(&mut self) {
+        if let Some(oldest) = self.labelled.pop_front() {
+            self.labels.remove(&oldest);
+        }
+    }
+
+    pub(super) fn new() -> Record {
+        Record {
+            trace: Trace::with_limit(Trace::DEFAULT_LIMIT),
+            next_seq: 1,
+            actor: "test".to_string(),
+            labels: HashMap::new(),
+            labelled: VecDeque::new(),
+            next_label: 1,
+        }
+    }
+}
 
 impl Sim {
     /// Says who acts from now on (an endpoint name, a client, `test`); events
@@ -19,8 +51,8 @@ impl Sim {
     pub fn set_actor(&self, actor: &str) {
         // Reuses the string's buffer: the world sets the actor at every step.
         let mut state = self.lock();
-        state.actor.clear();
-        state.actor.push_str(actor);
+        state.record.actor.clear();
+        state.record.actor.push_str(actor);
     }
 
     /// Who acts now.
@@ -29,7 +61,7 @@ impl Sim {
     /// assert_eq!(harness::Sim::new(1).actor(), "test");
     /// ```
     pub fn actor(&self) -> String {
-        self.lock().actor.clone()
+        self.lock().record.actor.clone()
     }
 
     /// Records an event, attributed to the current actor at the current time.
@@ -43,16 +75,16 @@ impl Sim {
     pub fn record(&self, kind: EventKind) {
         let mut state = self.lock();
         let event = Event {
-            seq: state.next_seq,
+            seq: state.record.next_seq,
             at: state.now,
-            actor: state.actor.clone(),
+            actor: state.record.actor.clone(),
             kind,
         };
-        state.next_seq += 1;
-        if matches!(state.chooser, Chooser::Scripted { .. }) {
-            state.history = drift::after_event(state.history, &event);
+        state.record.next_seq += 1;
+        if state.choosing.is_scripted() {
+            state.choosing.history = drift::after_event(state.choosing.history, &event);
         }
-        state.trace.push(event);
+        state.record.trace.push(event);
     }
 
     /// Records a free-text note.
@@ -73,18 +105,12 @@ impl Sim {
     /// assert!(harness::Sim::new(1).trace().events().is_empty());
     /// ```
     pub fn trace(&self) -> Trace {
-        self.lock().trace.clone()
+        self.lock().record.trace.clone()
     }
 
     /// Reads the trace without copying it (for the explorer's conditions).
     pub(crate) fn with_trace<T>(&self, read: impl FnOnce(&Trace) -> T) -> T {
-        read(&self.lock().trace)
-    }
-
-    /// How often each fault point was reached and struck so far; the
-    /// counts start again from zero.
-    pub(crate) fn take_point_counts(&self) -> PointCounts {
-        std::mem::take(&mut self.lock().points)
+        read(&self.lock().record.trace)
     }
 
     /// Keeps at most `limit` events (the newest) from now on. The same limit
@@ -102,11 +128,11 @@ impl Sim {
     /// ```
     pub fn set_trace_limit(&self, limit: usize) {
         let mut state = self.lock();
-        state.trace.set_limit(limit);
-        let limit = state.trace.limit();
-        state.choices.truncate(limit);
-        while state.labelled.len() > limit {
-            evict_oldest_label(&mut state);
+        state.record.trace.set_limit(limit);
+        let limit = state.record.trace.limit();
+        state.choosing.choices.truncate(limit);
+        while state.record.labelled.len() > limit {
+            state.record.evict_oldest_label();
         }
     }
 
@@ -120,16 +146,16 @@ impl Sim {
     /// ```
     pub fn label(&self, id: MessageId) -> String {
         let mut state = self.lock();
-        if let Some(label) = state.labels.get(&id) {
+        if let Some(label) = state.record.labels.get(&id) {
             return label.clone();
         }
-        if state.labelled.len() >= state.trace.limit() {
-            evict_oldest_label(&mut state);
+        if state.record.labelled.len() >= state.record.trace.limit() {
+            state.record.evict_oldest_label();
         }
-        let label = format!("m{}", state.next_label);
-        state.next_label += 1;
-        state.labels.insert(id, label.clone());
-        state.labelled.push_back(id);
+        let label = format!("m{}", state.record.next_label);
+        state.record.next_label += 1;
+        state.record.labels.insert(id, label.clone());
+        state.record.labelled.push_back(id);
         label
     }
 
@@ -146,11 +172,5 @@ impl Sim {
             message_type: message.message_type.clone(),
             id: message.id,
         }
-    }
-}
-
-fn evict_oldest_label(state: &mut State) {
-    if let Some(oldest) = state.labelled.pop_front() {
-        state.labels.remove(&oldest);
     }
 }

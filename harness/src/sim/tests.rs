@@ -3,7 +3,7 @@ use std::panic::{self, AssertUnwindSafe};
 use super::env::{parse_script, parse_seed};
 use super::*;
 use crate::drift;
-use crate::{Fault, FaultPoint};
+use crate::{Fault, FaultPoint, FaultRule, MessageId};
 
 #[test]
 fn scripts_parse_as_comma_separated_choices() {
@@ -72,7 +72,7 @@ fn labels_and_choices_stay_within_the_trace_limit() {
         sim.choose("x", 2);
     }
     assert_eq!(sim.choices().len(), 3);
-    assert_eq!(sim.lock().labels.len(), 3);
+    assert_eq!(sim.lock().record.labels.len(), 3);
     // The newest labels survive, and numbering never reuses a label.
     assert_eq!(sim.label(MessageId::from_u128(9)), "m10");
     assert_eq!(sim.label(MessageId::from_u128(0)), "m11");

@@ -80,7 +80,7 @@ pub(super) struct StepState {
     pub(super) taken: usize,
     /// A delivery that a handler's thread chose, for the world's thread to make.
     pub(super) chosen: Option<Move>,
-    /// The calls one delivery may make (see [`World::set_delivery_budget`]).
+    /// The calls one delivery may make (see [`super::World::set_delivery_budget`]).
     pub(super) delivery_budget: u64,
     /// Why the world stopped: a delivery that never finished. Nothing runs
     /// after that.

@@ -7,9 +7,9 @@
 //! every handler copies it onto what it sends, together with a
 //! `causation-id` (the message it was handling); the shop adds a
 //! `correlation-id` (the order). A message is put in the conversation named
-//! by its `conversation-id`; without one, in its cause's conversation; without
-//! a known cause, in the one named by its `correlation-id`; failing all
-//! three, it starts a conversation of its own.
+//! by its `conversation-id`; without one, in its cause's conversation; a
+//! message with neither (a first message sent without a conversation id)
+//! names its conversation by its `correlation-id`, or else by its own id.
 //!
 //! The answer comes from what the broker holds now, not from the logs: a
 //! copy leaves its queue only when it is acknowledged or dead-lettered, so a
@@ -237,25 +237,30 @@ impl fmt::Display for Conversation {
                 CopyState::Delayed { until } => format!("delayed until {until}"),
                 CopyState::InFlight { until } => format!("in flight until {until}"),
             };
-            write!(
-                f,
-                "; {} {state} on {} (delivered {}×)",
-                message.name(),
-                copy.queue,
-                copy.attempts
-            )?;
+            write!(f, "; {} {state} on {}", message.name(), copy.queue)?;
+            if copy.attempts > 0 {
+                write!(f, " after {}", deliveries(copy.attempts))?;
+            }
         }
         for (message, copy) in self.parked() {
             write!(
                 f,
-                "; {} dead-lettered on {} after {} attempts: {}",
+                "; {} dead-lettered on {} after {}: {}",
                 message.name(),
                 copy.queue,
-                copy.attempts,
+                deliveries(copy.attempts),
                 copy.reason
             )?;
         }
         Ok(())
+    }
+}
+
+/// `1 delivery`, `2 deliveries`.
+fn deliveries(count: u32) -> String {
+    match count {
+        1 => "1 delivery".to_string(),
+        n => format!("{n} deliveries"),
     }
 }
 
@@ -292,7 +297,7 @@ impl fmt::Display for Conversation {
 /// assert_eq!(sauerkraut.progress(), Progress::Parked);
 /// assert_eq!(
 ///     sauerkraut.to_string(),
-///     "conversation AddItem(m2): parked; AddItem(m2) dead-lettered on orders after 1 attempts: no such filling"
+///     "conversation AddItem(m2): parked; AddItem(m2) dead-lettered on orders after 1 delivery: no such filling"
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -459,7 +464,8 @@ impl Messages {
     }
 
     /// The conversation a message belongs to: its own `conversation-id`,
-    /// else its cause's conversation, else its `correlation-id`, else itself.
+    /// else its cause's conversation; for the first message of a chain
+    /// without one, its `correlation-id`, else its own id.
     fn conversation_of(&self, id: MessageId) -> String {
         let mut current = id;
         // A chain of causes longer than this is a cycle of made-up headers.
@@ -475,11 +481,12 @@ impl Messages {
                 None => break,
             }
         }
-        let (message, _) = &self.by_id[&id];
-        message
-            .correlation_id
+        // No conversation id up the chain: the topmost known cause names it,
+        // so that all it caused lands in one conversation.
+        let (root, _) = &self.by_id[&current];
+        root.correlation_id
             .clone()
-            .unwrap_or_else(|| id.to_string())
+            .unwrap_or_else(|| current.to_string())
     }
 
     fn group(mut self) -> Vec<Conversation> {

@@ -1,10 +1,14 @@
 //! The record of a run: every operation of every component, in order, in the
 //! course's words.
 
+mod describe;
+
 use std::collections::VecDeque;
 use std::fmt;
 
 use crate::{MessageId, SimTime};
+
+pub(crate) use describe::{Drawing, Lane, Seen, Standing, describe};
 
 /// A message as it appears in a trace: a short label (`m3`) that is easy to
 /// follow, its type and its full id.
@@ -154,134 +158,8 @@ pub struct Event {
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{} {} {}: ", self.seq, self.at, self.actor)?;
-        match &self.kind {
-            EventKind::Sent { queue, message } => write!(f, "sent {message} to queue {queue}"),
-            EventKind::Published {
-                topic,
-                message,
-                subscribers,
-            } => {
-                write!(
-                    f,
-                    "published {message} on {topic} (to {})",
-                    subscribers.join(", ")
-                )
-            }
-            EventKind::Delivered {
-                queue,
-                message,
-                attempt,
-            } => {
-                write!(
-                    f,
-                    "received {message} from queue {queue} (attempt {attempt})"
-                )
-            }
-            EventKind::Acked { queue, message } => {
-                write!(f, "acknowledged {message} on queue {queue}")
-            }
-            EventKind::Abandoned {
-                queue,
-                message,
-                reason,
-            } => {
-                write!(f, "gave {message} back to queue {queue}: {reason}")
-            }
-            EventKind::LeaseExpired { queue, message } => write!(
-                f,
-                "the lease on {message} ran out: queue {queue} hands it to another worker"
-            ),
-            EventKind::DeadLettered {
-                queue,
-                message,
-                reason,
-            } => {
-                write!(
-                    f,
-                    "moved {message} from queue {queue} to the dead-letter queue: {reason}"
-                )
-            }
-            EventKind::Replayed { queue, message } => write!(
-                f,
-                "replayed {message} from the dead-letter queue onto queue {queue}"
-            ),
-            EventKind::Rejected {
-                queue,
-                message,
-                reason,
-            } => {
-                write!(f, "queue {queue} refused {message}: {reason}")
-            }
-            EventKind::HandlerStarted { endpoint, message } => {
-                write!(f, "{endpoint} handles {message}")
-            }
-            EventKind::HandlerSucceeded { endpoint, message } => {
-                write!(f, "{endpoint} finished {message}")
-            }
-            EventKind::HandlerFailed {
-                endpoint,
-                message,
-                error,
-            } => {
-                write!(f, "{endpoint} failed on {message}: {error}")
-            }
-            EventKind::Read {
-                store,
-                key,
-                version: Some(v),
-            } => write!(f, "read {store}/{key} (v{v})"),
-            EventKind::Read {
-                store,
-                key,
-                version: None,
-            } => write!(f, "read {store}/{key} (absent)"),
-            EventKind::Wrote {
-                store,
-                key,
-                version: Some(v),
-            } => write!(f, "wrote {store}/{key} (now v{v})"),
-            EventKind::Wrote {
-                store,
-                key,
-                version: None,
-            } => write!(f, "deleted {store}/{key}"),
-            EventKind::Conflict {
-                store,
-                key,
-                expected,
-                actual,
-            } => {
-                write!(
-                    f,
-                    "write to {store}/{key} refused: expected {expected}, found {actual}"
-                )
-            }
-            EventKind::Statement { store, sql } => write!(f, "{store}: {sql}"),
-            EventKind::Blob {
-                store,
-                path,
-                action,
-            } => write!(f, "{action} blob {store}/{path}"),
-            EventKind::Committed { store } => write!(f, "committed a transaction on {store}"),
-            EventKind::RolledBack { store } => write!(f, "rolled back a transaction on {store}"),
-            EventKind::Request {
-                service,
-                method,
-                path,
-            } => write!(f, "{method} {path} to {service}"),
-            EventKind::Response { service, status } => write!(f, "{service} answered {status}"),
-            EventKind::ResponseLost {
-                service,
-                method,
-                path,
-            } => write!(
-                f,
-                "{service} executed {method} {path} but the response was lost on the way back"
-            ),
-            EventKind::FaultInjected { point, fault } => write!(f, "fault: {fault} at {point}"),
-            EventKind::Note { text } => f.write_str(text),
-        }
+        let line = describe(&self.kind, Seen::first(&self.actor)).line;
+        write!(f, "#{} {} {}: {line}", self.seq, self.at, self.actor)
     }
 }
 
