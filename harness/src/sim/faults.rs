@@ -105,9 +105,9 @@ impl Sim {
     /// ```
     pub fn stop_faults(&self) {
         let mut inner = self.lock();
-        inner.rules.clear();
-        inner.random.clear();
-        inner.explored.clear();
+        inner.plan.rules.clear();
+        inner.plan.random.clear();
+        inner.plan.explored.clear();
     }
 
     /// Installs the scheduler hook, called at every fault point first.

@@ -12,7 +12,7 @@ use super::saga::{OrderShipped, PAYMENT_DECLINED, PaymentDeclined, StockMove};
 use super::{Problem, System};
 use crate::orders::{BookPayment, COUPON_AT, COUPON_EARNED, CouponEarned};
 use crate::payments::{PAYMENTS_QUEUE, Payments};
-use crate::provider::Charged;
+use crate::provider::{Charged, ProviderError};
 use crate::shipping::{Shipment, Shipping};
 
 /// The most a customer's card takes at once, in grosze: 300 zł.
@@ -171,8 +171,19 @@ pub fn charge(
     let reference = Uuid::new_v5(&CHARGES, book.id.as_bytes()).to_string();
     let charged = payments
         .provider()
-        .charge(&reference, &Payments::charge_request(book))?;
+        .charge(&reference, &Payments::charge_request(book))
+        .map_err(provider_failed)?;
     payments.capture(book, &charged)
+}
+
+/// Exercise 15's answer to a provider's failure, solved: retry what may
+/// have happened, wait as long as the provider asks, park what never will.
+fn provider_failed(error: ProviderError) -> HandlerError {
+    match error {
+        ProviderError::Unknown(reason) => HandlerError::transient(reason),
+        ProviderError::Wait { delay, reason } => HandlerError::retry_after(delay, reason),
+        ProviderError::Refused(reason) => HandlerError::unrecoverable(reason),
+    }
 }
 
 /// The other face of exercise 15 is not used by the system.
