@@ -10,9 +10,12 @@ use harness::{Error, Sim};
 
 use super::chaos::Profile;
 use super::{Cart, FILLINGS, Lesson, Running, System, SystemReport};
+use crate::ORDERS_QUEUE;
 use crate::downstream::MARKETING;
-use crate::operations::Conversations;
+use crate::operations::{Component, StatusReport, Thresholds};
 use crate::orders::kv::RoundTrips;
+use crate::payments::PAYMENTS_QUEUE;
+use crate::shipping::SHIPPING_QUEUE;
 
 /// The street and the filling that are fixed during the run.
 const NEW_STREET: &str = "Nowa 7, Kraków";
@@ -64,17 +67,35 @@ pub struct Demo {
     /// The consistency report, at the end.
     pub report: SystemReport,
     /// The status report before the fix and the restore.
-    pub at_three_am: String,
+    pub at_three_am: StatusReport,
 }
 
-/// The status report: every queue, then the conversation tracker.
-pub fn status(system: &Running) -> String {
-    let mut lines = Vec::new();
-    for queue in system.broker.queue_statuses() {
-        lines.push(format!("  {queue}"));
-    }
-    lines.push(format!("  {}", Conversations::read(&system.broker)).replace('\n', "\n  "));
-    lines.join("\n")
+/// The status report a person on call reads: every queue, the health of
+/// every service, the alerts, and the conversations that are not complete.
+pub fn status(system: &Running) -> StatusReport {
+    StatusReport::read(&system.broker, &components(system), Thresholds::default())
+}
+
+/// The services, each with the queue it consumes and the stores it needs
+/// (read-only probes: a health check never writes).
+fn components(system: &Running) -> Vec<Component> {
+    vec![
+        Component::new("orders (saga)")
+            .consuming(ORDERS_QUEUE)
+            .reading_documents(&system.sagas),
+        Component::new("payments")
+            .consuming(PAYMENTS_QUEUE)
+            .reading_documents(system.payments.store()),
+        Component::new("shipping")
+            .consuming(SHIPPING_QUEUE)
+            .reading_documents(system.shipping.shipments())
+            .reading_blobs(system.shipping.payloads()),
+        Component::new("kitchen")
+            .consuming("kitchen")
+            .reading_documents(&system.kitchen),
+        Component::new(MARKETING).consuming(MARKETING),
+        Component::new("invoices").consuming("invoices"),
+    ]
 }
 
 /// The round trips of every service, per order, from the trace.
@@ -140,11 +161,10 @@ pub fn command(args: &[String], lesson: Lesson) -> i32 {
         match run(&Sim::new(seed), lesson, profile, carts) {
             Ok(demo) => {
                 let report = &demo.report;
-                println!(
-                    "status before the fix and the restore:\n{}",
-                    demo.at_three_am
-                );
-                println!("status at the end:\n{}", status(&demo.system));
+                println!("status before the fix and the restore:");
+                demo.at_three_am.print();
+                println!("status at the end:");
+                status(&demo.system).print();
                 print!("consistency: {report}");
                 println!("{}", round_trips(&demo.system, report.carts));
                 consistent &= report.is_consistent() && report.parked.is_empty();
