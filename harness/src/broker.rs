@@ -809,20 +809,7 @@ impl Broker {
     /// assert_eq!(broker.dead_letters("q").unwrap().len(), 1);
     /// ```
     pub fn abandon(&self, delivery: &Delivery, reason: &str) -> Result<(), Error> {
-        let point = self.point_for(delivery, "abandon");
-        if self.sim.fault_at(&point) == Some(Fault::FailBefore) {
-            return Err(Error::Injected {
-                point: point.name,
-                effect_applied: false,
-            });
-        }
-        self.settle(
-            delivery,
-            Settle::Abandon {
-                reason,
-                delay: Duration::ZERO,
-            },
-        )
+        self.abandon_for(delivery, Duration::ZERO, reason)
     }
 
     /// Gives a delivery back, invisible for `delay`: the message is ready

@@ -254,9 +254,12 @@ impl Payments {
             // This attempt lost: its stored request must never execute.
             // Forget it now; if that fails, it is registered, and the
             // follow-up's clean-up deletes it.
-            self.provider.forget(url)?;
+            let forgotten = match self.provider.forget(url) {
+                Ok(()) => String::new(),
+                Err(failed) => format!(" (its DELETE failed, the clean-up retries it: {failed})"),
+            };
             return Err(HandlerError::transient(format!(
-                "attempt with {url} aborted: {committed} committed request {} first",
+                "attempt with {url} aborted: {committed} committed request {} first{forgotten}",
                 book.id
             )));
         }

@@ -40,7 +40,7 @@ mod client;
 mod ledger;
 pub mod requests;
 
-pub use client::ProviderClient;
+pub use client::{ProviderClient, ProviderError};
 pub use ledger::{Charge, ChargeRequest, Charged, Ledger, Origin};
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -10,11 +10,13 @@
 //!
 //! The shop calls them (`shop/src/payments.rs`): it publishes
 //! `PaymentBooked` with the code you return, and marks the request booked.
+//! `failed` decides what the broker does with the message when a call
+//! did not get its answer.
 
 use harness::{HandlerContext, HandlerError};
 use shop::orders::BookPayment;
 use shop::payments::{ExecuteCharge, Payments};
-use shop::provider::Charged;
+use shop::provider::{Charged, ProviderError};
 
 /// (a) Takes the money for `book`, once, and gives the answer every attempt
 /// must publish.
@@ -26,7 +28,10 @@ pub fn charge(
     // A fresh reference, so the provider never confuses two charges.
     let reference = ctx.new_message_id().to_string();
     let request = Payments::charge_request(book);
-    let charged = payments.provider().charge(&reference, &request)?;
+    let charged = payments
+        .provider()
+        .charge(&reference, &request)
+        .map_err(failed)?;
     Ok(charged)
 }
 
@@ -40,10 +45,11 @@ pub fn send_request(
     let url = format!("/requests/{}", book.id);
     payments
         .provider()
-        .put_request(&url, &Payments::charge_request(book))?;
+        .put_request(&url, &Payments::charge_request(book))
+        .map_err(failed)?;
     // Charge at once, while we are at it: the follow-up's POST will only
     // replay the answer.
-    payments.provider().execute(&url)?;
+    payments.provider().execute(&url).map_err(failed)?;
     Ok(url)
 }
 
@@ -54,7 +60,7 @@ pub fn execute(
     _ctx: &mut HandlerContext,
     follow_up: &ExecuteCharge,
 ) -> Result<Charged, HandlerError> {
-    payments.provider().execute(&follow_up.url)
+    payments.provider().execute(&follow_up.url).map_err(failed)
 }
 
 /// (b) Once the follow-up is handled: leave nothing behind at the
@@ -65,4 +71,18 @@ pub fn clean_up(
     _follow_up: &ExecuteCharge,
 ) -> Result<(), HandlerError> {
     Ok(())
+}
+
+/// What the broker does with the message when a call to the provider did
+/// not get its answer.
+fn failed(error: ProviderError) -> HandlerError {
+    match error {
+        // Nobody knows whether it happened: try again (the same reference
+        // or URL makes that safe).
+        ProviderError::Unknown(reason) => HandlerError::transient(reason),
+        // Too many requests: try again.
+        ProviderError::Wait { reason, .. } => HandlerError::transient(reason),
+        // It did not happen and never will: a person must look.
+        ProviderError::Refused(reason) => HandlerError::unrecoverable(reason),
+    }
 }

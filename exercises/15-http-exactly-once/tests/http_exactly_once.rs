@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use harness::{EventKind, Explorer, FaultRule, Sim, Trace, Violation};
+use harness::{EventKind, Explorer, Fault, FaultRule, Sim, Trace, Violation};
 use http_exactly_once::desk;
 use shop::payments::{EXECUTE_CHARGE, Face};
 use shop::testing::payments::{MAX_STEPS, PaymentDesk};
@@ -33,6 +33,11 @@ const RACES: u64 = 20;
 
 /// One run: Ola pays once (`pay-1`), with `rule` injected.
 fn pay_once(face: Face, test: &str, row: &str, rule: Option<FaultRule>) {
+    let desk = pay_once_unchecked(face, test, row, rule);
+    desk.check_exactly_once(test, &format!("Ola pays once; {row}"), 1);
+}
+
+fn pay_once_unchecked(face: Face, test: &str, row: &str, rule: Option<FaultRule>) -> PaymentDesk {
     let sim = Sim::from_env_or(SEED);
     let mut desk = desk(&sim, face, 1);
     if let Some(rule) = rule {
@@ -42,7 +47,7 @@ fn pay_once(face: Face, test: &str, row: &str, rule: Option<FaultRule>) {
     let payment = desk.payment("pay-1");
     desk.send(&payment);
     desk.run(test);
-    desk.check_exactly_once(test, &format!("Ola pays once; {row}"), 1);
+    desk
 }
 
 /// Two copies of one payment at once, on two workers, with `rule`.
@@ -154,6 +159,56 @@ fn two_payments_are_two_charges_with_a_reference() {
     let mut desk = desk(&sim, Face::Reference, 1);
     sim.inject(FaultRule::at("http.provider.post").fail_after());
     pay_twice_with_a_late_copy(&mut desk, test);
+}
+
+// ----- both faces: "not now, retry after 2 s" -----
+
+#[test]
+fn a_429_is_retried_after_its_wait() {
+    // The provider refuses (nothing done) and asks to wait 2 s: it must
+    // hear nothing more from the handler before, and still charge once.
+    let test = "a_429_is_retried_after_its_wait";
+    let wait = Duration::from_secs(2);
+    let busy = |point: &str| FaultRule::at(point).too_many_requests(wait);
+    let unavailable = |point: &str| {
+        FaultRule::at(point).inject(Fault::Refuse {
+            status: 503,
+            retry_after: Some(wait),
+        })
+    };
+    let rows = [
+        (
+            Face::Reference,
+            "the charge answered 429, retry after 2 s",
+            busy("http.provider.post"),
+        ),
+        (
+            Face::Reference,
+            "the charge answered 503, retry after 2 s",
+            unavailable("http.provider.post"),
+        ),
+        (
+            Face::FourVerbs,
+            "the PUT answered 429, retry after 2 s",
+            busy("http.provider.put"),
+        ),
+        (
+            Face::FourVerbs,
+            "the POST answered 429, retry after 2 s",
+            busy("http.provider.post"),
+        ),
+        (
+            Face::FourVerbs,
+            "the DELETE answered 429, retry after 2 s",
+            busy("http.provider.delete"),
+        ),
+    ];
+    for (face, row, rule) in rows {
+        let desk = pay_once_unchecked(face, test, row, Some(rule));
+        let scenario = format!("Ola pays once; {row}");
+        desk.check_waited(test, &scenario, wait);
+        desk.check_exactly_once(test, &scenario, 1);
+    }
 }
 
 // ----- (b) the four verbs -----

@@ -28,6 +28,10 @@ const SEED: u64 = 16;
 /// worker takes the next call), and the first option after them.
 const BRANCHING_CHOICES: usize = 8;
 
+/// The same for the late loser: fewer choices reach it (the winner runs
+/// to its end once chosen), in a quarter of the time.
+const LATE_LOSER_CHOICES: usize = 6;
+
 /// Every call of Shipping's conversation that can fail.
 const CALLS: [&str; 7] = [
     "blob.payloads.get",
@@ -238,6 +242,79 @@ fn two_copies(sim: &Sim) -> Result<(), Violation> {
     town.resend(&ticket);
     town.deliver()?;
     town.check()
+}
+
+#[test]
+fn a_late_losers_blobs_are_removed_when_its_cleanup_fails() {
+    // Two copies, two workers, every interleaving, as above; and the
+    // second delete of a label fails, before or after it took effect. In
+    // the schedule this test is about, the winner cleans up and consumes
+    // the body, then the late loser uploads its label, is refused the
+    // commit, and fails to delete its own label: its redelivery finds the
+    // body gone. Nothing may be left in the blob store but the label
+    // LabelReady names.
+    let test = "a_late_losers_blobs_are_removed_when_its_cleanup_fails";
+    for fault in [Fault::FailBefore, Fault::FailAfter] {
+        let report = Explorer::new(move |sim: &Sim| two_copies_with(sim, fault))
+            .seed(SEED)
+            .max_depth(LATE_LOSER_CHOICES)
+            .sometimes(
+                "an attempt uploaded its label after the body was consumed",
+                uploaded_after_the_body_was_consumed,
+            )
+            .run();
+        if let Some(violation) = report.counterexample.as_ref() {
+            let how_often = format!(
+                "{} of {} schedules break it; this is the shortest",
+                report.violations, report.schedules
+            );
+            violation
+                .to_failure()
+                .detail(format!(
+                    "two copies of ShipOrder(c-1), two workers of Shipping, every interleaving; \
+                     the second delete of a label fails ({fault})"
+                ))
+                .detail(how_often)
+                .test_name(test)
+                .panic();
+        }
+        report.assert_explored();
+    }
+}
+
+fn uploaded_after_the_body_was_consumed(trace: &Trace) -> bool {
+    let blob = |event: &harness::Event, prefix: &str, done: &str| {
+        matches!(&event.kind, EventKind::Blob { path, action, .. }
+            if path.starts_with(prefix) && action == done)
+    };
+    let events = trace.events();
+    let consumed = events.iter().position(|e| {
+        blob(e, "bodies/", "deleted") && {
+            let EventKind::Blob { path, .. } = &e.kind else {
+                return false;
+            };
+            path.matches('/').count() == 1
+        }
+    });
+    consumed.is_some_and(|at| events.iter().skip(at).any(|e| blob(e, "labels/", "stored")))
+}
+
+/// Two copies of Ola's ShipOrder, two workers; the second delete of a
+/// label fails with `fault`.
+fn two_copies_with(sim: &Sim, fault: Fault) -> Result<(), Violation> {
+    let label = |point: &harness::FaultPoint| {
+        point
+            .key
+            .as_deref()
+            .is_some_and(|key| key.starts_with("labels/"))
+    };
+    sim.inject(
+        FaultRule::at("blob.payloads.delete")
+            .when(label)
+            .nth(2)
+            .inject(fault),
+    );
+    two_copies(sim)
 }
 
 // ----- faults before and after every call -----

@@ -34,6 +34,18 @@ pub enum HandlerError {
     Transient(String),
     /// Retrying cannot fix it: the message goes to the dead-letter queue at once.
     Unrecoverable(String),
+    /// Worth another try, but not before `delay` has passed: the other side
+    /// said so (a `429 Too Many Requests` or a `503` with `Retry-After`).
+    /// The message goes back to the queue invisible until the simulated
+    /// clock has passed `delay` ([`crate::Broker::abandon_for`]); like a
+    /// transient error it spends an attempt, so a refusal that never ends
+    /// still ends in the dead-letter queue.
+    RetryAfter {
+        /// How long the message stays invisible.
+        delay: Duration,
+        /// Why, in the caller's words: `the provider said 429`.
+        reason: String,
+    },
 }
 
 impl HandlerError {
@@ -57,6 +69,22 @@ impl HandlerError {
         HandlerError::Unrecoverable(reason.into())
     }
 
+    /// A transient error whose retry must wait `delay`: the message comes
+    /// back once the simulated clock has passed it, not at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = harness::HandlerError::retry_after(Duration::from_secs(2), "the provider said 429");
+    /// assert_eq!(err.to_string(), "retry after 2 s: the provider said 429");
+    /// assert_eq!(err.reason(), "the provider said 429");
+    /// ```
+    pub fn retry_after(delay: Duration, reason: impl Into<String>) -> HandlerError {
+        HandlerError::RetryAfter {
+            delay,
+            reason: reason.into(),
+        }
+    }
+
     /// True for [`HandlerError::Unrecoverable`].
     ///
     /// ```
@@ -73,7 +101,9 @@ impl HandlerError {
     /// ```
     pub fn reason(&self) -> &str {
         match self {
-            HandlerError::Transient(reason) | HandlerError::Unrecoverable(reason) => reason,
+            HandlerError::Transient(reason)
+            | HandlerError::Unrecoverable(reason)
+            | HandlerError::RetryAfter { reason, .. } => reason,
         }
     }
 }
@@ -83,6 +113,9 @@ impl fmt::Display for HandlerError {
         match self {
             HandlerError::Transient(reason) => f.write_str(reason),
             HandlerError::Unrecoverable(reason) => write!(f, "{reason} (unrecoverable)"),
+            HandlerError::RetryAfter { delay, reason } => {
+                write!(f, "retry after {} s: {reason}", delay.as_secs_f64())
+            }
         }
     }
 }

@@ -240,9 +240,14 @@ fn run(job: Job) {
                 message,
                 error: err.to_string(),
             });
+            let told = err.to_string();
             let _ = match err {
                 HandlerError::Transient(reason) => broker.abandon(&delivery, &reason),
                 HandlerError::Unrecoverable(reason) => broker.dead_letter(&delivery, &reason),
+                // The trace says why it waits: "retry after 2 s: …".
+                HandlerError::RetryAfter { delay, .. } => {
+                    broker.abandon_for(&delivery, delay, &told)
+                }
             };
         }
     }

@@ -1,18 +1,61 @@
-//! The caller's side of the provider: one method per call, each mapping
-//! what came back to what a message handler must do with it.
+//! The caller's side of the provider: one method per call, each telling
+//! what came back in the terms a message handler decides on
+//! ([`ProviderError`]):
 //!
 //! - `2xx`: it worked; here is the answer.
-//! - `429`, `5xx`, or no answer at all (a lost response, a failed send):
-//!   **nobody knows** whether it happened. A transient
-//!   [`HandlerError`]: the message comes back, and the handler tries again,
-//!   with the same reference or URL. A `Retry-After` is in the reason.
-//! - any other `4xx`: it did not happen and never will. Unrecoverable: the
-//!   message goes to the dead-letter queue at once, where a person looks.
+//! - no answer at all (a lost response, a failed send), or a `5xx`:
+//!   **nobody knows** whether it happened ([`ProviderError::Unknown`]).
+//! - `429 Too Many Requests`, or a `503` with `Retry-After`: it did not
+//!   happen, and the provider asks to wait before asking again
+//!   ([`ProviderError::Wait`]).
+//! - any other `4xx`: it did not happen and never will
+//!   ([`ProviderError::Refused`]).
+//!
+//! What the handler does with each (retry now, retry later, dead-letter) is
+//! the handler's decision, not the client's.
 
-use harness::HandlerError;
+use std::fmt;
+use std::time::Duration;
+
 use harness::http::{HttpClient, HttpResponse};
 
 use super::ledger::{ChargeRequest, Charged};
+
+/// Why a call to the provider did not give the answer asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderError {
+    /// No answer, or a `5xx` without `Retry-After`: the provider may or may
+    /// not have done it. Asking again with the same reference or URL is
+    /// safe, and the only way to know.
+    Unknown(String),
+    /// `429 Too Many Requests`, or a `503` with `Retry-After`: nothing was
+    /// done, and the provider asks the caller to wait `delay` first.
+    Wait {
+        /// The provider's `Retry-After` (1 s when a `429` gives none).
+        delay: Duration,
+        /// What was asked and answered.
+        reason: String,
+    },
+    /// Any other `4xx`, or an answer that makes no sense: it did not
+    /// happen, and asking again will not change that.
+    Refused(String),
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProviderError::Unknown(reason) | ProviderError::Refused(reason) => f.write_str(reason),
+            ProviderError::Wait { delay, reason } => {
+                write!(f, "{reason} (wait {} s)", delay.as_secs_f64())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+/// How long to wait after a `429` that does not say.
+const DEFAULT_WAIT: Duration = Duration::from_secs(1);
 
 /// Calls the payment provider over HTTP (in-process or on a socket).
 /// Cheap to clone.
@@ -33,7 +76,7 @@ impl ProviderClient {
         &self,
         reference: &str,
         request: &ChargeRequest,
-    ) -> Result<Charged, HandlerError> {
+    ) -> Result<Charged, ProviderError> {
         let what = format!("POST /charges (Idempotency-Key {reference})");
         let sent = self
             .http
@@ -44,7 +87,7 @@ impl ProviderClient {
     }
 
     /// Face (b): `PUT url`, storing the request; nothing is executed.
-    pub fn put_request(&self, url: &str, request: &ChargeRequest) -> Result<(), HandlerError> {
+    pub fn put_request(&self, url: &str, request: &ChargeRequest) -> Result<(), ProviderError> {
         let what = format!("PUT {url}");
         answered(&what, self.http.put_json(url, request))?;
         Ok(())
@@ -52,54 +95,56 @@ impl ProviderClient {
 
     /// Face (b): `POST url`, executing the stored request once; a repeated
     /// `POST` gets the stored answer again.
-    pub fn execute(&self, url: &str) -> Result<Charged, HandlerError> {
+    pub fn execute(&self, url: &str) -> Result<Charged, ProviderError> {
         let what = format!("POST {url}");
         let response = answered(&what, self.http.post(url))?;
         read_charged(&what, &response)
     }
 
     /// Face (b): `DELETE url`, forgetting the request and its answer.
-    pub fn forget(&self, url: &str) -> Result<(), HandlerError> {
+    pub fn forget(&self, url: &str) -> Result<(), ProviderError> {
         let what = format!("DELETE {url}");
         answered(&what, self.http.delete(url))?;
         Ok(())
     }
 }
 
-/// The response if it was a 2xx; otherwise the error that says what the
-/// handler must do.
+/// The response if it was a 2xx; otherwise what the answer (or its
+/// absence) means.
 fn answered(
     what: &str,
     sent: Result<HttpResponse, harness::Error>,
-) -> Result<HttpResponse, HandlerError> {
+) -> Result<HttpResponse, ProviderError> {
     let response = sent.map_err(|err| {
-        HandlerError::transient(format!(
+        ProviderError::Unknown(format!(
             "{what}: no answer from the provider ({err}); it may or may not have happened"
         ))
     })?;
-    let status = response.status.as_u16();
     if response.is_success() {
         return Ok(response);
     }
-    if status == 429 || response.status.is_server_error() {
-        let wait = match response.retry_after() {
-            Some(wait) => format!("; it asks to wait {} s", wait.as_secs()),
-            None => String::new(),
-        };
-        return Err(HandlerError::transient(format!(
-            "{what}: the provider answered {status}{wait}; try again later: {}",
-            response.text()
-        )));
-    }
-    Err(HandlerError::unrecoverable(format!(
-        "{what}: the provider refused with {status}: {}",
+    let status = response.status.as_u16();
+    let said = format!(
+        "{what}: the provider answered {status}: {}",
         response.text()
-    )))
+    );
+    match (status, response.retry_after()) {
+        (429, wait) => Err(ProviderError::Wait {
+            delay: wait.unwrap_or(DEFAULT_WAIT),
+            reason: said,
+        }),
+        (503, Some(wait)) => Err(ProviderError::Wait {
+            delay: wait,
+            reason: said,
+        }),
+        _ if response.status.is_server_error() => Err(ProviderError::Unknown(said)),
+        _ => Err(ProviderError::Refused(said)),
+    }
 }
 
-fn read_charged(what: &str, response: &HttpResponse) -> Result<Charged, HandlerError> {
+fn read_charged(what: &str, response: &HttpResponse) -> Result<Charged, ProviderError> {
     response.json::<Charged>().map_err(|err| {
-        HandlerError::unrecoverable(format!(
+        ProviderError::Refused(format!(
             "{what}: the provider's answer is not a charge: {err}"
         ))
     })

@@ -4,12 +4,13 @@
 //! course's words (duplicate charge, lost payment, two codes, garbage).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use harness::{Broker, Envelope, Failure, MessageId, Sim, Violation, World};
+use harness::{Broker, Envelope, EventKind, Failure, MessageId, Sim, SimTime, Violation, World};
 
 use crate::orders::{BookPayment, PAYMENT_BOOKED, PaymentBooked};
 use crate::payments::{Face, Lesson, PAYMENTS_QUEUE, Payments};
-use crate::provider::{Charge, Provider};
+use crate::provider::{Charge, PROVIDER, Provider};
 
 /// Ola's order, in every test.
 pub const ORDER: &str = "c-1";
@@ -117,6 +118,58 @@ impl PaymentDesk {
                 .test_name(test)
                 .panic();
         }
+    }
+
+    /// Checks that after the provider said "wait `wait`" (a `429`, or a
+    /// `503` with `Retry-After`), it heard nothing more before `wait` had
+    /// passed: the handler retried later, not at once. Fails with a report
+    /// (IMPATIENT RETRY) if it did, or if the provider never refused (the
+    /// scenario did not happen).
+    pub fn check_waited(&self, test: &str, scenario: &str, wait: Duration) {
+        if let Err(headline) = self.waited(wait) {
+            Failure::new(&self.sim, headline)
+                .detail(scenario)
+                .test_name(test)
+                .panic();
+        }
+    }
+
+    fn waited(&self, wait: Duration) -> Result<(), String> {
+        let trace = self.sim.trace();
+        let heard: Vec<(SimTime, Option<u16>)> = trace
+            .events()
+            .iter()
+            .filter_map(|event| match &event.kind {
+                EventKind::Request { service, .. } if service == PROVIDER => Some((event.at, None)),
+                EventKind::Response { service, status } if service == PROVIDER => {
+                    Some((event.at, Some(*status)))
+                }
+                _ => None,
+            })
+            .collect();
+        let refused = heard
+            .iter()
+            .position(|(_, status)| matches!(status, Some(429 | 503)))
+            .ok_or("the provider never asked to wait: the scenario did not happen")?;
+        let (asked_at, status) = heard[refused];
+        // The next thing the provider hears is the handler asking again (a
+        // request, or a refusal of it: a refused request leaves only that).
+        // Never asked again: whatever that lost, the check of exactly-once
+        // names it.
+        let Some(&(again_at, _)) = heard.get(refused + 1) else {
+            return Ok(());
+        };
+        if again_at.since(asked_at) < wait {
+            return Err(format!(
+                "IMPATIENT RETRY: the provider answered {} at {asked_at}, asking to wait {} s; \
+                 the handler asked again at {again_at}, {} s later (a retry at once is refused \
+                 again, and spends one of the message's attempts)",
+                status.unwrap_or_default(),
+                wait.as_secs_f64(),
+                again_at.since(asked_at).as_secs_f64()
+            ));
+        }
+        Ok(())
     }
 
     /// The same check, as the explorer takes it.

@@ -10,11 +10,13 @@
 //!
 //! The shop calls them (`shop/src/payments.rs`): it publishes
 //! `PaymentBooked` with the code you return, and marks the request booked.
+//! `failed` decides what the broker does with the message when a call
+//! did not get its answer.
 
 use harness::{HandlerContext, HandlerError};
 use shop::orders::BookPayment;
 use shop::payments::{ExecuteCharge, Payments};
-use shop::provider::Charged;
+use shop::provider::{Charged, ProviderError};
 use uuid::Uuid;
 
 /// The namespace of charge references: the same request gives the same
@@ -35,7 +37,10 @@ pub fn charge(
     // Named after the request, not the attempt: a retry is the same charge.
     let reference = Uuid::new_v5(&CHARGES, book.id.as_bytes()).to_string();
     let request = Payments::charge_request(book);
-    let charged = payments.provider().charge(&reference, &request)?;
+    let charged = payments
+        .provider()
+        .charge(&reference, &request)
+        .map_err(failed)?;
     // Kept before anything is published; if another attempt kept one
     // first, that one wins.
     payments.capture(book, &charged)
@@ -57,7 +62,8 @@ pub fn send_request(
     payments.register_attempt(book, &url)?;
     payments
         .provider()
-        .put_request(&url, &Payments::charge_request(book))?;
+        .put_request(&url, &Payments::charge_request(book))
+        .map_err(failed)?;
     Ok(url)
 }
 
@@ -69,7 +75,7 @@ pub fn execute(
     _ctx: &mut HandlerContext,
     follow_up: &ExecuteCharge,
 ) -> Result<Charged, HandlerError> {
-    payments.provider().execute(&follow_up.url)
+    payments.provider().execute(&follow_up.url).map_err(failed)
 }
 
 /// (b) Once the follow-up is handled: deletes every request the attempts
@@ -81,7 +87,23 @@ pub fn clean_up(
     follow_up: &ExecuteCharge,
 ) -> Result<(), HandlerError> {
     for url in payments.attempts(follow_up)? {
-        payments.provider().forget(&url)?;
+        payments.provider().forget(&url).map_err(failed)?;
     }
     Ok(())
+}
+
+/// What the broker does with the message when a call to the provider did
+/// not get its answer.
+fn failed(error: ProviderError) -> HandlerError {
+    match error {
+        // Nobody knows whether it happened: try again (the same reference
+        // or URL makes that safe).
+        ProviderError::Unknown(reason) => HandlerError::transient(reason),
+        // Nothing happened, and the provider asked us to wait: the
+        // message comes back once `delay` has passed. At once, it would be
+        // refused again, and spend an attempt.
+        ProviderError::Wait { delay, reason } => HandlerError::retry_after(delay, reason),
+        // It did not happen and never will: a person must look.
+        ProviderError::Refused(reason) => HandlerError::unrecoverable(reason),
+    }
 }

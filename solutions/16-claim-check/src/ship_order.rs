@@ -43,8 +43,17 @@ pub fn handle_ship_order(
     message: &Envelope,
 ) -> Result<(), HandlerError> {
     // 1. The body waits in the blob store. Gone: an earlier copy consumed
-    //    it, so this is a copy of a message that is done.
+    //    it, so this is a copy of a message that is done. But a late
+    //    attempt of it may have uploaded after the winner cleaned up, and
+    //    failed to delete its own blobs: delete the order's garbage again
+    //    (the ticket names the order in its correlation id).
     let Some(ship) = shipping.open_ship_order(message)? else {
+        if let Some(order_id) = message.correlation_id() {
+            let (shipment, _) = shipping.load(order_id)?;
+            for blob in garbage(&shipment) {
+                shipping.delete(&blob)?;
+            }
+        }
         return Ok(());
     };
     // 2. The shipment: its version guards every write below.
