@@ -427,7 +427,10 @@ impl Shop {
             items: cart.lines.iter().map(|line| line.name.clone()).collect(),
             deliver_to: cart.deliver_to.clone(),
         };
+        // The conversation's correlation id is minted here, at the edge:
+        // the cart's id, which every later message of the order carries.
         Envelope::new(self.sim.new_message_id(), "SubmitOrder", &message)
+            .with_header(harness::headers::CORRELATION_ID, cart_id)
     }
 
     /// The record of a submit sent with this idempotency key, if any.

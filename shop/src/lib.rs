@@ -29,6 +29,8 @@
 //!   [`payments`]: the shop's Payment handler that calls it (exercise 15).
 //! - [`operations`]: the operator's view: which conversations are complete,
 //!   parked or still in progress (Part F).
+//! - [`system`]: the whole system wired once, the Orders saga at its
+//!   centre, with seeded faults everywhere (exercise 17).
 //! - [`testing`]: helpers for the exercises' tests.
 
 #![warn(missing_docs)]
@@ -51,6 +53,7 @@ pub mod payments;
 pub mod provider;
 pub mod serve;
 pub mod shipping;
+pub mod system;
 pub mod testing;
 pub mod town;
 

@@ -217,6 +217,42 @@ fn pending_transaction_of_another_request_is_finished_first() {
 }
 
 #[test]
+fn a_copy_that_finds_a_pending_transaction_finishes_it() {
+    // As above, but the request that finds the booking's pointer is a
+    // copy of a request handled before: it must finish the booking's
+    // transaction all the way (the pointer cleared) before it is dropped.
+    let test = "a_copy_that_finds_a_pending_transaction_finishes_it";
+    let scenario = "Ola added meat; Orders committed her BookPayment and crashed before \
+                    PaymentBooked went out (the booking was dead-lettered); then a copy of \
+                    AddItem(meat) came";
+    let sim = Sim::from_env_or(SEED);
+    let orders = orders(&sim);
+    let (broker, mut world) = olas_order(&sim, &orders);
+    broker.set_max_attempts(ORDERS_QUEUE, 1).unwrap();
+    let add = add_to_olas_order(&sim, "meat");
+    sim.set_actor("ola");
+    world.send(ORDERS_QUEUE, add.clone()).unwrap();
+    sim.set_actor("test");
+    run_until_quiet(&sim, &mut world);
+    sim.note("PaymentBooked cannot be published, once");
+    sim.inject(FaultRule::at("broker.PaymentBooked.publish").fail_before());
+    let book = book_olas_payment(&sim);
+    sim.set_actor("payments");
+    world.send(ORDERS_QUEUE, book.clone()).unwrap();
+    sim.note("the order page sends AddItem(meat) again");
+    sim.set_actor("ola");
+    world.send(ORDERS_QUEUE, add.clone()).unwrap();
+    sim.set_actor("test");
+    run_until_quiet(&sim, &mut world);
+    let checks = one_id_each(&sim, &broker, &[(PAYMENT_BOOKED, 1), (ITEM_ADDED, 1)])
+        .and_then(|()| dedup_store_knows(&sim, &orders, ORDER, &[book.clone(), add]))
+        .and_then(|()| finished_cleanly(&sim, &orders, &broker, ORDER));
+    if let Err(violation) = checks {
+        fail(violation, test, scenario);
+    }
+}
+
+#[test]
 fn late_copy_of_a_booking_after_many_requests_changes_nothing() {
     let test = "late_copy_of_a_booking_after_many_requests_changes_nothing";
     let scenario = "the payment service booked Ola's payment; Ola put mushrooms on and off twenty \

@@ -92,6 +92,24 @@ impl Sim {
         self.lock().plan.explored.clear();
     }
 
+    /// Ends every fault for the rest of the run: the rules, the random
+    /// profiles and the explored faults. For the reports that read the
+    /// stores once a run under chaos is over.
+    ///
+    /// ```
+    /// use harness::{Fault, FaultPoint, RandomFaults, Sim};
+    /// let sim = Sim::new(1);
+    /// sim.inject_random(RandomFaults::new().with("kv.**", Fault::FailBefore, 1.0));
+    /// sim.stop_faults();
+    /// assert_eq!(sim.fault_at(&FaultPoint::new("kv", "carts", "get")), None);
+    /// ```
+    pub fn stop_faults(&self) {
+        let mut inner = self.lock();
+        inner.plan.rules.clear();
+        inner.plan.random.clear();
+        inner.plan.explored.clear();
+    }
+
     /// Installs the scheduler hook, called at every fault point first.
     ///
     /// ```

@@ -27,7 +27,7 @@ use shop::orders::{
 };
 use shop::testing::kv::{
     MAX_STEPS, book_olas_payment, fail, no_stale_outbox_entry, olas_order,
-    olas_order_one_way_after_a_failure,
+    olas_order_one_way_after_a_failure, remove_from_olas_order,
 };
 use shop::testing::tokens::{each_event_admitted_once, no_token_left, with_token};
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
@@ -250,6 +250,47 @@ fn a_request_before_its_order_is_applied_once_the_order_exists() {
     if let Err(violation) = checks {
         fail(violation, test, scenario);
     }
+}
+
+#[test]
+fn a_late_copy_of_a_request_without_a_token_changes_nothing() {
+    // An old client sends AddItem(meat) without a token, then RemoveItem
+    // (meat) with one, and the broker delivers the AddItem again, late.
+    // With no token a copy cannot be told from the original: Orders may
+    // refuse the request, but never let the copy put the meat back.
+    let test = "a_late_copy_of_a_request_without_a_token_changes_nothing";
+    let scenario = "an old client sent Ola's AddItem(meat) without a token; she took the meat \
+                    off, and the AddItem came again";
+    let sim = Sim::from_env_or(SEED);
+    let orders = orders(&sim);
+    let (_broker, mut world) = olas_order(&sim, &orders);
+    let add = AddItem {
+        id: sim.new_uuid().to_string(),
+        order_id: ORDER.to_string(),
+        filling: "meat".to_string(),
+    };
+    let add = Envelope::new(sim.new_message_id(), "AddItem", &add);
+    sim.set_actor("ola");
+    world.send(ORDERS_QUEUE, add.clone()).unwrap();
+    world.run_until_quiet(MAX_STEPS).unwrap();
+    let remove = with_token(&sim, &orders, remove_from_olas_order(&sim, "meat"));
+    world.send(ORDERS_QUEUE, remove).unwrap();
+    world.run_until_quiet(MAX_STEPS).unwrap();
+    sim.note("the broker delivers the AddItem(meat) without a token again");
+    world.send(ORDERS_QUEUE, add.clone()).unwrap();
+    sim.set_actor("test");
+    let quiet = world.run_until_quiet(MAX_STEPS);
+    ensure(quiet.is_ok(), &sim, || {
+        format!("the run did not end: {quiet:?}")
+    });
+    let added = orders.added_to(ORDER).unwrap();
+    ensure(added.is_empty(), &sim, || {
+        format!(
+            "duplicate: a late copy of {}, which carried no token, was applied again after \
+             Ola took the meat off; the order has {added:?} ({scenario}; {test})",
+            sim.message_ref(&add)
+        )
+    });
 }
 
 // ----- tokens live while their message is in flight -----
