@@ -351,8 +351,9 @@ fn a_restore_after_the_fix_completes_the_order_once() {
     let test = "a_restore_after_the_fix_completes_the_order_once";
     let scenario = format!(
         "Ola orders to {NEW_STREET} and Kuba orders {NEW_FILLING}: both parked; ten more orders go \
-         through; then the courier learns the street, the kitchen the filling, and the operator restores \
-         both orders' dead letters (LabelReady's first publish fails after it went out)"
+         through, the first of them (c-10) to {NEW_STREET} too; then the courier learns the street, the \
+         kitchen the filling, and the operator restores the dead letters of c-1, c-2 and c-10, one order \
+         at a time (LabelReady's first publish fails after it went out)"
     );
     let sim = Sim::from_env_or(SEED);
     let mut system = open(&sim, Profile::None);
@@ -362,7 +363,10 @@ fn a_restore_after_the_fix_completes_the_order_once() {
     submit_all(&mut system, &carts, test);
     system.deliver();
     for n in 0..10 {
-        let cart = Cart::new(&format!("c-{}", 10 + n), "Bartek", &["meat"]);
+        let mut cart = Cart::new(&format!("c-{}", 10 + n), "Bartek", &["meat"]);
+        if n == 0 {
+            cart = cart.to(NEW_STREET);
+        }
         submit_all(&mut system, std::slice::from_ref(&cart), test);
         carts.push(cart);
     }
@@ -375,7 +379,7 @@ fn a_restore_after_the_fix_completes_the_order_once() {
     system.courier.learn(NEW_STREET);
     system.menu.learn(NEW_FILLING);
     sim.inject(FaultRule::at("broker.LabelReady.publish").fail_after());
-    for order in ["c-1", "c-2"] {
+    for order in ["c-1", "c-2", "c-10"] {
         let letters: Vec<MessageId> = parked
             .iter()
             .filter(|(_, letter)| letter.correlation_id() == Some(order))
