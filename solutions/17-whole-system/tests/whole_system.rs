@@ -13,13 +13,16 @@
 //! `PaymentBooked` after the order was cancelled; and restore dead letters
 //! after many other messages went through.
 
-use harness::{Envelope, EventKind, Fault, FaultRule, MessageId, Sim, headers};
+use harness::{
+    Condition, DocumentStore, Envelope, Error, EventKind, Fault, FaultRule, HandlerError,
+    MessageId, Sim, headers,
+};
 use shop::orders::kv::TOKEN_HEADER;
 use shop::orders::{PAYMENT_BOOKED, PaymentBooked};
 use shop::shipping::SHIPPING_QUEUE;
 use shop::system::chaos::Profile;
 use shop::system::saga::{PAYMENT_DECLINED, PaymentDeclined};
-use shop::system::{Cart, FILLINGS, MAX_ATTEMPTS, Running, Stage};
+use shop::system::{Cart, FILLINGS, MAX_ATTEMPTS, Problem, Running, Stage};
 use whole_system::open;
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it.
@@ -147,6 +150,37 @@ fn a_failure_that_may_pass_is_retried_not_dead_lettered() {
                 system.fail(headline, test, &scenario);
             }
             system.check(&carts, true, test, &scenario);
+        }
+    }
+}
+
+/// The failures two workers make for each other: somebody else wrote the
+/// document first, or the lease ran out and the message went to another
+/// worker. The next attempt reads the new version; neither is poison.
+#[test]
+fn a_conflict_or_an_expired_lease_is_retried() {
+    let test = "a_conflict_or_an_expired_lease_is_retried";
+    let scenario = "two workers hold copies of order c-1's messages: one writes the saga's document first, \
+                    and the other's lease runs out";
+    let sim = Sim::from_env_or(SEED);
+    let system = open(&sim, Profile::None);
+    let store = DocumentStore::new(&sim, shop::system::saga::SAGAS_STORE);
+    store.put("c-1", "c-1", &1, Condition::CreateOnly).unwrap();
+    let conflict = store
+        .put("c-1", "c-1", &2, Condition::CreateOnly)
+        .expect_err("the second create is a conflict");
+    let expired = Error::LeaseExpired {
+        queue: shop::ORDERS_QUEUE.to_string(),
+        message: "LabelReady(m7)".to_string(),
+    };
+    for failure in [conflict, expired] {
+        let classified = (whole_system::LESSON.classify)(&Problem::Failed(failure.clone()));
+        if let HandlerError::Unrecoverable(reason) = classified {
+            let headline = format!(
+                "\"{failure}\" was classified as poison (\"{reason}\"): the message would be dead-lettered, \
+                 and its order stuck, though the next attempt passes"
+            );
+            system.fail(headline, test, scenario);
         }
     }
 }
