@@ -262,6 +262,13 @@ fn four_verbs_chaos_matrix() {
             Some(FaultRule::at("broker.PaymentBooked.publish").fail_before()),
         ),
         (
+            // The sixth read of the payment's record (one per step of the
+            // trace: two before the PUT, the commit, the follow-up's
+            // check, marking it booked, then the clean-up's).
+            "the clean-up cannot read which requests the attempts stored",
+            Some(FaultRule::at("kv.payments.get").nth(6).fail_before()),
+        ),
+        (
             "the DELETE is never sent",
             Some(FaultRule::at("http.provider.delete").fail_before()),
         ),
