@@ -165,45 +165,59 @@ fn two_payments_are_two_charges_with_a_reference() {
 
 #[test]
 fn a_429_is_retried_after_its_wait() {
-    // The provider refuses (nothing done) and asks to wait 2 s: it must
+    // The provider refuses (nothing done) and asks to wait: it must
     // hear nothing more from the handler before, and still charge once.
     let test = "a_429_is_retried_after_its_wait";
     let wait = Duration::from_secs(2);
-    let busy = |point: &str| FaultRule::at(point).too_many_requests(wait);
+    let busy = |point: &str, wait: Duration| FaultRule::at(point).too_many_requests(wait);
     let unavailable = |point: &str| {
         FaultRule::at(point).inject(Fault::Refuse {
             status: 503,
             retry_after: Some(wait),
         })
     };
+    // One provider asks for longer than the others: a fixed back-off that
+    // happens to fit 2 s would call it too early.
+    let long_wait = Duration::from_secs(30);
     let rows = [
         (
             Face::Reference,
             "the charge answered 429, retry after 2 s",
-            busy("http.provider.post"),
+            wait,
+            busy("http.provider.post", wait),
         ),
         (
             Face::Reference,
             "the charge answered 503, retry after 2 s",
+            wait,
             unavailable("http.provider.post"),
+        ),
+        (
+            Face::Reference,
+            "the charge answered 429, retry after 30 s",
+            long_wait,
+            busy("http.provider.post", long_wait),
         ),
         (
             Face::FourVerbs,
             "the PUT answered 429, retry after 2 s",
-            busy("http.provider.put"),
+            wait,
+            busy("http.provider.put", wait),
         ),
         (
             Face::FourVerbs,
             "the POST answered 429, retry after 2 s",
-            busy("http.provider.post"),
+            wait,
+            busy("http.provider.post", wait),
         ),
         (
             Face::FourVerbs,
             "the DELETE answered 429, retry after 2 s",
-            busy("http.provider.delete"),
+            wait,
+            busy("http.provider.delete", wait),
         ),
     ];
-    for (face, row, rule) in rows {
+    for (face, row, wait, rule) in rows {
         let desk = pay_once_unchecked(face, test, row, Some(rule));
         let scenario = format!("Ola pays once; {row}");
         desk.check_waited(test, &scenario, wait);
@@ -246,6 +260,13 @@ fn four_verbs_chaos_matrix() {
         (
             "the follow-up's handler crashes after the POST, before PaymentBooked goes out",
             Some(FaultRule::at("broker.PaymentBooked.publish").fail_before()),
+        ),
+        (
+            // The sixth read of the payment's record (one per step of the
+            // trace: two before the PUT, the commit, the follow-up's
+            // check, marking it booked, then the clean-up's).
+            "the clean-up cannot read which requests the attempts stored",
+            Some(FaultRule::at("kv.payments.get").nth(6).fail_before()),
         ),
         (
             "the DELETE is never sent",
