@@ -47,6 +47,24 @@ pub fn olas_order_one_way_after_a_failure(sim: &Sim, orders: &Orders) -> (Broker
     (broker, world)
 }
 
+/// Runs `world` until nothing is left to do; a run that does not end
+/// within [`MAX_STEPS`] (a handler that retries for ever, say) is a
+/// violation that says so.
+pub fn run_to_the_end(sim: &Sim, world: &mut World) -> Result<(), Violation> {
+    match world.run_until_quiet(MAX_STEPS) {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let headline = format!("the run did not end: {err}");
+            Err(Violation::new(
+                "every delivery ends",
+                &headline,
+                vec![],
+                sim,
+            ))
+        }
+    }
+}
+
 /// Ola's request to take `filling` off her order, with a new request id.
 pub fn remove_from_olas_order(sim: &Sim, filling: &str) -> Envelope {
     let remove = RemoveItem {
@@ -165,14 +183,15 @@ pub fn dedup_store_knows(
 /// amount (else a ghost), they are all one message — one id, and in a town
 /// of tokens one token — however often it was published (two ids or two
 /// tokens: Billing books it twice), none is missing, Orders gave up on no
-/// request (no dead letter) and the order is paid. For a world where `book`
+/// request (no dead letter: an order over the item limit is named so) and
+/// the order is paid. For a world where `book`
 /// is the only payment.
 ///
 /// ```
 /// use harness::{Consistency, Sim};
 /// use shop::ORDERS_QUEUE;
 /// use shop::orders::kv::{DedupStore, Orders};
-/// use shop::testing::kv::{MAX_STEPS, book_olas_payment, booked_once, olas_order};
+/// use shop::testing::kv::{book_olas_payment, booked_once, olas_order, run_to_the_end};
 ///
 /// let sim = Sim::new(12);
 /// // Orders that forget every request: nothing is booked.
@@ -180,7 +199,7 @@ pub fn dedup_store_knows(
 /// let (broker, mut world) = olas_order(&sim, &orders);
 /// let book = book_olas_payment(&sim);
 /// world.send(ORDERS_QUEUE, book.clone()).unwrap();
-/// world.run_until_quiet(MAX_STEPS).unwrap();
+/// run_to_the_end(&sim, &mut world).unwrap();
 /// let violation = booked_once(&sim, &broker, &orders, &book).unwrap_err();
 /// assert!(violation.headline.starts_with("lost: "), "{}", violation.headline);
 /// ```
@@ -235,12 +254,14 @@ pub fn booked_once(
             return broken(headline, marked);
         }
     }
-    if let Some(letter) = broker
-        .dead_letters(ORDERS_QUEUE)
-        .unwrap_or_default()
-        .first()
-    {
-        let headline = format!("lost: Orders gave up on {request}: {}", letter.reason);
+    let given_up = broker.dead_letters(ORDERS_QUEUE).unwrap_or_default();
+    if let Some(letter) = given_up.first() {
+        let what = if letter.reason.contains("over the limit") {
+            "item too large"
+        } else {
+            "lost"
+        };
+        let headline = format!("{what}: Orders gave up on {request}: {}", letter.reason);
         return broken(headline, vec![request]);
     }
     if orders.payment_booked(&asked.order_id) != Ok(true) {

@@ -26,7 +26,7 @@ use shop::orders::{AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, ITEM_REMOVED, ItemAdde
 use shop::testing::kv::{
     MAX_STEPS, add_to_olas_order, book_olas_payment, booked_once, dedup_store_knows, fail,
     holds_only_messages_in_flight, no_stale_outbox_entry, olas_order,
-    olas_order_one_way_after_a_failure, remove_from_olas_order,
+    olas_order_one_way_after_a_failure, remove_from_olas_order, run_to_the_end,
 };
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
 use shop::{ORDERS_QUEUE, SubmitOrder};
@@ -298,10 +298,7 @@ fn two_copies(sim: &Sim) -> Result<(), Violation> {
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     sim.set_actor("test");
-    if let Err(err) = world.run_until_quiet(MAX_STEPS) {
-        let headline = format!("the run did not end: {err}");
-        return Err(Violation::new("terminates", &headline, vec![], sim));
-    }
+    run_to_the_end(sim, &mut world)?;
     booked_once(sim, &broker, &orders, &book)?;
     holds_only_messages_in_flight(sim, &orders, ORDER)?;
     dedup_store_knows(sim, &orders, ORDER, &[book])
@@ -553,9 +550,6 @@ fn stale_copies(sim: &Sim) -> Result<(), Violation> {
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     sim.set_actor("test");
-    if let Err(err) = world.run_until_quiet(MAX_STEPS) {
-        let headline = format!("the run did not end: {err}");
-        return Err(Violation::new("terminates", &headline, vec![], sim));
-    }
+    run_to_the_end(sim, &mut world)?;
     booked_once(sim, &broker, &orders, &book)
 }
