@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Mutex;
 
 use crate::report::files;
 use crate::report::replay::{current_package, current_test_name};
@@ -136,7 +137,55 @@ impl Coverage {
     /// 1430×, struck 118× · preempted orders#1 40×, orders#2 38× · 2/2
     /// sometimes-conditions held`.
     pub fn summary(&self) -> String {
-        let mut parts = vec![format!("{} schedules", self.runs)];
+        self.line(format!("{} schedules", self.runs))
+    }
+
+    /// The counts of several tests' explorations, summed, in the line
+    /// `cargo xtask verify` shows with a pass: `explored 1802 schedules in
+    /// 4 tests · 14 fault points reached 9120×, struck 310× · preempted
+    /// orders#1 402×, orders#2 398× · 9/9 sometimes-conditions held`.
+    ///
+    /// ```
+    /// use harness::{Coverage, PointCount, Sometimes};
+    /// let mut one = Coverage { runs: 10, ..Coverage::default() };
+    /// one.points.insert("sql.orders.commit".into(), PointCount { reached: 20, struck: 2 });
+    /// one.sometimes.push(Sometimes { name: "a crash struck".into(), runs: 4 });
+    /// let other = Coverage { runs: 5, ..Coverage::default() };
+    /// assert_eq!(
+    ///     Coverage::summary_of_tests([&one, &other]),
+    ///     "explored 15 schedules in 2 tests · 1 fault point reached 20×, struck 2× · \
+    ///      1/1 sometimes-conditions held"
+    /// );
+    /// ```
+    pub fn summary_of_tests<'a>(tests: impl IntoIterator<Item = &'a Coverage>) -> String {
+        let mut sum = Coverage::default();
+        let mut count = 0;
+        for test in tests {
+            sum.add(test);
+            count += 1;
+        }
+        let noun = if count == 1 { "test" } else { "tests" };
+        sum.line(format!("explored {} schedules in {count} {noun}", sum.runs))
+    }
+
+    /// Adds another exploration's counts to these (its sometimes-conditions
+    /// after these: they are another test's).
+    fn add(&mut self, other: &Coverage) {
+        self.runs += other.runs;
+        for (name, count) in &other.points {
+            let total = self.points.entry(name.clone()).or_default();
+            total.reached += count.reached;
+            total.struck += count.struck;
+        }
+        for (worker, times) in &other.preempted {
+            *self.preempted.entry(worker.clone()).or_default() += times;
+        }
+        self.sometimes.extend(other.sometimes.iter().cloned());
+    }
+
+    /// `what_ran`, then the counts, in one line.
+    fn line(&self, what_ran: String) -> String {
+        let mut parts = vec![what_ran];
         if !self.points.is_empty() {
             let reached: u64 = self.points.values().map(|count| count.reached).sum();
             let struck: u64 = self.points.values().map(|count| count.struck).sum();
@@ -163,51 +212,45 @@ impl Coverage {
         }
         parts.join(" · ")
     }
-}
 
-impl Coverage {
-    /// The counts as lines a tool can read (`cargo xtask verify` does):
-    /// `schedules N`, then `point REACHED STRUCK NAME`, `preempted TIMES
-    /// WORKER` and `sometimes RUNS NAME`, the name last (it may hold spaces).
-    ///
-    /// ```
-    /// let mut coverage = harness::Coverage::default();
-    /// coverage.runs = 2;
-    /// coverage.points.insert("kv.orders.put".into(), harness::PointCount { reached: 2, struck: 1 });
-    /// assert_eq!(coverage.to_lines(), "schedules 2\npoint 2 1 kv.orders.put\n");
-    /// ```
-    pub fn to_lines(&self) -> String {
-        let mut lines = format!("schedules {}\n", self.runs);
-        for (name, count) in &self.points {
-            lines.push_str(&format!(
-                "point {} {} {name}\n",
-                count.reached, count.struck
-            ));
-        }
-        for (worker, times) in &self.preempted {
-            lines.push_str(&format!("preempted {times} {worker}\n"));
-        }
-        for condition in &self.sometimes {
-            lines.push_str(&format!(
-                "sometimes {} {}\n",
-                condition.runs, condition.name
-            ));
-        }
-        lines
-    }
-
-    /// Inside a test, writes [`Coverage::to_lines`] to
-    /// `<target>/harness-traces/<package>/<test>.explored`, where `cargo
-    /// xtask verify` reads it to show the counts with a pass. A test that
-    /// explores several times leaves the last exploration's counts.
+    /// Inside a test, keeps these counts as this test's (a test that
+    /// explores several times keeps its last exploration's) and writes the
+    /// line of every test this test binary explored so far,
+    /// [`Coverage::summary_of_tests`], to
+    /// `<target>/harness-traces/<package>/<test binary>.explored`, where
+    /// `cargo xtask verify` reads it to show with a pass.
     pub(crate) fn save_for_this_test(&self) {
         let (Some(test), Some(package)) = (current_test_name(), current_package()) else {
             return;
         };
+        // Held while writing, so that the last test to finish writes the
+        // line with every test in it.
+        let mut explored = THIS_BINARY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        explored.insert(test, self.clone());
+        let line = Coverage::summary_of_tests(explored.values());
         let dir = files::traces_dir(Some(&package));
-        let name = format!("{}.explored", files::file_stem(&test));
+        let name = format!("{}.explored", files::file_stem(&test_binary()));
         // The counts are a courtesy: a test never fails for want of them.
-        let _ = files::write(&dir, &name, &self.to_lines());
+        let _ = files::write(&dir, &name, &format!("{line}\n"));
+    }
+}
+
+/// The counts of the explorations of this test binary, by test.
+static THIS_BINARY: Mutex<BTreeMap<String, Coverage>> = Mutex::new(BTreeMap::new());
+
+/// The test binary's name, without the hash cargo adds (`interleavings`
+/// for `target/debug/deps/interleavings-3f2a…`): each test binary of a
+/// package writes its own line.
+fn test_binary() -> String {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let stem = exe.file_stem().unwrap_or_default().to_string_lossy();
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            name.to_string()
+        }
+        _ => stem.to_string(),
     }
 }
 

@@ -659,36 +659,68 @@ pub fn serve_on_loopback(router: Router) -> Result<RunningServer, Error> {
 /// server.wait();
 /// ```
 pub fn serve_at(address: &str, router: Router) -> Result<RunningServer, Error> {
-    let cannot_listen =
-        |err: std::io::Error| Error::Other(format!("cannot listen on {address}: {err}"));
-    // Bound before returning: connections queue up even before the server
-    // thread gets to accept them, so no test has to wait for it.
-    let listener = std::net::TcpListener::bind(address).map_err(cannot_listen)?;
-    listener.set_nonblocking(true).map_err(cannot_listen)?;
-    let bound = listener.local_addr().map_err(cannot_listen)?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::Builder::new()
-        .name(format!("http server {bound}"))
-        .spawn(move || -> std::io::Result<()> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        // A dropped sender stops the server too.
-                        let _ = stopped.await;
-                    })
-                    .await
+    RunningServer::spawn(address, move |listener, stopped| async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                // A dropped sender stops the server too.
+                let _ = stopped.await;
             })
-        })
-        .map_err(cannot_listen)?;
-    Ok(RunningServer {
-        address: bound,
-        stop: Some(stop),
-        thread: Some(thread),
+            .await
     })
+}
+
+impl RunningServer {
+    /// Binds `address` and runs `serve` on a thread of its own, on a
+    /// single-threaded tokio runtime: it gets the listener and a signal
+    /// that resolves when the server is asked to stop (by
+    /// [`RunningServer::shutdown`], or a drop), and the server has stopped
+    /// once it returns. For a server that accepts connections its own way
+    /// (the shop's, with read deadlines); [`serve_at`] is `axum::serve`.
+    /// The socket is listening when this returns.
+    ///
+    /// ```
+    /// use harness::http::RunningServer;
+    /// let server = RunningServer::spawn("127.0.0.1:0", |listener, stopped| async move {
+    ///     let _ = stopped.await; // accepts nothing, until told to stop
+    ///     drop(listener);
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// server.shutdown().unwrap();
+    /// ```
+    pub fn spawn<Serve, Serving>(address: &str, serve: Serve) -> Result<RunningServer, Error>
+    where
+        Serve: FnOnce(tokio::net::TcpListener, tokio::sync::oneshot::Receiver<()>) -> Serving
+            + Send
+            + 'static,
+        Serving: Future<Output = std::io::Result<()>>,
+    {
+        let cannot_listen =
+            |err: std::io::Error| Error::Other(format!("cannot listen on {address}: {err}"));
+        // Bound before returning: connections queue up even before the server
+        // thread gets to accept them, so no test has to wait for it.
+        let listener = std::net::TcpListener::bind(address).map_err(cannot_listen)?;
+        listener.set_nonblocking(true).map_err(cannot_listen)?;
+        let bound = listener.local_addr().map_err(cannot_listen)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("http server {bound}"))
+            .spawn(move || -> std::io::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    serve(listener, stopped).await
+                })
+            })
+            .map_err(cannot_listen)?;
+        Ok(RunningServer {
+            address: bound,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
 }
 
 impl RunningServer {

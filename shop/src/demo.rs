@@ -12,6 +12,8 @@
 //! Everything runs in the simulation, so the same seed and profile give the
 //! same report, on every machine.
 
+pub mod options;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ use crate::operations::{Component, StatusReport, Thresholds};
 use crate::orders::kv::{RoundTrips, StoreReport};
 use crate::outbox::OutboxReport;
 use crate::town::{AnyOrders, Town};
+use options::Seed;
 
 /// Who orders.
 const CUSTOMERS: [&str; 6] = ["Ola", "Bartek", "Zosia", "Kuba", "Hania", "Staś"];
@@ -38,7 +41,7 @@ const FILLINGS: [&str; 6] = [
 ];
 
 /// Which monkeys the demo lets loose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Profile {
     /// No monkeys: the sunny day.
     None,
@@ -62,22 +65,6 @@ pub enum Profile {
 }
 
 impl Profile {
-    /// Every profile's name, as `--chaos` takes it.
-    pub const NAMES: [&str; 6] = ["none", "duplicates", "database", "broker", "late", "all"];
-
-    /// The profile called `name`.
-    pub fn parse(name: &str) -> Option<Profile> {
-        match name {
-            "none" => Some(Profile::None),
-            "duplicates" => Some(Profile::Duplicates),
-            "database" => Some(Profile::Database),
-            "broker" => Some(Profile::Broker),
-            "late" => Some(Profile::Late),
-            "all" => Some(Profile::All),
-            _ => None,
-        }
-    }
-
     /// The profile's name.
     pub fn name(self) -> &'static str {
         match self {
@@ -316,8 +303,20 @@ fn one_in(n: u128) -> impl Fn(&Envelope) -> bool + Send + Sync + 'static {
     move |message: &Envelope| message.id.as_uuid().as_u128().is_multiple_of(n)
 }
 
+/// Prints how many times a monkey or a fault struck, by kind.
+pub(crate) fn print_faults(faults: &[(String, usize)]) {
+    if faults.is_empty() {
+        println!("No monkey struck.");
+        return;
+    }
+    println!("The monkeys struck:");
+    for (kind, count) in faults {
+        println!("  {count:>5} × {kind}");
+    }
+}
+
 /// How many faults struck, by fault point and kind, from the trace.
-fn count_faults(sim: &Sim) -> Vec<(String, usize)> {
+pub(crate) fn count_faults(sim: &Sim) -> Vec<(String, usize)> {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for event in sim.trace().events() {
         let EventKind::FaultInjected { point, fault } = &event.kind else {
@@ -333,33 +332,37 @@ fn count_faults(sim: &Sim) -> Vec<(String, usize)> {
     counts
 }
 
-/// How to call the demo.
-pub const USAGE: &str =
-    "[--seed S] [--chaos none|duplicates|database|broker|late|all] [--orders N]";
+/// The options of the demo of exercises 05–14.
+#[derive(clap::Parser, Debug)]
+#[command(
+    about = "Pierogi town: customers place orders, then change them, while chaos \
+             monkeys break things; then the consistency report. Exits with 1 when \
+             the report finds an anomaly."
+)]
+struct Options {
+    #[command(flatten)]
+    seed: Seed,
+    /// Which monkeys are loose.
+    #[arg(long, value_enum, value_name = "PROFILE", default_value_t = Profile::All)]
+    chaos: Profile,
+    /// How many orders the customers place.
+    #[arg(long, value_name = "N", default_value_t = 300)]
+    orders: usize,
+}
 
-/// `--seed S --chaos P --orders N` (the example `demo`'s arguments): runs the demo with the Orders
-/// `open` makes and prints its report. Returns the process's exit code.
+/// The example `demo`'s command (`args` after the program's name; `--help`
+/// says what each option does): runs the demo with the Orders `open` makes
+/// and prints its report. Returns the process's exit code: 0 when the
+/// report is consistent, 1 when not, 2 for a mistake in the arguments.
 pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 {
-    let mut seed = 7;
-    let mut profile = Profile::All;
-    let mut orders = 300;
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let value = rest.next().map(String::as_str).unwrap_or_default();
-        let understood = match flag.as_str() {
-            "--seed" => value.parse().map(|parsed| seed = parsed).is_ok(),
-            "--orders" => value.parse().map(|parsed| orders = parsed).is_ok(),
-            "--chaos" => Profile::parse(value)
-                .map(|parsed| profile = parsed)
-                .is_some(),
-            _ => false,
-        };
-        if !understood {
-            eprintln!("did not understand `{flag} {value}`");
-            eprintln!("usage: cargo run -p <this package> --example demo -- {USAGE}");
-            return 2;
-        }
-    }
+    let Options {
+        seed: Seed { seed },
+        chaos: profile,
+        orders,
+    } = match options::parse(args) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
     let name = profile.name();
     let sim = Sim::new(seed);
     println!(
@@ -385,14 +388,7 @@ pub fn command<O: Into<AnyOrders>>(args: &[String], open: fn(&Sim) -> O) -> i32 
         print!("{cost}");
     }
     println!();
-    if demo.faults.is_empty() {
-        println!("No monkey struck.");
-    } else {
-        println!("The monkeys struck:");
-        for (kind, count) in &demo.faults {
-            println!("  {count:>5} × {kind}");
-        }
-    }
+    print_faults(&demo.faults);
     println!();
     StatusReport::read(
         &demo.town.broker,
@@ -427,4 +423,21 @@ fn components(town: &Town) -> Vec<Component> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_options_read_as_the_readmes_write_them() {
+        Options::command().debug_assert();
+        let args = ["--seed", "3", "--chaos", "late", "--orders", "50"].map(String::from);
+        let parsed: Options = options::parse(&args).expect("the README's options");
+        assert_eq!(parsed.seed.seed, 3);
+        assert_eq!(parsed.chaos, Profile::Late);
+        assert_eq!(parsed.orders, 50);
+    }
 }

@@ -13,13 +13,12 @@
 
 mod refusals;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::Router;
+use harness::http::RunningServer;
 use harness::{Broker, Error, Sim, World};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::oneshot;
@@ -117,17 +116,10 @@ fn run_in_background(mut world: World) {
     });
 }
 
-/// A router served on a real socket, on a thread of its own, with bounded
-/// read times. It stops when dropped (or with [`BoundedServer::shutdown`]).
-pub struct BoundedServer {
-    address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
-}
-
 /// Serves `router` at `address` (`127.0.0.1:0` lets the system pick a
-/// port), waiting at most `timeouts` for each request's head and body. The
-/// socket is listening when this returns.
+/// port), on a thread of its own, waiting at most `timeouts` for each
+/// request's head and body. The socket is listening when this returns; the
+/// server stops when the handle is dropped (or shut down).
 ///
 /// ```
 /// use axum::{Router, routing::get};
@@ -141,39 +133,21 @@ pub fn serve_bounded(
     address: &str,
     router: Router,
     timeouts: ReadTimeouts,
-) -> Result<BoundedServer, Error> {
-    let cannot_listen =
-        |err: std::io::Error| Error::Other(format!("cannot listen on {address}: {err}"));
-    let listener = std::net::TcpListener::bind(address).map_err(cannot_listen)?;
-    listener.set_nonblocking(true).map_err(cannot_listen)?;
-    let bound = listener.local_addr().map_err(cannot_listen)?;
+) -> Result<RunningServer, Error> {
     let router = with_body_timeout(router, timeouts.body);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let thread = std::thread::Builder::new()
-        .name(format!("shop server {bound}"))
-        .spawn(move || -> std::io::Result<()> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(accept(listener, router, timeouts.head, stopped))
-        })
-        .map_err(cannot_listen)?;
-    Ok(BoundedServer {
-        address: bound,
-        stop: Some(stop),
-        thread: Some(thread),
+    RunningServer::spawn(address, move |listener, stopped| {
+        accept(listener, router, timeouts.head, stopped)
     })
 }
 
 /// Accepts connections until `stopped`, each served by hyper with a
 /// deadline for the request's head.
 async fn accept(
-    listener: std::net::TcpListener,
+    listener: tokio::net::TcpListener,
     router: Router,
     head: Duration,
     mut stopped: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
     loop {
         let (stream, _) = tokio::select! {
             _ = &mut stopped => return Ok(()),
@@ -200,54 +174,5 @@ async fn accept(
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
-    }
-}
-
-impl BoundedServer {
-    /// The base URL, such as `http://127.0.0.1:49152` (no trailing slash).
-    pub fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// The socket address the server listens on.
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
-    /// Stops the server and reports whether it ran without error.
-    pub fn shutdown(mut self) -> Result<(), Error> {
-        self.stop.take();
-        self.join()
-    }
-
-    /// Blocks until the server stops (it only stops on error): for a demo
-    /// that serves until the user presses Ctrl-C.
-    pub fn wait(mut self) -> Result<(), Error> {
-        self.join()
-    }
-
-    fn join(&mut self) -> Result<(), Error> {
-        let Some(thread) = self.thread.take() else {
-            return Ok(());
-        };
-        match thread.join() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(Error::Other(format!(
-                "the shop's server on {} failed: {err}",
-                self.address
-            ))),
-            Err(_) => Err(Error::Other(format!(
-                "the shop's server on {} panicked",
-                self.address
-            ))),
-        }
-    }
-}
-
-impl Drop for BoundedServer {
-    fn drop(&mut self) {
-        self.stop.take();
-        // Errors were the caller's to ask for with `shutdown`.
-        let _ = self.join();
     }
 }

@@ -12,13 +12,13 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::http::{HttpClient, serve_on_loopback};
+use harness::http::{HttpClient, RunningServer, serve_on_loopback};
 use harness::{Failure, FaultRule, Sim, ensure};
 use serde_json::{Value, json};
 use shop::client::ShopClient;
 use shop::front::CartRules;
 use shop::http::{MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_KEY_BYTES, MAX_URI_BYTES, router};
-use shop::serve::{BoundedServer, ReadTimeouts, serve_bounded};
+use shop::serve::{ReadTimeouts, serve_bounded};
 use shop::testing::front::scenarios::{self, ApiUnderTest};
 use shop::testing::front::{HttpResponse, Storefront, error_message, is_write, submit_with_key};
 
@@ -624,7 +624,7 @@ fn submit_with_two_keys(
 
 /// Sends `request` (raw bytes) to `server` and reads until the server
 /// answers and closes, or 20 s pass (then the server held the connection).
-fn exchange_raw(server: &BoundedServer, request: &[u8]) -> Result<String, String> {
+fn exchange_raw(server: &RunningServer, request: &[u8]) -> Result<String, String> {
     let mut stream = TcpStream::connect(server.address()).map_err(|err| err.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))

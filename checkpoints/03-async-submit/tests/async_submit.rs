@@ -12,7 +12,8 @@ use harness::http::{HttpClient, HttpResponse};
 use harness::{Error, Fault, FaultRule, Sim, ensure};
 use shop::client::ShopClient;
 use shop::testing::front::{
-    Storefront, bound_calls, error_message, is_write, other_tab_adds_an_item, submit_with_key,
+    Storefront, bound_calls, ensure_try_again_later, error_message, fail_write_of_the_submit,
+    is_write, other_tab_adds_an_item, submit_with_key,
 };
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
@@ -124,13 +125,7 @@ fn no_ghost_submit_order() {
         let sim = Sim::from_env_or(SEED);
         let (town, http, app) = open_shop(&sim);
         let cart_id = olas_cart(&sim, &app);
-        sim.note(&format!("the store fails write #{nth} of the submit"));
-        sim.inject(
-            FaultRule::at("kv.shop.*")
-                .when(is_write)
-                .nth(nth)
-                .fail_before(),
-        );
+        fail_write_of_the_submit(&sim, nth);
         let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
         if first.is_success() {
             break; // the submit has fewer writes: every failure point is covered
@@ -425,29 +420,12 @@ fn store_failure_during_submit_then_retry_gets_the_order() {
         let sim = Sim::from_env_or(SEED);
         let (mut town, http, app) = open_shop(&sim);
         let cart_id = olas_cart(&sim, &app);
-        sim.note(&format!("the store fails write #{nth} of the submit"));
-        sim.inject(
-            FaultRule::at("kv.shop.*")
-                .when(is_write)
-                .nth(nth)
-                .fail_before(),
-        );
+        fail_write_of_the_submit(&sim, nth);
         let first = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
         if first.is_success() {
             break; // the submit has fewer writes: every failure point is covered
         }
-        ensure(
-            first.status == 503 && error_message(&first).is_some(),
-            &sim,
-            || {
-                format!(
-                    "when the store fails, the shop should answer 503 with a JSON error (try \
-                     again), but answered {} {}",
-                    first.status,
-                    first.text()
-                )
-            },
-        );
+        ensure_try_again_later(&sim, &first);
         sim.note("the app retries with the same key");
         let retry = submit_with_key(&http, &cart_id, "k-1", "Rynek 1").unwrap();
         let orders = town.order_count(&cart_id);

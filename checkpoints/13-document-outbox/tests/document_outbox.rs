@@ -23,11 +23,11 @@ use harness::{
     Trace, Violation, World, ensure, headers,
 };
 use shop::orders::kv::{KITCHEN_TICKET, KitchenTicket, MAX_ORDER_BYTES, Orders, PRINT_OUT_BYTES};
-use shop::orders::{ITEM_ADDED, PAYMENT_BOOKED, PaymentBooked};
+use shop::orders::{ITEM_ADDED, PAYMENT_BOOKED};
 use shop::testing::kv::{
-    MAX_STEPS, add_to_olas_order, book_olas_payment, dedup_store_knows, fail,
+    MAX_STEPS, add_to_olas_order, book_olas_payment, booked_once, dedup_store_knows, fail,
     holds_only_messages_in_flight, olas_order, olas_order_one_way_after_a_failure,
-    remove_from_olas_order, request_id,
+    remove_from_olas_order, request_id, run_to_the_end,
 };
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
 use shop::{ORDERS_QUEUE, Order, SubmitOrder};
@@ -588,10 +588,7 @@ fn two_copies(sim: &Sim) -> Result<(), Violation> {
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     sim.set_actor("test");
-    if let Err(err) = world.run_until_quiet(MAX_STEPS) {
-        let headline = format!("the run did not end: {err}");
-        return Err(Violation::new("terminates", &headline, vec![], sim));
-    }
+    run_to_the_end(sim, &mut world)?;
     booked_once(sim, &broker, &orders, &book)?;
     one_id_each(sim, &broker, &[(PAYMENT_BOOKED, 1), (KITCHEN_TICKET, 1)])?;
     dedup_store_knows(sim, &orders, ORDER, &[book])?;
@@ -634,43 +631,6 @@ fn finished_by_the_other(trace: &Trace) -> bool {
         }
     }
     false
-}
-
-/// The payment was booked: every copy acknowledged, the order paid, and
-/// each `PaymentBooked` for 45 zł and Ola's order.
-fn booked_once(
-    sim: &Sim,
-    broker: &Broker,
-    orders: &Orders,
-    book: &Envelope,
-) -> Result<(), Violation> {
-    let request = sim.message_ref(book);
-    for sent in broker.sent_log() {
-        if sent.published && sent.destination == PAYMENT_BOOKED {
-            let booked: PaymentBooked = sent.envelope.body().unwrap();
-            if booked.order_id != ORDER || booked.amount != 4_500 {
-                let headline = format!(
-                    "ghost: {} is not the payment Ola booked: {booked:?}",
-                    sim.message_ref(&sent.envelope)
-                );
-                return Err(Violation::new("booked once", &headline, vec![request], sim));
-            }
-        }
-    }
-    if let Some(letter) = broker.dead_letters(ORDERS_QUEUE).unwrap().first() {
-        let what = if letter.reason.contains("over the limit") {
-            "item too large"
-        } else {
-            "lost"
-        };
-        let headline = format!("{what}: Orders gave up on {request}: {}", letter.reason);
-        return Err(Violation::new("booked once", &headline, vec![request], sim));
-    }
-    if orders.payment_booked(ORDER) != Ok(true) {
-        let headline = format!("lost: {request} was handled, but Ola's order is not paid");
-        return Err(Violation::new("booked once", &headline, vec![request], sim));
-    }
-    Ok(())
 }
 
 // ----- what went out, and what is left -----

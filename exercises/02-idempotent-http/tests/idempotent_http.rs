@@ -9,7 +9,10 @@ use harness::{FaultRule, Sim, ensure};
 use idempotent_http::RULES;
 use idempotent_http::app::{add_item, create_cart};
 use shop::testing::front::scenarios::{self, ApiUnderTest};
-use shop::testing::front::{bound_calls, error_message, is_write, submit_with_key};
+use shop::testing::front::{
+    bound_calls, ensure_try_again_later, error_message, fail_write_of_the_submit, is_write,
+    submit_with_key,
+};
 
 /// The default seed; `HARNESS_SEED=<n>` replaces it (the replay command
 /// printed with a failure sets it).
@@ -132,29 +135,12 @@ fn store_failure_during_submit_then_retry_gets_one_order() {
         let mut api = open_api();
         let sim = api.sim.clone();
         let cart_id = api.olas_cart();
-        sim.note(&format!("the store fails write #{nth} of the submit"));
-        sim.inject(
-            FaultRule::at("kv.shop.*")
-                .when(is_write)
-                .nth(nth)
-                .fail_before(),
-        );
+        fail_write_of_the_submit(&sim, nth);
         let first = submit_with_key(&api.http, &cart_id, "k-1", "Rynek 1").unwrap();
         if first.is_success() {
             break; // the submit has fewer writes: every failure point is covered
         }
-        ensure(
-            first.status == 503 && error_message(&first).is_some(),
-            &sim,
-            || {
-                format!(
-                    "when the store fails, the shop should answer 503 with a JSON error (try \
-                     again), but answered {} {}",
-                    first.status,
-                    first.text()
-                )
-            },
-        );
+        ensure_try_again_later(&sim, &first);
         sim.note("the app retries with the same key");
         let retry = submit_with_key(&api.http, &cart_id, "k-1", "Rynek 1").unwrap();
         let orders = api.orders(&cart_id).len();

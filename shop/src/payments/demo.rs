@@ -19,21 +19,17 @@ use harness::http::{HttpClient, serve_on_loopback};
 use harness::{Broker, Envelope, Error, Fault, RandomFaults, Sim, World};
 
 use super::{Face, Lesson, PAYMENTS_QUEUE, Payments};
+use crate::demo::options::{self, Seed};
 use crate::http::{ApiError, JsonBody, StatusCode};
 use crate::orders::kv::RoundTrips;
 use crate::orders::{BookPayment, PAYMENT_BOOKED, PaymentBooked};
 use crate::provider::{PROVIDER, Provider, ProviderClient};
 
-/// How to call the demo.
-pub const USAGE: &str = "--example demo -- [--seed S] \
-                         [--chaos none|http|database|broker|duplicates|late|all] [--face a|b] \
-                         [--orders N]";
-
 /// Who hears `PaymentBooked` in the demo (a queue the report reads).
 const LISTENER: &str = "billing";
 
 /// Which monkeys the demo lets loose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Chaos {
     /// The sunny day.
     None,
@@ -55,31 +51,6 @@ pub enum Chaos {
 }
 
 impl Chaos {
-    /// Every profile's name, as `--chaos` takes it.
-    pub const NAMES: [&str; 7] = [
-        "none",
-        "http",
-        "database",
-        "broker",
-        "duplicates",
-        "late",
-        "all",
-    ];
-
-    /// The profile called `name`.
-    pub fn parse(name: &str) -> Option<Chaos> {
-        let all = [
-            Chaos::None,
-            Chaos::Http,
-            Chaos::Database,
-            Chaos::Broker,
-            Chaos::Duplicates,
-            Chaos::Late,
-            Chaos::All,
-        ];
-        all.into_iter().find(|chaos| chaos.name() == name)
-    }
-
     /// The profile's name.
     pub fn name(self) -> &'static str {
         match self {
@@ -402,35 +373,55 @@ async fn queue_payment(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// `--seed S --chaos P --face a|b --orders N` (`args` after the program's
-/// name): runs the demo with the handler's calls from `lesson` and prints
-/// its report. Returns the exit code: 0 when consistent, 1 when not, 2 for
-/// wrong arguments.
+/// The options of exercise 15's demo.
+#[derive(clap::Parser, Debug)]
+#[command(
+    about = "Customers pay, some twice, while chaos monkeys break the provider's HTTP \
+             calls, the handler's store and the broker; then what the provider charged \
+             against what the customers paid, and the round trips per message. Exits \
+             with 1 when the report finds an anomaly."
+)]
+struct Options {
+    #[command(flatten)]
+    seed: Seed,
+    /// Which monkeys are loose.
+    #[arg(long, value_enum, value_name = "PROFILE", default_value_t = Chaos::All)]
+    chaos: Chaos,
+    /// Which face of the provider the handler uses.
+    #[arg(long, value_enum, default_value_t = FaceOption::B)]
+    face: FaceOption,
+    /// How many customers pay.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    orders: usize,
+}
+
+/// The provider's faces, as `--face` names them.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum FaceOption {
+    /// (a) `POST /charges` with an idempotency reference.
+    A,
+    /// (b) `PUT`, `POST`, `DELETE` on `/requests/{id}`.
+    B,
+}
+
+/// The example `demo`'s command (`args` after the program's name; `--help`
+/// says what each option does): runs the demo with the handler's calls from
+/// `lesson` and prints its report. Returns the exit code: 0 when consistent,
+/// 1 when not, 2 for a mistake in the arguments.
 pub fn demo_command(args: &[String], lesson: Lesson) -> i32 {
-    let (mut seed, mut chaos, mut face, mut orders) = (7, Chaos::All, Face::FourVerbs, 200);
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let value = rest.next().map(String::as_str).unwrap_or_default();
-        let understood = match (flag.as_str(), value) {
-            ("--seed", _) => value.parse().map(|parsed| seed = parsed).is_ok(),
-            ("--orders", _) => value.parse().map(|parsed| orders = parsed).is_ok(),
-            ("--chaos", _) => Chaos::parse(value).map(|parsed| chaos = parsed).is_some(),
-            ("--face", "a") => {
-                face = Face::Reference;
-                true
-            }
-            ("--face", "b") => {
-                face = Face::FourVerbs;
-                true
-            }
-            _ => false,
-        };
-        if !understood {
-            eprintln!("did not understand `{flag} {value}`");
-            eprintln!("usage: cargo run -p <this package> {USAGE}");
-            return 2;
-        }
-    }
+    let Options {
+        seed: Seed { seed },
+        chaos,
+        face,
+        orders,
+    } = match options::parse(args) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    let face = match face {
+        FaceOption::A => Face::Reference,
+        FaceOption::B => Face::FourVerbs,
+    };
     match run(&Sim::new(seed), face, lesson, chaos, orders) {
         Ok(demo) => {
             print!("{demo}");
@@ -440,5 +431,22 @@ pub fn demo_command(args: &[String], lesson: Lesson) -> i32 {
             eprintln!("the demo could not run: {err}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_options_read_as_the_readme_writes_them() {
+        Options::command().debug_assert();
+        let args = ["--seed", "7", "--chaos", "all", "--face", "a"].map(String::from);
+        let parsed: Options = options::parse(&args).expect("the README's options");
+        assert_eq!((parsed.seed.seed, parsed.chaos), (7, Chaos::All));
+        assert!(matches!(parsed.face, FaceOption::A));
+        assert_eq!(parsed.orders, 200);
     }
 }

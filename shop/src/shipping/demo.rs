@@ -8,16 +8,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use harness::{Envelope, Error, EventKind, Fault, FaultRule, Sim};
+use harness::{Envelope, Error, Fault, FaultRule, Sim};
 
 use super::{HandleShipOrder, SHIPPING_QUEUE, Shipping, ShippingAudit};
-use crate::demo::Profile;
+use crate::demo::options::{self, Seed};
+use crate::demo::{Profile, count_faults, print_faults};
 use crate::orders::kv::RoundTrips;
 use crate::testing::shipping::{ShippingWorld, home_order, wedding};
-
-/// How to call the demo.
-pub const USAGE: &str =
-    "[--seed S] [--chaos none|duplicates|database|broker|late|all] [--orders N]";
 
 /// What the demo did.
 pub struct ShippingDemo {
@@ -155,44 +152,38 @@ fn print_cost(cost: &RoundTrips) {
     );
 }
 
-fn count_faults(sim: &Sim) -> Vec<(String, usize)> {
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for event in sim.trace().events() {
-        let EventKind::FaultInjected { point, fault } = &event.kind else {
-            continue;
-        };
-        let kind = format!("{fault} at {point}");
-        match counts.iter_mut().find(|(known, _)| *known == kind) {
-            Some((_, count)) => *count += 1,
-            None => counts.push((kind, 1)),
-        }
-    }
-    counts
+/// The options of exercise 16's demo.
+#[derive(clap::Parser, Debug)]
+#[command(
+    about = "Orders ships orders, one in ten a wedding, to Shipping (two workers) \
+             while chaos monkeys break things; then the consistency report, what \
+             struck, and the round trips per message. Exits with 1 when the report \
+             finds an anomaly."
+)]
+struct Options {
+    #[command(flatten)]
+    seed: Seed,
+    /// Which monkeys are loose.
+    #[arg(long, value_enum, value_name = "PROFILE", default_value_t = Profile::All)]
+    chaos: Profile,
+    /// How many orders are shipped.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    orders: usize,
 }
 
-/// The demo as a command: parses `args` (the example `demo`'s), runs, prints, and
-/// returns the exit code (0 when the report is consistent).
+/// The example `demo`'s command (`args` after the program's name; `--help`
+/// says what each option does): runs the demo with Shipping's `handle`,
+/// prints its report, and returns the exit code: 0 when the report is
+/// consistent, 1 when not, 2 for a mistake in the arguments.
 pub fn command(args: &[String], handle: HandleShipOrder) -> i32 {
-    let mut seed = 7;
-    let mut profile = Profile::All;
-    let mut orders = 100;
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let value = rest.next().map(String::as_str).unwrap_or_default();
-        let understood = match flag.as_str() {
-            "--seed" => value.parse().map(|parsed| seed = parsed).is_ok(),
-            "--orders" => value.parse().map(|parsed| orders = parsed).is_ok(),
-            "--chaos" => Profile::parse(value)
-                .map(|parsed| profile = parsed)
-                .is_some(),
-            _ => false,
-        };
-        if !understood {
-            eprintln!("did not understand `{flag} {value}`");
-            eprintln!("usage: cargo run -p <this package> --example demo -- {USAGE}");
-            return 2;
-        }
-    }
+    let Options {
+        seed: Seed { seed },
+        chaos: profile,
+        orders,
+    } = match options::parse(args) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
     let sim = Sim::new(seed);
     println!(
         "Shipping, seed {seed}, chaos \"{}\": {orders} orders shipped, one in ten a wedding, two workers.",
@@ -209,13 +200,23 @@ pub fn command(args: &[String], handle: HandleShipOrder) -> i32 {
     print!("{}", demo.audit);
     print_cost(&demo.cost);
     println!();
-    if demo.faults.is_empty() {
-        println!("No monkey struck.");
-    } else {
-        println!("The monkeys struck:");
-        for (kind, count) in &demo.faults {
-            println!("  {count:>5} × {kind}");
-        }
-    }
+    print_faults(&demo.faults);
     if demo.audit.is_consistent() { 0 } else { 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_options_read_as_the_readme_writes_them() {
+        Options::command().debug_assert();
+        let args = ["--seed", "7", "--chaos", "broker"].map(String::from);
+        let parsed: Options = options::parse(&args).expect("the README's options");
+        assert_eq!(parsed.seed.seed, 7);
+        assert_eq!(parsed.chaos, Profile::Broker);
+        assert_eq!(parsed.orders, 100);
+    }
 }

@@ -8,7 +8,7 @@ use super::System;
 use crate::chaos::DuplicateWhen;
 
 /// Which faults are loose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Profile {
     /// The sunny day.
     None,
@@ -37,13 +37,6 @@ impl Profile {
         Profile::Blobs,
         Profile::All,
     ];
-
-    /// The profile called `name`.
-    pub fn parse(name: &str) -> Option<Profile> {
-        Profile::ALL
-            .into_iter()
-            .find(|profile| profile.name() == name)
-    }
 
     /// Its name, as `--chaos` takes it.
     pub fn name(self) -> &'static str {

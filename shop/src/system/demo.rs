@@ -11,6 +11,7 @@ use harness::{Error, Sim};
 use super::chaos::Profile;
 use super::{Cart, FILLINGS, Lesson, Running, System, SystemReport};
 use crate::ORDERS_QUEUE;
+use crate::demo::options::{self, Seed};
 use crate::downstream::MARKETING;
 use crate::operations::{Component, StatusReport, Thresholds};
 use crate::orders::kv::RoundTrips;
@@ -126,34 +127,48 @@ pub fn round_trips(system: &Running, orders: usize) -> String {
     lines.join("\n")
 }
 
-/// `demo [--seed N] [--chaos NAME] [--carts N] [--soak SEEDS]`. Exit code 0
-/// when every report is consistent.
+/// The options of exercise 17's demo.
+#[derive(clap::Parser, Debug)]
+#[command(
+    about = "The whole system under each chaos profile in turn (or one), with a poison \
+             cart of each kind that the operator fixes and restores; then the status \
+             reports, the consistency report and the round trips per order. Exits with \
+             1 when a report finds an anomaly."
+)]
+struct Options {
+    #[command(flatten)]
+    seed: Seed,
+    /// Which faults are loose [default: each profile in turn].
+    #[arg(long, value_enum, value_name = "PROFILE")]
+    chaos: Option<Profile>,
+    /// How many random carts are submitted, besides the two poison ones.
+    #[arg(long, visible_alias = "orders", value_name = "N", default_value_t = 12)]
+    carts: usize,
+    /// Runs seeds 1 to SEEDS with every fault at once (chaos "all") and
+    /// prints the totals and the time, instead of one report per profile.
+    #[arg(long, value_name = "SEEDS", conflicts_with_all = ["seed", "chaos"])]
+    soak: Option<u64>,
+}
+
+/// The example `demo`'s command (`args` after the program's name; `--help`
+/// says what each option does). Returns the exit code: 0 when every report
+/// is consistent, 1 when not, 2 for a mistake in the arguments.
 pub fn command(args: &[String], lesson: Lesson) -> i32 {
-    let value = |flag: &str| {
-        args.iter()
-            .position(|arg| arg == flag)
-            .and_then(|at| args.get(at + 1))
+    let Options {
+        seed: Seed { seed },
+        chaos,
+        carts,
+        soak: soak_seeds,
+    } = match options::parse(args) {
+        Ok(options) => options,
+        Err(code) => return code,
     };
-    let number = |flag: &str, default: u64| {
-        value(flag)
-            .and_then(|text| text.parse().ok())
-            .unwrap_or(default)
-    };
-    let seed = number("--seed", 7);
-    let carts = number("--carts", 12) as usize;
-    if let Some(seeds) = value("--soak").and_then(|text| text.parse::<u64>().ok()) {
+    if let Some(seeds) = soak_seeds {
         return soak(lesson, seeds, carts);
     }
-    let profiles = match value("--chaos").map(|name| Profile::parse(name)) {
+    let profiles = match chaos {
+        Some(profile) => vec![profile],
         None => Profile::ALL.to_vec(),
-        Some(Some(profile)) => vec![profile],
-        Some(None) => {
-            eprintln!(
-                "--chaos takes one of: {}",
-                Profile::ALL.map(Profile::name).join(", ")
-            );
-            return 2;
-        }
     };
     let mut consistent = true;
     for profile in profiles {
@@ -216,5 +231,24 @@ fn soak(lesson: Lesson, seeds: u64, carts: usize) -> i32 {
     } else {
         println!("inconsistent seeds: {failed:?}");
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_options_read_as_the_readme_and_the_soak_script_write_them() {
+        Options::command().debug_assert();
+        let every_profile: Options = options::parse(&["--seed".into(), "7".into()]).unwrap();
+        assert_eq!(every_profile.chaos, None);
+        let args = ["--soak", "1000", "--carts", "12"].map(String::from);
+        let soak: Options = options::parse(&args).expect("scripts/soak-17.sh's options");
+        assert_eq!((soak.soak, soak.carts), (Some(1000), 12));
+        let one: Options = options::parse(&["--chaos".into(), "all".into()]).unwrap();
+        assert_eq!(one.chaos, Some(Profile::All));
     }
 }

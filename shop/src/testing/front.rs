@@ -7,6 +7,7 @@ use harness::http::HttpClient;
 pub use harness::http::HttpResponse;
 use harness::{
     Broker, Envelope, Error, EventKind, Failure, FaultPoint, FaultRule, MessageRef, Sim, World,
+    ensure,
 };
 use serde_json::{Value, json};
 
@@ -218,6 +219,54 @@ pub fn status_text(answer: &Result<HttpResponse, Error>) -> String {
         Ok(response) => response.status.to_string(),
         Err(err) => format!("no answer ({err})"),
     }
+}
+
+/// Makes the `nth` write to the shop's store (`kv.shop.*`) fail before it
+/// writes: one crash point of a submit, for a test that tries each in turn
+/// (and stops at the first `nth` the submit gets through: it writes fewer
+/// times).
+///
+/// ```
+/// use harness::Sim;
+/// use shop::testing::front::{ensure_try_again_later, fail_write_of_the_submit};
+/// # use shop::front::CartRules;
+/// # use shop::testing::front::{Storefront, submit_with_key};
+/// let sim = Sim::new(1);
+/// # let front = Storefront::open(&sim, CartRules::QUEUED, |world, shop, orders| {
+/// #     shop.add_to(world);
+/// #     orders.add_to(world);
+/// # });
+/// # let cart_id = front.olas_cart(&sim);
+/// fail_write_of_the_submit(&sim, 1);
+/// let answer = submit_with_key(&front.http, &cart_id, "k-1", "Rynek 1").unwrap();
+/// ensure_try_again_later(&sim, &answer);
+/// ```
+pub fn fail_write_of_the_submit(sim: &Sim, nth: u32) {
+    sim.note(&format!("the store fails write #{nth} of the submit"));
+    sim.inject(
+        FaultRule::at("kv.shop.*")
+            .when(is_write)
+            .nth(nth)
+            .fail_before(),
+    );
+}
+
+/// Fails the test unless `answer` is what the shop says when its store
+/// failed: `503` with a JSON error, so that the app tries again.
+#[track_caller]
+pub fn ensure_try_again_later(sim: &Sim, answer: &HttpResponse) {
+    ensure(
+        answer.status == 503 && error_message(answer).is_some(),
+        sim,
+        || {
+            format!(
+                "when the store fails, the shop should answer 503 with a JSON error (try \
+                 again), but answered {} {}",
+                answer.status,
+                answer.text()
+            )
+        },
+    );
 }
 
 /// `POST /carts/{cart_id}/submit` with the `Idempotency-Key` `key`.

@@ -2,12 +2,12 @@
 //! with Orders alone, Ola's requests, and the checks of what an order
 //! document may keep, each a [`Violation`] in the course's words.
 
-use harness::{Broker, Envelope, Failure, HandlerContext, Sim, Violation, World};
+use harness::{Broker, Envelope, Failure, HandlerContext, MessageRef, Sim, Violation, World};
 
 use crate::ORDERS_QUEUE;
 
-use crate::orders::kv::{MAX_ORDER_BYTES, Orders};
-use crate::orders::{BookPayment, RemoveItem};
+use crate::orders::kv::{MAX_ORDER_BYTES, Orders, token_of};
+use crate::orders::{BookPayment, PAYMENT_BOOKED, PaymentBooked, RemoveItem};
 use crate::testing::sql::{ORDER, place_olas_order};
 
 pub use crate::testing::sql::add_to_olas_order;
@@ -45,6 +45,24 @@ pub fn olas_order_one_way_after_a_failure(sim: &Sim, orders: &Orders) -> (Broker
     );
     place_olas_order(sim, &mut world);
     (broker, world)
+}
+
+/// Runs `world` until nothing is left to do; a run that does not end
+/// within [`MAX_STEPS`] (a handler that retries for ever, say) is a
+/// violation that says so.
+pub fn run_to_the_end(sim: &Sim, world: &mut World) -> Result<(), Violation> {
+    match world.run_until_quiet(MAX_STEPS) {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let headline = format!("the run did not end: {err}");
+            Err(Violation::new(
+                "every delivery ends",
+                &headline,
+                vec![],
+                sim,
+            ))
+        }
+    }
 }
 
 /// Ola's request to take `filling` off her order, with a new request id.
@@ -156,6 +174,102 @@ pub fn dedup_store_knows(
                 sim,
             ));
         }
+    }
+    Ok(())
+}
+
+/// A violation unless the payment `book` (a `BookPayment`) asked for was
+/// booked once: every `PaymentBooked` that went out is for its order and its
+/// amount (else a ghost), they are all one message — one id, and in a town
+/// of tokens one token — however often it was published (two ids or two
+/// tokens: Billing books it twice), none is missing, Orders gave up on no
+/// request (no dead letter: an order over the item limit is named so) and
+/// the order is paid. For a world where `book`
+/// is the only payment.
+///
+/// ```
+/// use harness::{Consistency, Sim};
+/// use shop::ORDERS_QUEUE;
+/// use shop::orders::kv::{DedupStore, Orders};
+/// use shop::testing::kv::{book_olas_payment, booked_once, olas_order, run_to_the_end};
+///
+/// let sim = Sim::new(12);
+/// // Orders that forget every request: nothing is booked.
+/// let orders = Orders::new(&sim, DedupStore::new(&sim, Consistency::Strong), |_, _, _| Ok(()));
+/// let (broker, mut world) = olas_order(&sim, &orders);
+/// let book = book_olas_payment(&sim);
+/// world.send(ORDERS_QUEUE, book.clone()).unwrap();
+/// run_to_the_end(&sim, &mut world).unwrap();
+/// let violation = booked_once(&sim, &broker, &orders, &book).unwrap_err();
+/// assert!(violation.headline.starts_with("lost: "), "{}", violation.headline);
+/// ```
+pub fn booked_once(
+    sim: &Sim,
+    broker: &Broker,
+    orders: &Orders,
+    book: &Envelope,
+) -> Result<(), Violation> {
+    let request = sim.message_ref(book);
+    let asked: BookPayment = book.body().expect("a BookPayment request");
+    let broken = |headline: String, messages: Vec<MessageRef>| {
+        Err(Violation::new("booked once", &headline, messages, sim))
+    };
+    let mut sent: Vec<(MessageRef, Option<String>)> = Vec::new();
+    for record in broker.sent_log() {
+        if !record.published || record.destination != PAYMENT_BOOKED {
+            continue;
+        }
+        let label = sim.message_ref(&record.envelope);
+        let booked: PaymentBooked = record.envelope.body().expect("a PaymentBooked event");
+        if booked.order_id != asked.order_id || booked.amount != asked.amount {
+            let headline =
+                format!("ghost: {label} is not the payment {request} booked: {booked:?}");
+            return broken(headline, vec![label, request]);
+        }
+        let token = token_of(&record.envelope).map(str::to_string);
+        if !sent.contains(&(label.clone(), token.clone())) {
+            sent.push((label, token));
+        }
+    }
+    let mut marked: Vec<MessageRef> = sent.iter().map(|(label, _)| label.clone()).collect();
+    marked.push(request.clone());
+    match sent.as_slice() {
+        [_] => {}
+        [] => {
+            let headline = format!("lost: {request} was handled, but no PaymentBooked went out");
+            return broken(headline, marked);
+        }
+        [(first, _), others @ ..] => {
+            let labels: Vec<String> = sent.iter().map(|(label, _)| label.to_string()).collect();
+            let how = if others.iter().all(|(other, _)| other.id == first.id) {
+                format!("as {first}, each time with a token of its own")
+            } else {
+                format!("with different ids ({})", labels.join(", "))
+            };
+            let headline = format!(
+                "duplicate: {request} was applied {} times: PaymentBooked went out {how}: \
+                 Billing books the payment twice",
+                sent.len()
+            );
+            return broken(headline, marked);
+        }
+    }
+    let given_up = broker.dead_letters(ORDERS_QUEUE).unwrap_or_default();
+    if let Some(letter) = given_up.first() {
+        let what = if letter.reason.contains("over the limit") {
+            "item too large"
+        } else {
+            "lost"
+        };
+        let headline = format!("{what}: Orders gave up on {request}: {}", letter.reason);
+        return broken(headline, vec![request]);
+    }
+    if orders.payment_booked(&asked.order_id) != Ok(true) {
+        let headline = format!(
+            "lost: {request} was handled, but order {} is not paid",
+            asked.order_id
+        );
+        return broken(headline, vec![request]);
     }
     Ok(())
 }

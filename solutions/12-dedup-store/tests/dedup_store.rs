@@ -19,16 +19,14 @@ use std::time::Duration;
 use dedup_store::{open_town, orders, orders_over};
 use harness::{
     Broker, Consistency, Envelope, EventKind, Explorer, Failure, Fault, FaultPoint, FaultRule,
-    MessageId, MessageRef, Sim, Trace, Violation, ensure,
+    MessageId, Sim, Trace, Violation, ensure,
 };
 use shop::orders::kv::{DedupStore, MAX_ORDER_BYTES, Orders};
-use shop::orders::{
-    AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, ITEM_REMOVED, ItemAdded, PAYMENT_BOOKED, PaymentBooked,
-};
+use shop::orders::{AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, ITEM_REMOVED, ItemAdded};
 use shop::testing::kv::{
-    MAX_STEPS, add_to_olas_order, book_olas_payment, dedup_store_knows, fail,
+    MAX_STEPS, add_to_olas_order, book_olas_payment, booked_once, dedup_store_knows, fail,
     holds_only_messages_in_flight, no_stale_outbox_entry, olas_order,
-    olas_order_one_way_after_a_failure, remove_from_olas_order,
+    olas_order_one_way_after_a_failure, remove_from_olas_order, run_to_the_end,
 };
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
 use shop::{ORDERS_QUEUE, SubmitOrder};
@@ -300,70 +298,10 @@ fn two_copies(sim: &Sim) -> Result<(), Violation> {
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     sim.set_actor("test");
-    if let Err(err) = world.run_until_quiet(MAX_STEPS) {
-        let headline = format!("the run did not end: {err}");
-        return Err(Violation::new("terminates", &headline, vec![], sim));
-    }
+    run_to_the_end(sim, &mut world)?;
     booked_once(sim, &broker, &orders, &book)?;
     holds_only_messages_in_flight(sim, &orders, ORDER)?;
     dedup_store_knows(sim, &orders, ORDER, &[book])
-}
-
-/// The payment was booked once: one `PaymentBooked`, for 45 zł and Ola's
-/// order, went out (perhaps more than once, always with one id), and every
-/// copy was acknowledged.
-fn booked_once(
-    sim: &Sim,
-    broker: &Broker,
-    orders: &Orders,
-    book: &Envelope,
-) -> Result<(), Violation> {
-    let request = sim.message_ref(book);
-    let mut ids: Vec<MessageRef> = Vec::new();
-    for sent in broker.sent_log() {
-        if !sent.published || sent.destination != PAYMENT_BOOKED {
-            continue;
-        }
-        let booked: PaymentBooked = sent.envelope.body().unwrap();
-        if booked.order_id != ORDER || booked.amount != 4_500 {
-            let headline = format!(
-                "ghost: {} is not the payment Ola booked: {booked:?}",
-                sim.message_ref(&sent.envelope)
-            );
-            return Err(Violation::new("booked once", &headline, vec![request], sim));
-        }
-        if !ids.iter().any(|known| known.id == sent.envelope.id) {
-            ids.push(sim.message_ref(&sent.envelope));
-        }
-    }
-    let labels: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    let headline = match ids.len() {
-        1 => None,
-        0 => Some(format!(
-            "lost: {request} was handled, but no PaymentBooked went out"
-        )),
-        _ => Some(format!(
-            "duplicate: {request} was applied {} times: PaymentBooked went out with different ids \
-             ({}): Billing books the payment twice",
-            ids.len(),
-            labels.join(", ")
-        )),
-    };
-    if let Some(headline) = headline {
-        let mut marked = ids;
-        marked.push(request);
-        return Err(Violation::new("booked once", &headline, marked, sim));
-    }
-    let given_up = broker.dead_letters(ORDERS_QUEUE).unwrap();
-    if let Some(letter) = given_up.first() {
-        let headline = format!("lost: Orders gave up on {request}: {}", letter.reason);
-        return Err(Violation::new("booked once", &headline, vec![request], sim));
-    }
-    if orders.payment_booked(ORDER) != Ok(true) {
-        let headline = format!("lost: {request} was handled, but Ola's order is not paid");
-        return Err(Violation::new("booked once", &headline, vec![request], sim));
-    }
-    Ok(())
 }
 
 #[test]
@@ -612,9 +550,6 @@ fn stale_copies(sim: &Sim) -> Result<(), Violation> {
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     sim.set_actor("test");
-    if let Err(err) = world.run_until_quiet(MAX_STEPS) {
-        let headline = format!("the run did not end: {err}");
-        return Err(Violation::new("terminates", &headline, vec![], sim));
-    }
+    run_to_the_end(sim, &mut world)?;
     booked_once(sim, &broker, &orders, &book)
 }
