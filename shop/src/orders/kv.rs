@@ -235,14 +235,19 @@ impl Orders {
             .create_children(request_token, ORDERS_QUEUE, version, &children)
     }
 
-    /// Adds the service to the world as the endpoint that reads the
-    /// `orders` queue.
-    pub fn add_to(&self, world: &mut World) {
-        let known = Some(world.broker().clone());
+    /// Tells Orders the broker it publishes through: who subscribes to what,
+    /// the receivers a token is minted for ([`Orders::add_to`] does it).
+    pub fn publish_through(&self, broker: &Broker) {
         *self
             .broker
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = known;
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(broker.clone());
+    }
+
+    /// Adds the service to the world as the endpoint that reads the
+    /// `orders` queue.
+    pub fn add_to(&self, world: &mut World) {
+        self.publish_through(world.broker());
         let orders = self.clone();
         world.add_endpoint(
             ORDERS_QUEUE,

@@ -60,9 +60,8 @@ pub fn handle_request(
     //    may have struck after the token was consumed: finish the clean-up
     //    and remove the entry.
     let Some(mut token_version) = orders.tokens().find(token, ORDERS_QUEUE)? else {
-        if let Some(messages) = document.outbox.remove(request.id()) {
-            discard_unsent_tokens(orders, token, &messages)?;
-            orders.save_order(&document, version)?;
+        if document.outbox.contains_key(request.id()) {
+            finish_the_clean_up(orders, request, token)?;
         }
         return Ok(());
     };
@@ -102,6 +101,28 @@ pub fn handle_request(
     discard_unsent_tokens(orders, token, &messages)?;
     document.outbox.remove(request.id());
     orders.save_order(&document, version)?;
+    Ok(())
+}
+
+/// After a crash between consuming the request's token and removing its
+/// entry: cleans up the tokens, then removes the entry. The order is read
+/// again: the one read before the token was found gone may show the entry
+/// before another copy saved its tokens, and its messages are not the ones
+/// that went out. Now that the token is gone, nobody can mint or save
+/// tokens for the request any more: what the order holds is final.
+fn finish_the_clean_up(
+    orders: &Orders,
+    request: &Delivery,
+    token: &str,
+) -> Result<(), HandlerError> {
+    let Some(found) = orders.find_order(request.order_id())? else {
+        return Ok(());
+    };
+    let mut document = found.value;
+    if let Some(messages) = document.outbox.remove(request.id()) {
+        discard_unsent_tokens(orders, token, &messages)?;
+        orders.save_order(&document, found.version)?;
+    }
     Ok(())
 }
 
