@@ -842,7 +842,7 @@ fn a_crash_around_minting_leaves_no_orphan_token() {
     // tokens and before or after the save that records them. The tokens of
     // an attempt that failed are never sent: someone must delete them.
     let test = "a_crash_around_minting_leaves_no_orphan_token";
-    let crashes: [(&str, &str, &[fn() -> FaultRule]); 7] = [
+    let crashes: [Faults; 7] = [
         (
             "the token store refused to make the tokens",
             "kv.tokens.batch",
@@ -914,6 +914,10 @@ fn a_crash_around_minting_leaves_no_orphan_token() {
         }
     }
 }
+
+/// One or two faults: what happened, the fault point that must strike,
+/// and the rules.
+type Faults = (&'static str, &'static str, &'static [fn() -> FaultRule]);
 
 #[test]
 fn two_requests_at_once_leave_no_orphan_token() {

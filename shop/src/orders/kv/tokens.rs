@@ -10,8 +10,9 @@
 //!
 //! A message published on a topic reaches every subscriber, and each must
 //! consume its own copy of the token: a token is one item per receiver, all
-//! in the token's partition (`kv.tokens.*`, key `<token>/<receiver>`), made
-//! in one atomic batch.
+//! in the token's partition (`kv.tokens.*`, key `<token>/<receiver>`; a
+//! child's are in its parent's partition, `<parent>/<own part>/<receiver>`),
+//! made in one atomic batch.
 //!
 //! A receiver that sends messages of its own (Orders) mints their tokens as
 //! **children** of the token that let its request in ([`child_token`]):
@@ -127,8 +128,9 @@ impl TokenStore {
     }
 
     /// Creates the token `token` for each of `receivers`, create-only, in
-    /// one write (an atomic batch in the token's partition). Creating a
-    /// token that exists is refused (a conflict). No receiver, no write.
+    /// one write (an atomic batch in the token's partition: its parent's,
+    /// for a child, and unfenced). Creating a token that exists is refused
+    /// (a conflict). No receiver, no write.
     pub fn create(&self, token: &str, receivers: &[String]) -> Result<(), Error> {
         if receivers.is_empty() {
             return Ok(());
