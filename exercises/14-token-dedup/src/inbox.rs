@@ -7,8 +7,9 @@
 //! Your task: tokens instead of ids. Every request comes with a token for
 //! Orders (`token_of(request.message())`); a request whose token is gone
 //! is a copy. Every message Orders sends needs a token of its own
-//! (`orders.mint_token`), minted once and saved with the messages before
-//! they go out; the request's token is consumed once they are out.
+//! (`orders.mint_tokens`), minted once and saved with the messages before
+//! they go out; the request's token is consumed once they are out, and the
+//! tokens of attempts that lost are deleted after that: none is left.
 //!
 //! Nothing spans two items: each write to the order is atomic on its own,
 //! and so is each write to the dedup store. The order of the steps is what

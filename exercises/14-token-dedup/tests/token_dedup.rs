@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use harness::{
-    Broker, Envelope, EventKind, Explorer, Failure, Fault, FaultPoint, FaultRule, MessageId,
-    MessageRef, Sim, Trace, Violation, ensure,
+    Broker, Envelope, EventKind, Explorer, Failure, Fault, FaultPoint, FaultRule, HandlerContext,
+    MessageId, MessageRef, Sim, Trace, Violation, ensure,
 };
 use shop::orders::kv::{Orders, token_of};
 use shop::orders::{
@@ -29,7 +29,7 @@ use shop::testing::kv::{
     MAX_STEPS, book_olas_payment, fail, no_stale_outbox_entry, olas_order,
     olas_order_one_way_after_a_failure, remove_from_olas_order,
 };
-use shop::testing::tokens::{each_event_admitted_once, no_token_left, with_token};
+use shop::testing::tokens::{each_event_admitted_once, no_orphan_token, no_token_left, with_token};
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
 use shop::town::Town;
 use shop::{ORDERS_QUEUE, Order, SubmitOrder};
@@ -41,6 +41,9 @@ const SEED: u64 = 14;
 
 /// Ola's order, in every test.
 const ORDER: &str = "c-1";
+
+/// Billing's queue, where PaymentBooked goes.
+const BILLING: &str = "billing";
 
 /// The explorer tries every option of the first eight choices of a run
 /// (which worker takes the next call), and the first option after them:
@@ -692,4 +695,258 @@ fn three_tabs_at_once_keep_every_item() {
             "lost: Ola booked her payment, but her order is not paid".to_string()
         });
     }
+}
+
+// ----- no orphan tokens: the tokens of attempts that lost are cleaned up -----
+
+#[test]
+fn two_copies_at_once_leave_no_orphan_token() {
+    // Two copies of one BookPayment on two workers, and Billing behind
+    // them: every interleaving where both copies mint, or one is still at
+    // work when the other has consumed the request's token.
+    let test = "two_copies_at_once_leave_no_orphan_token";
+    let explorer = Explorer::new(two_copies_to_billing)
+        .seed(SEED)
+        .max_depth(BRANCHING_CHOICES + 2)
+        .sometimes(
+            "more tokens were minted than events went out: an attempt lost after minting",
+            minted_more_than_sent,
+        )
+        .sometimes(
+            "one copy was still at work on the token store after the other consumed the \
+             request's token",
+            at_work_after_the_consume,
+        );
+    let report = explorer.run();
+    if let Some(violation) = report.counterexample {
+        violation
+            .to_failure()
+            .detail("two copies of BookPayment, one token, two workers of Orders, Billing")
+            .detail(format!(
+                "{} of {} schedules break it; this is the shortest",
+                report.violations, report.schedules
+            ))
+            .test_name(test)
+            .panic();
+    }
+    report.assert_explored();
+}
+
+/// One schedule: two copies of Ola's BookPayment (one token), two workers
+/// of Orders, and Billing, which lets PaymentBooked in by its token.
+fn two_copies_to_billing(sim: &Sim) -> Result<(), Violation> {
+    let orders = orders(sim);
+    let (broker, mut world) = olas_order_one_way_after_a_failure(sim, &orders);
+    broker.declare_queue(BILLING);
+    broker.subscribe(PAYMENT_BOOKED, BILLING).unwrap();
+    let gate = orders.tokens().clone();
+    world.add_endpoint(
+        BILLING,
+        move |_: &mut HandlerContext, message: &Envelope| {
+            gate.admit(BILLING, message, || Ok::<(), harness::Error>(()))?;
+            Ok(())
+        },
+    );
+    world.set_workers(ORDERS_QUEUE, 2).unwrap();
+    sim.note("two copies of one BookPayment arrive, two workers; Billing subscribes");
+    let book = with_token(sim, &orders, book_olas_payment(sim));
+    sim.set_actor("payments");
+    world.send(ORDERS_QUEUE, book.clone()).unwrap();
+    world.send(ORDERS_QUEUE, book.clone()).unwrap();
+    sim.set_actor("test");
+    if let Err(err) = world.run_until_quiet(MAX_STEPS) {
+        let headline = format!("the run did not end: {err}");
+        return Err(Violation::new("terminates", &headline, vec![], sim));
+    }
+    booked_once(sim, &broker, &orders, &book)?;
+    each_event_admitted_once(sim, &orders, &broker)?;
+    if orders.tokens().admissions().is_empty() {
+        let headline = "lost: PaymentBooked went out, but Billing found no token for it and \
+                        dropped it as a copy: its token was deleted, or never made";
+        return Err(Violation::new(
+            "processed once downstream",
+            headline,
+            vec![],
+            sim,
+        ));
+    }
+    no_token_left(sim, &orders, &broker)?;
+    no_orphan_token(sim, &orders, &broker)?;
+    no_stale_outbox_entry(sim, &orders, ORDER)
+}
+
+/// The tokens Orders minted in a run: the ids of the tokens created for a
+/// receiver other than Orders, in the order they were made.
+fn minted(trace: &Trace) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for event in trace.events() {
+        if let EventKind::Wrote {
+            store,
+            key,
+            version: Some(1),
+        } = &event.kind
+        {
+            let (token, receiver) = key.rsplit_once('/').unwrap_or_default();
+            let made = store == "tokens" && receiver != ORDERS_QUEUE;
+            if made && !tokens.iter().any(|seen| seen == token) {
+                tokens.push(token.to_string());
+            }
+        }
+    }
+    tokens
+}
+
+/// Whether more tokens were minted than distinct events went out.
+fn minted_more_than_sent(trace: &Trace) -> bool {
+    let mut sent = HashSet::new();
+    for event in trace.events() {
+        if let EventKind::Published { message, .. } = &event.kind {
+            sent.insert(message.id);
+        }
+    }
+    minted(trace).len() > sent.len()
+}
+
+/// Whether, after Orders' token of the request was deleted (consumed), a
+/// copy still wrote to the token store, or was refused there (Billing's
+/// own consume aside).
+fn at_work_after_the_consume(trace: &Trace) -> bool {
+    let mut consumed = false;
+    for event in trace.events() {
+        match &event.kind {
+            EventKind::Wrote {
+                store,
+                key,
+                version: None,
+            } if store == "tokens" && key.ends_with("/orders") => consumed = true,
+            EventKind::Wrote {
+                store,
+                key,
+                version: Some(_),
+            } if consumed && store == "tokens" => return true,
+            EventKind::Conflict { store, key, .. }
+                if consumed && store == "tokens" && key.ends_with("/orders") =>
+            {
+                return true;
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+#[test]
+fn a_crash_around_minting_leaves_no_orphan_token() {
+    // One fault (or two: a second attempt that fails too), struck while
+    // Orders handles Ola's BookPayment, before or after it makes the
+    // tokens and before or after the save that records them. The tokens of
+    // an attempt that failed are never sent: someone must delete them.
+    let test = "a_crash_around_minting_leaves_no_orphan_token";
+    let crashes: [Faults; 7] = [
+        (
+            "the token store refused to make the tokens",
+            "kv.tokens.batch",
+            &[|| FaultRule::at("kv.tokens.batch").fail_before()],
+        ),
+        (
+            "the token store made the tokens, but Orders never heard back",
+            "kv.tokens.batch",
+            &[|| FaultRule::at("kv.tokens.batch").fail_after()],
+        ),
+        (
+            "Orders made the tokens, then the save that records them failed",
+            "kv.orders.put",
+            &[|| FaultRule::at("kv.orders.put").nth(2).fail_before()],
+        ),
+        (
+            "Orders made the tokens and saved them, but never heard back",
+            "kv.orders.put",
+            &[|| FaultRule::at("kv.orders.put").nth(2).fail_after()],
+        ),
+        (
+            "the save of the decision failed before anything was minted",
+            "kv.orders.put",
+            &[|| FaultRule::at("kv.orders.put").nth(1).fail_before()],
+        ),
+        (
+            "Orders made the tokens and failed to save them; its retry consumed the request's \
+             token and never heard back",
+            "kv.tokens.delete",
+            &[
+                || FaultRule::at("kv.orders.put").nth(2).fail_before(),
+                || {
+                    FaultRule::at("kv.tokens.delete")
+                        .when(orders_token)
+                        .fail_after()
+                },
+            ],
+        ),
+        (
+            "Orders made the tokens and failed to save them; its retry failed to delete one \
+             of them (it was down, or the process died before it asked)",
+            "kv.tokens.delete",
+            &[
+                || FaultRule::at("kv.orders.put").nth(2).fail_before(),
+                || {
+                    FaultRule::at("kv.tokens.delete")
+                        .when(|point: &FaultPoint| !orders_token(point))
+                        .fail_before()
+                },
+            ],
+        ),
+    ];
+    for (crash, point, rules) in crashes {
+        let sim = Sim::from_env_or(SEED);
+        let (orders, mut town) = olas_town(&sim);
+        town.book_payment(ORDER, 4_500).unwrap();
+        sim.note(crash);
+        for rule in rules {
+            sim.inject(rule());
+        }
+        town.deliver().unwrap();
+        let scenario = format!("the payment service booked Ola's payment; {crash}");
+        assert_at_rest(&town, &orders, test, &scenario);
+        ensure(struck(&sim, point), &sim, || {
+            format!("not reached: {crash}: no fault struck at {point}")
+        });
+        if let Err(violation) = no_orphan_token(&sim, &orders, &town.broker) {
+            fail(violation, test, &scenario);
+        }
+    }
+}
+
+/// One or two faults: what happened, the fault point that must strike,
+/// and the rules.
+type Faults = (&'static str, &'static str, &'static [fn() -> FaultRule]);
+
+#[test]
+fn two_requests_at_once_leave_no_orphan_token() {
+    // Ola adds meat and books her payment at once; two workers. When one
+    // request's save of the order lands between the other's decision and
+    // the save of its tokens, that save is refused, and its tokens are
+    // never sent.
+    let test = "two_requests_at_once_leave_no_orphan_token";
+    let mut lost_after_minting = 0;
+    let first = Sim::from_env_or(SEED).seed();
+    for schedule in 0..20 {
+        let sim = Sim::new(first + schedule);
+        let (orders, mut town) = olas_town(&sim);
+        town.world.set_workers(ORDERS_QUEUE, 2).unwrap();
+        sim.note("Ola adds meat and books her payment at once; two workers of Orders");
+        town.add_item("Ola", ORDER, "meat").unwrap();
+        town.book_payment(ORDER, 4_500).unwrap();
+        town.deliver().unwrap();
+        let scenario = "Ola added meat and booked her payment at once, and two workers of \
+                        Orders handled them side by side";
+        assert_no_lost_update(&town, ORDER, test, scenario);
+        assert_at_rest(&town, &orders, test, scenario);
+        if let Err(violation) = no_orphan_token(&sim, &orders, &town.broker) {
+            fail(violation, test, scenario);
+        }
+        lost_after_minting += usize::from(minted_more_than_sent(&sim.trace()));
+    }
+    let sim = Sim::from_env_or(SEED);
+    ensure(lost_after_minting > 0, &sim, || {
+        "not explored: in none of 20 runs did a request lose its save after minting".to_string()
+    });
 }

@@ -38,7 +38,7 @@ pub use dedup::{DEDUP_STORE, DedupStore};
 pub use kitchen::{KITCHEN_TICKET, KitchenTicket, PRINT_OUT_BYTES, book_payment_and_cook};
 pub use report::StoreReport;
 pub use staged::{OUTBOX_STORE, OutboxDocuments};
-pub use tokens::{Admission, TOKEN_HEADER, TOKEN_STORE, TokenStore, token_of};
+pub use tokens::{Admission, TOKEN_HEADER, TOKEN_STORE, TokenStore, child_token, token_of};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -204,14 +204,50 @@ impl Orders {
         Ok(token)
     }
 
-    /// Adds the service to the world as the endpoint that reads the
-    /// `orders` queue.
-    pub fn add_to(&self, world: &mut World) {
-        let known = Some(world.broker().clone());
+    /// Mints a token for each of `messages` as a child of `request_token`
+    /// (Orders' token of the request that decided them, read at `version`),
+    /// all in one fenced write ([`TokenStore::create_children`]): refused
+    /// once the request's token is consumed or moved on, so that no attempt
+    /// can make a token after the clean-up. Each message gets its token in
+    /// its [`TOKEN_HEADER`] (a new id every attempt: a token that a receiver
+    /// consumed is never made again). Returns the request token's new
+    /// version. No message, no write. (On an error the headers are set all
+    /// the same: drop those messages, their tokens may not exist.)
+    pub fn mint_tokens(
+        &self,
+        request_token: &str,
+        version: Version,
+        messages: &mut [Outbound],
+    ) -> Result<Version, Error> {
+        if messages.is_empty() {
+            return Ok(version);
+        }
+        let mut children = Vec::new();
+        for message in messages.iter_mut() {
+            let child = child_token(request_token, &self.sim.new_uuid().to_string());
+            children.push((child.clone(), self.receivers_of(message)));
+            message
+                .envelope
+                .headers
+                .insert(TOKEN_HEADER.to_string(), child);
+        }
+        self.tokens
+            .create_children(request_token, ORDERS_QUEUE, version, &children)
+    }
+
+    /// Tells Orders the broker it publishes through: who subscribes to what,
+    /// the receivers a token is minted for ([`Orders::add_to`] does it).
+    pub fn publish_through(&self, broker: &Broker) {
         *self
             .broker
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = known;
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(broker.clone());
+    }
+
+    /// Adds the service to the world as the endpoint that reads the
+    /// `orders` queue.
+    pub fn add_to(&self, world: &mut World) {
+        self.publish_through(world.broker());
         let orders = self.clone();
         world.add_endpoint(
             ORDERS_QUEUE,

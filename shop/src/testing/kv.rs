@@ -32,6 +32,7 @@ pub fn olas_order(sim: &Sim, orders: &Orders) -> (Broker, World) {
 pub fn olas_order_one_way_after_a_failure(sim: &Sim, orders: &Orders) -> (Broker, World) {
     let broker = Broker::new(sim);
     let mut world = World::new(sim, &broker);
+    orders.publish_through(&broker);
     let handler = orders.clone();
     world.add_endpoint(
         ORDERS_QUEUE,

@@ -29,7 +29,7 @@ pub fn with_token(sim: &Sim, orders: &Orders, request: Envelope) -> Envelope {
 /// store once `broker` is quiet, apart from the tokens of dead letters
 /// (still in flight: an operator may replay them). Dedup data must be
 /// bounded by the messages in flight. (Orphans, tokens minted by an attempt
-/// that lost and carried by no message, are the stretch goal's business.)
+/// that lost and carried by no message, are [`no_orphan_token`]'s business.)
 pub fn no_token_left(sim: &Sim, orders: &Orders, broker: &Broker) -> Result<(), Violation> {
     let mut in_flight = BTreeSet::new();
     for queue in broker.queue_names() {
@@ -67,6 +67,39 @@ pub fn no_token_left(sim: &Sim, orders: &Orders, broker: &Broker) -> Result<(), 
         marked,
         sim,
     ))
+}
+
+/// A violation if a token that no message ever carried is left in the store
+/// once `broker` is quiet: an orphan, minted by an attempt that lost (its
+/// save of the order was refused, or it crashed before it) and never sent.
+/// No receiver will ever consume it; only its minter's clean-up can delete
+/// it.
+pub fn no_orphan_token(sim: &Sim, orders: &Orders, broker: &Broker) -> Result<(), Violation> {
+    let mut carried = BTreeSet::new();
+    for queue in broker.queue_names() {
+        for letter in broker.dead_letters(&queue).unwrap_or_default() {
+            carried.extend(token_of(&letter.envelope).map(str::to_string));
+        }
+    }
+    for record in broker.sent_log() {
+        carried.extend(token_of(&record.envelope).map(str::to_string));
+    }
+    let orphans: Vec<(String, String)> = orders
+        .tokens()
+        .left()
+        .into_iter()
+        .filter(|(token, _)| !carried.contains(token))
+        .collect();
+    let Some((token, receiver)) = orphans.first() else {
+        return Ok(());
+    };
+    let headline = format!(
+        "garbage: orphan tokens left once every message is delivered: {}; token {token} for \
+         {receiver} was minted, but no message ever carried it: an attempt that lost made it, \
+         and nobody will ever delete it",
+        orphans.len()
+    );
+    Err(Violation::new("no orphan tokens", &headline, vec![], sim))
 }
 
 /// A violation unless every event Orders published to a subscriber carried

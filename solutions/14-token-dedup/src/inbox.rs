@@ -14,7 +14,7 @@
 use harness::{Consistency, HandlerContext, HandlerError};
 use shop::ORDERS_QUEUE;
 use shop::orders::kv::{DedupStore, Orders, TOKEN_HEADER, token_of};
-use shop::outbox::Delivery;
+use shop::outbox::{Delivery, Outbound};
 
 /// Which stores may keep the ids of handled requests: `Ok` gives `dedup`
 /// back for Orders to use, `Err` says why not.
@@ -57,10 +57,11 @@ pub fn handle_request(
     let mut document = found.value;
     let mut version = found.version;
     // 2. Then the token. Gone means handled: a copy, however late. A crash
-    //    may have struck after the token was consumed: clean up the entry.
-    let Some(token_version) = orders.tokens().find(token, ORDERS_QUEUE)? else {
-        if document.outbox.remove(request.id()).is_some() {
-            orders.save_order(&document, version)?;
+    //    may have struck after the token was consumed: finish the clean-up
+    //    and remove the entry.
+    let Some(mut token_version) = orders.tokens().find(token, ORDERS_QUEUE)? else {
+        if document.outbox.contains_key(request.id()) {
+            finish_the_clean_up(orders, request, token)?;
         }
         return Ok(());
     };
@@ -73,15 +74,15 @@ pub fn handle_request(
     }
     // 4. Mint once: a token for each message, kept with the messages
     //    before any of them goes out. A retry finds them and sends the
-    //    same tokens, which the receivers consumed already.
+    //    same tokens, which the receivers consumed already. The tokens are
+    //    children of the request's token, made only while it is unchanged:
+    //    an attempt that lost cannot make one after the clean-up in 7.
     let mut messages = document.outbox[request.id()].clone();
     let minted = messages
         .iter()
         .all(|message| token_of(&message.envelope).is_some());
     if !minted {
-        for message in &mut messages {
-            orders.mint_token(message)?;
-        }
+        token_version = orders.mint_tokens(token, token_version, &mut messages)?;
         document
             .outbox
             .insert(request.id().to_string(), messages.clone());
@@ -92,12 +93,55 @@ pub fn handle_request(
         orders.dispatch(ctx, message)?;
     }
     // 6. Our own messages are out: consume the request's token, if it is
-    //    still the one we checked.
+    //    still the one we checked. From here on no child of it can be made.
     orders
         .tokens()
         .consume(token, ORDERS_QUEUE, token_version)?;
-    // 7. And the entry out of the order, if nobody wrote it since.
+    // 7. Clean up the tokens of attempts that lost, then the entry.
+    discard_unsent_tokens(orders, token, &messages)?;
     document.outbox.remove(request.id());
     orders.save_order(&document, version)?;
+    Ok(())
+}
+
+/// After a crash between consuming the request's token and removing its
+/// entry: cleans up the tokens, then removes the entry. The order is read
+/// again: the one read before the token was found gone may show the entry
+/// before another copy saved its tokens, and its messages are not the ones
+/// that went out. Now that the token is gone, nobody can mint or save
+/// tokens for the request any more: what the order holds is final.
+fn finish_the_clean_up(
+    orders: &Orders,
+    request: &Delivery,
+    token: &str,
+) -> Result<(), HandlerError> {
+    let Some(found) = orders.find_order(request.order_id())? else {
+        return Ok(());
+    };
+    let mut document = found.value;
+    if let Some(messages) = document.outbox.remove(request.id()) {
+        discard_unsent_tokens(orders, token, &messages)?;
+        orders.save_order(&document, found.version)?;
+    }
+    Ok(())
+}
+
+/// Deletes every child of the request's `token` that none of `messages`
+/// (the stored ones, which went out) carries: tokens minted by attempts
+/// whose save of the order lost, or which crashed before it. Only once the
+/// request's token is consumed: then no attempt can make another.
+fn discard_unsent_tokens(
+    orders: &Orders,
+    token: &str,
+    messages: &[Outbound],
+) -> Result<(), HandlerError> {
+    for (child, receiver) in orders.tokens().children(token)? {
+        let carried = messages
+            .iter()
+            .any(|message| token_of(&message.envelope) == Some(child.as_str()));
+        if !carried {
+            orders.tokens().discard(&child, &receiver)?;
+        }
+    }
     Ok(())
 }
