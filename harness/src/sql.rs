@@ -711,10 +711,13 @@ struct KnownPoint {
     point: Rc<FaultPoint>,
 }
 
+/// An operation and where a statement's text is in memory (most are
+/// constants).
+type PointPlace = (&'static str, usize, usize);
+
 thread_local! {
-    /// Fault points already made, by operation and where the statement's
-    /// text is in memory (most are constants).
-    static FAULT_POINTS: RefCell<FastMap<(&'static str, usize, usize), Vec<KnownPoint>>> =
+    /// Fault points already made, by [`PointPlace`].
+    static FAULT_POINTS: RefCell<FastMap<PointPlace, Vec<KnownPoint>>> =
         RefCell::new(FastMap::default());
 }
 
@@ -744,7 +747,12 @@ fn fault_point(store: &str, operation: &'static str, sql: &str) -> Rc<FaultPoint
         if known.len() >= FAULT_POINTS_KEPT {
             known.clear();
         }
-        known.entry(place).or_default().push(KnownPoint {
+        let points = known.entry(place).or_default();
+        if points.len() >= FAULT_POINTS_KEPT {
+            // The same statement on more stores than that: start again.
+            points.clear();
+        }
+        points.push(KnownPoint {
             store: store.to_string(),
             sql: sql.to_string(),
             point: point.clone(),
