@@ -249,7 +249,7 @@ pub(crate) fn parse_fingerprint(text: &str) -> Option<Fingerprint> {
     let count: usize = fields.next()?.parse().ok()?;
     let history = u64::from_str_radix(fields.next()?, 16).ok()?;
     let marks_text = fields.next().unwrap_or("");
-    if fields.next().is_some() || !marks_text.is_ascii() || marks_text.len() % 4 != 0 {
+    if fields.next().is_some() || !marks_text.is_ascii() || !marks_text.len().is_multiple_of(4) {
         return None;
     }
     let marks: Vec<Mark> = (0..marks_text.len() / 4)
