@@ -1139,6 +1139,30 @@ impl Broker {
         self.lock().finished.iter().cloned().collect()
     }
 
+    /// The records of [`Broker::sent_log`] that `keep` accepts: only those
+    /// are copied (a history of one endpoint reads a few of many, after
+    /// every explored schedule).
+    pub(crate) fn sent_where(&self, keep: impl Fn(&SentRecord) -> bool) -> Vec<SentRecord> {
+        let inner = self.lock();
+        inner
+            .sent
+            .iter()
+            .filter(|record| keep(record))
+            .cloned()
+            .collect()
+    }
+
+    /// The records of [`Broker::finished_log`] that `keep` accepts.
+    pub(crate) fn finished_where(&self, keep: impl Fn(&Finished) -> bool) -> Vec<Finished> {
+        let inner = self.lock();
+        inner
+            .finished
+            .iter()
+            .filter(|finished| keep(finished))
+            .cloned()
+            .collect()
+    }
+
     // ----- for the world -----
 
     /// Whether `queue` has a copy ready for delivery now.

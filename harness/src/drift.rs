@@ -36,7 +36,8 @@
 //! differs. The digest is computed in scripted runs only, as events are
 //! recorded, so a seeded test run pays nothing.
 
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::{Choice, Error, Event};
 
@@ -68,7 +69,14 @@ pub(crate) fn after_choice(history: u64, choice: &Choice) -> u64 {
 /// of a SQL schedule; this is FxHash's step (rotate, xor, multiply) over
 /// eight bytes at a time, mixed at the end. It needs no defence against
 /// chosen inputs: two different histories only must not meet by chance.
-struct Digest(u64);
+#[derive(Default)]
+pub(crate) struct Digest(u64);
+
+/// A hash map hashed with [`Digest`], for the harness's own look-ups on the
+/// path of every statement and event (message labels, the SQL store's
+/// fault points): std's SipHash costs more there than the look-up itself,
+/// and keys made by the harness need no defence against chosen inputs.
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Digest>>;
 
 impl Digest {
     /// rustc-hash's multiplier: odd, with well spread bits.

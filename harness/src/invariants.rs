@@ -104,18 +104,16 @@ impl History {
     /// ```
     pub fn of_endpoint(broker: &Broker, endpoint: &str) -> History {
         let processed = broker
-            .finished_log()
+            .finished_where(|finished| finished.queue == endpoint)
             .into_iter()
-            .filter(|finished| finished.queue == endpoint)
             .map(|finished| Processed {
                 envelope: finished.envelope,
                 acked: finished.acked,
             })
             .collect();
         let outputs = broker
-            .sent_log()
+            .sent_where(|record| record.envelope.header(headers::SENDER) == Some(endpoint))
             .into_iter()
-            .filter(|record| record.envelope.header(headers::SENDER) == Some(endpoint))
             .filter_map(|record| {
                 let causation = record.envelope.header(headers::CAUSATION_ID)?;
                 let causation = uuid::Uuid::parse_str(causation).ok()?;

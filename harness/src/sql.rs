@@ -62,17 +62,18 @@
 mod reuse;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::{self, ThreadId};
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 pub use reuse::set_reuse;
 pub use rusqlite::{OptionalExtension, Params, Row, ToSql, params};
 
+use crate::drift::FastMap;
 use crate::{Error, EventKind, FaultPoint, Sim};
 use reuse::Database;
 
@@ -91,8 +92,8 @@ struct Shared {
 
 impl Shared {
     /// Notes a statement that is about to run.
-    fn note_statement(&self, sql: &str) {
-        if !reuse::changes_rows_only(sql) {
+    fn note_statement(&self, rows_only: bool) {
+        if !rows_only {
             self.only_rows.store(false, Ordering::Relaxed);
         }
     }
@@ -366,14 +367,11 @@ impl SqlStore {
     ) -> Result<T, Error> {
         self.before_read("begin", "")?;
         let mut held = self.hold()?;
-        let transaction = held
-            .database
-            .for_rows()
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|err| self.error(err))?;
+        let connection: &Connection = held.database.for_rows();
+        run_cached(connection, "begin immediate").map_err(|err| self.error(err))?;
         let tx = Tx {
             store: self,
-            transaction,
+            connection,
         };
         match work(&tx) {
             Ok(value) => {
@@ -389,11 +387,8 @@ impl SqlStore {
 
     /// Runs the fault point `sql.<name>.<operation>`; `Ok(true)` means "do
     /// it, then report a failure".
-    fn before(&self, operation: &str, sql: &str) -> Result<bool, Error> {
-        let mut point = FaultPoint::new("sql", &self.name, operation);
-        if !sql.is_empty() {
-            point = point.with_key(&abbreviate(sql));
-        }
+    fn before(&self, operation: &'static str, sql: &str) -> Result<bool, Error> {
+        let point = fault_point(&self.name, operation, sql);
         // A worker holding the database does not give the scheduler a turn:
         // a transaction runs as one step, and other workers wait for it.
         let take_turn = !self.held_by_this_thread();
@@ -407,7 +402,7 @@ impl SqlStore {
 
     /// Like `before`, for operations with no effect to apply: a failure
     /// "after" is just a failure.
-    fn before_read(&self, operation: &str, sql: &str) -> Result<(), Error> {
+    fn before_read(&self, operation: &'static str, sql: &str) -> Result<(), Error> {
         if self.before(operation, sql)? {
             return Err(Error::Injected {
                 point: format!("sql.{}.{operation}", self.name),
@@ -432,6 +427,16 @@ impl SqlStore {
             store: self.name.clone(),
             sql: abbreviate(sql),
         });
+    }
+
+    /// Traces a statement on rows, and notes whether it kept to rows.
+    fn trace_and_note_statement(&self, sql: &str) {
+        let Abbreviation { short, rows_only } = abbreviation(sql);
+        self.sim.record(EventKind::Statement {
+            store: self.name.clone(),
+            sql: short,
+        });
+        self.shared.note_statement(rows_only);
     }
 
     /// Turns a SQLite error into the course's words, recording conflicts.
@@ -469,8 +474,7 @@ impl SqlStore {
         params: impl Params,
     ) -> Result<usize, Error> {
         let fail_after = self.before("execute", sql)?;
-        self.trace_statement(sql);
-        self.shared.note_statement(sql);
+        self.trace_and_note_statement(sql);
         // Cached: an explorer runs the same few statements thousands of times.
         let changed = connection
             .prepare_cached(sql)
@@ -505,8 +509,7 @@ impl SqlStore {
         params: impl Params,
         read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, Error> {
-        self.trace_statement(sql);
-        self.shared.note_statement(sql);
+        self.trace_and_note_statement(sql);
         connection
             .prepare_cached(sql)
             .and_then(|mut statement| statement.query_row(params, read))
@@ -521,8 +524,7 @@ impl SqlStore {
         params: impl Params,
         read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, Error> {
-        self.trace_statement(sql);
-        self.shared.note_statement(sql);
+        self.trace_and_note_statement(sql);
         let mut statement = connection
             .prepare_cached(sql)
             .map_err(|err| self.error(err))?;
@@ -550,7 +552,29 @@ impl SqlStore {
 /// ```
 pub struct Tx<'a> {
     store: &'a SqlStore,
-    transaction: rusqlite::Transaction<'a>,
+    /// The connection, inside the transaction until it commits or rolls back.
+    connection: &'a Connection,
+}
+
+/// A transaction left without a commit or a rollback (its closure panicked,
+/// or the commit failed) is rolled back, as SQLite would at the connection's
+/// close: the pooled connection must come back with no transaction open.
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.connection.is_autocommit() {
+            let _ = run_cached(self.connection, "rollback");
+        }
+    }
+}
+
+/// Runs a statement without parameters through the connection's statement
+/// cache: `begin immediate`, `commit` and `rollback` run at every
+/// transaction of every explored schedule, and parsing them each time (as
+/// `rusqlite::Transaction` does, with `execute_batch`) was a twentieth of a
+/// SQL schedule.
+fn run_cached(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 impl Tx<'_> {
@@ -572,7 +596,7 @@ impl Tx<'_> {
     /// assert_eq!(first_time, Ok(true));
     /// ```
     pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize, Error> {
-        self.store.execute_on(&self.transaction, sql, params)
+        self.store.execute_on(self.connection, sql, params)
     }
 
     /// Reads exactly one row; an error if there is none.
@@ -589,8 +613,7 @@ impl Tx<'_> {
         read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, Error> {
         self.store.before_read("query", sql)?;
-        self.store
-            .query_row_on(&self.transaction, sql, params, read)
+        self.store.query_row_on(self.connection, sql, params, read)
     }
 
     /// Reads at most one row; `Ok(None)` if there is none.
@@ -612,7 +635,7 @@ impl Tx<'_> {
     ) -> Result<Option<T>, Error> {
         self.store.before_read("query", sql)?;
         self.store
-            .query_optional_on(&self.transaction, sql, params, read)
+            .query_optional_on(self.connection, sql, params, read)
     }
 
     /// Reads every row.
@@ -632,8 +655,7 @@ impl Tx<'_> {
         read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, Error> {
         self.store.before_read("query", sql)?;
-        self.store
-            .query_map_on(&self.transaction, sql, params, read)
+        self.store.query_map_on(self.connection, sql, params, read)
     }
 
     /// The rowid of the last row inserted through this connection (for
@@ -649,7 +671,7 @@ impl Tx<'_> {
     /// assert_eq!(id, 1);
     /// ```
     pub fn last_insert_rowid(&self) -> i64 {
-        self.transaction.last_insert_rowid()
+        self.connection.last_insert_rowid()
     }
 
     fn commit(self) -> Result<(), Error> {
@@ -661,7 +683,7 @@ impl Tx<'_> {
                 return Err(injected);
             }
         };
-        self.transaction.commit().map_err(|err| store.error(err))?;
+        run_cached(self.connection, "commit").map_err(|err| store.error(err))?;
         store.sim.record(EventKind::Committed {
             store: store.name.clone(),
         });
@@ -670,9 +692,7 @@ impl Tx<'_> {
 
     fn rollback(self) -> Result<(), Error> {
         let store = self.store;
-        self.transaction
-            .rollback()
-            .map_err(|err| store.error(err))?;
+        run_cached(self.connection, "rollback").map_err(|err| store.error(err))?;
         store.sim.record(EventKind::RolledBack {
             store: store.name.clone(),
         });
@@ -680,36 +700,114 @@ impl Tx<'_> {
     }
 }
 
+/// The most fault points [`fault_point`] remembers per thread.
+const FAULT_POINTS_KEPT: usize = 512;
+
+/// A fault point of a store: its name, and the statement's text at the
+/// place it is in memory (to check it is the same statement).
+struct KnownPoint {
+    store: String,
+    sql: String,
+    point: Rc<FaultPoint>,
+}
+
+/// An operation and where a statement's text is in memory (most are
+/// constants).
+type PointPlace = (&'static str, usize, usize);
+
+thread_local! {
+    /// Fault points already made, by [`PointPlace`].
+    static FAULT_POINTS: RefCell<FastMap<PointPlace, Vec<KnownPoint>>> =
+        RefCell::new(FastMap::default());
+}
+
+/// The fault point `sql.<store>.<operation>`, keyed by the statement
+/// (abbreviated) if there is one: made once per store, operation and
+/// statement, since an explorer reaches the same few thousands of times and
+/// formatting the name and key each time was a twentieth of a SQL schedule.
+fn fault_point(store: &str, operation: &'static str, sql: &str) -> Rc<FaultPoint> {
+    let place = (operation, sql.as_ptr() as usize, sql.len());
+    let known = FAULT_POINTS.with_borrow(|known| {
+        known.get(&place).and_then(|points| {
+            points
+                .iter()
+                .find(|known| known.store == store && known.sql == sql)
+                .map(|known| known.point.clone())
+        })
+    });
+    if let Some(point) = known {
+        return point;
+    }
+    let mut point = FaultPoint::new("sql", store, operation);
+    if !sql.is_empty() {
+        point = point.with_key(&abbreviate(sql));
+    }
+    let point = Rc::new(point);
+    FAULT_POINTS.with_borrow_mut(|known| {
+        if known.len() >= FAULT_POINTS_KEPT {
+            known.clear();
+        }
+        let points = known.entry(place).or_default();
+        if points.len() >= FAULT_POINTS_KEPT {
+            // The same statement on more stores than that: start again.
+            points.clear();
+        }
+        points.push(KnownPoint {
+            store: store.to_string(),
+            sql: sql.to_string(),
+            point: point.clone(),
+        });
+    });
+    point
+}
+
 /// The most statements [`abbreviate`] remembers per thread.
 const ABBREVIATIONS_KEPT: usize = 512;
+
+/// A statement as the trace shows it, and whether it only reads or changes
+/// rows (see [`reuse::changes_rows_only`]).
+#[derive(Clone)]
+struct Abbreviation {
+    short: String,
+    rows_only: bool,
+}
 
 thread_local! {
     /// Statements already abbreviated, by where their text is in memory
     /// (most are constants), with the text to check it is the same.
-    static ABBREVIATIONS: RefCell<HashMap<(usize, usize), (String, String)>> =
-        RefCell::new(HashMap::new());
+    static ABBREVIATIONS: RefCell<FastMap<(usize, usize), (String, Abbreviation)>> =
+        RefCell::new(FastMap::default());
 }
 
-/// The statement on one line, cut to a readable length for traces: made
-/// once per statement text (an explorer runs the same few thousands of
-/// times, and this costs more than a hash look-up in a debug build).
+/// The statement on one line, cut to a readable length for traces.
 fn abbreviate(sql: &str) -> String {
+    abbreviation(sql).short
+}
+
+/// The statement's [`Abbreviation`]: made once per statement text (an
+/// explorer runs the same few thousands of times, and this costs more than
+/// a hash look-up in a debug build).
+fn abbreviation(sql: &str) -> Abbreviation {
+    let now = || Abbreviation {
+        short: abbreviate_now(sql),
+        rows_only: reuse::changes_rows_only(sql),
+    };
     if !reuse::reuse_enabled() {
-        return abbreviate_now(sql);
+        return now();
     }
     let place = (sql.as_ptr() as usize, sql.len());
     ABBREVIATIONS.with_borrow_mut(|known| {
-        if let Some((text, short)) = known.get(&place)
+        if let Some((text, abbreviation)) = known.get(&place)
             && text == sql
         {
-            return short.clone();
+            return abbreviation.clone();
         }
         if known.len() >= ABBREVIATIONS_KEPT {
             known.clear();
         }
-        let short = abbreviate_now(sql);
-        known.insert(place, (sql.to_string(), short.clone()));
-        short
+        let abbreviation = now();
+        known.insert(place, (sql.to_string(), abbreviation.clone()));
+        abbreviation
     })
 }
 

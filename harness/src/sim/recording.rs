@@ -1,10 +1,10 @@
 //! The run's record: who acts, the trace of events, and the short labels
 //! (`m1`, `m2` …) that the trace gives message ids.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::Sim;
-use crate::drift;
+use crate::drift::{self, FastMap};
 use crate::trace::{Event, EventKind, MessageRef, Trace};
 use crate::{Envelope, MessageId};
 
@@ -14,7 +14,7 @@ pub(super) struct Record {
     /// The number of the next event.
     pub(super) next_seq: u64,
     pub(super) actor: String,
-    pub(super) labels: HashMap<MessageId, String>,
+    pub(super) labels: FastMap<MessageId, String>,
     /// Labelled ids, oldest first, so that the label map stays bounded.
     pub(super) labelled: VecDeque<MessageId>,
     pub(super) next_label: u64,
@@ -32,7 +32,7 @@ impl Record {
             trace: Trace::with_limit(Trace::DEFAULT_LIMIT),
             next_seq: 1,
             actor: "test".to_string(),
-            labels: HashMap::new(),
+            labels: FastMap::default(),
             labelled: VecDeque::new(),
             next_label: 1,
         }

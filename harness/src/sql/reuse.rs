@@ -385,17 +385,21 @@ fn empty(connection: &Connection, deletes: &[String]) -> rusqlite::Result<()> {
     if !connection.is_autocommit() {
         connection.execute_batch("rollback")?;
     }
-    for delete in deletes {
-        connection.prepare_cached(delete)?.execute([])?;
-    }
     if connection.prepare_cached(INSERT_ROWID_0).is_err() {
         // The first time this connection is emptied.
         connection.execute_batch(CREATE_ROWID_RESET_TABLE)?;
+    }
+    // One transaction, not one per statement: a database is emptied after
+    // every explored schedule.
+    connection.prepare_cached("begin")?.execute([])?;
+    for delete in deletes {
+        connection.prepare_cached(delete)?.execute([])?;
     }
     connection.prepare_cached(INSERT_ROWID_0)?.execute([])?;
     connection
         .prepare_cached(EMPTY_ROWID_RESET_TABLE)?
         .execute([])?;
+    connection.prepare_cached("commit")?.execute([])?;
     if connection.last_insert_rowid() != 0 {
         return Err(rusqlite::Error::InvalidQuery);
     }
