@@ -21,8 +21,10 @@
 //!   picks: it checks that each pick is one of the options;
 //! - a replay command printed with a failure carries, besides the picks
 //!   (`HARNESS_SCRIPT=1,0,2`), the run's **fingerprint**: how many choices
-//!   it made and its history at the last one (`HARNESS_RUN=3:9f…`). The
-//!   replay must arrive at that choice after the same history.
+//!   it made, its history at the last one, and a short mark of every choice
+//!   (`HARNESS_RUN=3:9f…:2a1f…`). The replay stops at the first choice whose
+//!   options or mark differ, and must arrive at the last one after the same
+//!   history.
 //!
 //! A mismatch is [`Error::NotDeterministic`]: the run stops at that choice
 //! (the chooser panics with the message; the world stops as it does for a
@@ -166,44 +168,160 @@ pub(crate) fn out_of_range(index: usize, pick: u32, found: &Choice) -> Error {
     }
 }
 
-/// A run's fingerprint, `N:HISTORY` (its number of choices, and the history
-/// at the last one, in hex), as `HARNESS_RUN` carries it; `None` for a run
-/// that made no choice.
+/// What a replay command knows of the run it replays (`HARNESS_RUN`): how
+/// many choices it made and its history at the last one, and a mark of each
+/// choice, so that a replay that is not the same run stops at the first
+/// choice where it differs, not only at the last one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Fingerprint {
+    /// The index (from 0) of the run's last choice.
+    last: usize,
+    /// The history at that choice: the whole run so far, exactly.
+    history: u64,
+    /// One mark per choice, from the first (none in a fingerprint written
+    /// before marks existed: then only the last choice is checked).
+    marks: Vec<Mark>,
+}
+
+/// One choice of a fingerprint, in four characters: how many options it
+/// had (one base-36 digit; 35 stands for 35 or more) and twelve bits of a
+/// digest of its history and question. Short, so that the replay command
+/// stays one line to copy; twelve bits miss a drift at its exact choice
+/// once in 4,096 times, and then the next marks or the history at the last
+/// choice catch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Mark {
+    options: u32,
+    digest: u16,
+}
+
+impl Mark {
+    const MAX_OPTIONS: u32 = 35;
+
+    fn of(choice: &Choice) -> Mark {
+        let mut hasher = Digest::new();
+        choice.history.hash(&mut hasher);
+        choice.label.hash(&mut hasher);
+        choice.options.hash(&mut hasher);
+        Mark {
+            options: choice.options.min(Self::MAX_OPTIONS),
+            digest: (hasher.finish() & 0xfff) as u16,
+        }
+    }
+
+    fn write(self, text: &mut String) {
+        let digit = char::from_digit(self.options, 36).expect("at most 35 options");
+        text.push(digit);
+        text.push_str(&format!("{:03x}", self.digest));
+    }
+
+    fn read(text: &str) -> Option<Mark> {
+        let options = text.chars().next()?.to_digit(36)?;
+        let digest = u16::from_str_radix(text.get(1..4)?, 16).ok()?;
+        Some(Mark { options, digest })
+    }
+}
+
+/// A run's fingerprint, `N:HISTORY:MARKS` (its number of choices, the
+/// history at the last one in hex, and a mark of each choice), as
+/// `HARNESS_RUN` carries it; `None` for a run that made no choice.
 pub(crate) fn fingerprint(choices: &[Choice]) -> Option<String> {
     let last = choices.last()?;
-    Some(format!("{}:{:016x}", choices.len(), last.history))
+    let mut text = format!("{}:{:016x}:", choices.len(), last.history);
+    for choice in choices {
+        Mark::of(choice).write(&mut text);
+    }
+    Some(text)
 }
 
-/// Reads a fingerprint: the index of the choice (from 0) and its history.
-pub(crate) fn parse_fingerprint(text: &str) -> Option<(usize, u64)> {
-    let (count, history) = text.trim().split_once(':')?;
-    let count: usize = count.parse().ok()?;
-    let history = u64::from_str_radix(history, 16).ok()?;
-    Some((count.checked_sub(1)?, history))
+/// Reads a fingerprint (`N:HISTORY:MARKS`, or `N:HISTORY` as replay
+/// commands printed before marks existed).
+pub(crate) fn parse_fingerprint(text: &str) -> Option<Fingerprint> {
+    let mut fields = text.trim().split(':');
+    let count: usize = fields.next()?.parse().ok()?;
+    let history = u64::from_str_radix(fields.next()?, 16).ok()?;
+    let marks_text = fields.next().unwrap_or("");
+    if fields.next().is_some() || !marks_text.is_ascii() || marks_text.len() % 4 != 0 {
+        return None;
+    }
+    let marks: Vec<Mark> = (0..marks_text.len() / 4)
+        .map(|i| Mark::read(&marks_text[i * 4..i * 4 + 4]))
+        .collect::<Option<_>>()?;
+    if !marks.is_empty() && marks.len() != count {
+        return None;
+    }
+    Some(Fingerprint {
+        last: count.checked_sub(1)?,
+        history,
+        marks,
+    })
 }
 
-/// Whether choice number `index` of a replay, `found`, has the history the
-/// fingerprint of the replayed run gives it.
+/// Whether choice number `index` (from 0) of a replay, `found`, is where
+/// the replayed run was: the same number of options, the same mark, and at
+/// its last choice the same history; and no choice past its last.
 pub(crate) fn check_fingerprint(
     index: usize,
-    fingerprint: (usize, u64),
+    fingerprint: &Fingerprint,
     found: &Choice,
 ) -> Result<(), Error> {
-    let (at, history) = fingerprint;
-    if index != at || found.history == history {
-        return Ok(());
-    }
-    Err(Error::NotDeterministic {
+    let step = found.step;
+    let drift = |expected: String, found: String| Error::NotDeterministic {
         choice: index + 1,
-        step: found.step,
-        expected: format!(
-            "{} after the steps of the run the report showed (HARNESS_RUN)",
+        step,
+        expected,
+        found,
+    };
+    let other_steps = || {
+        format!(
+            "{} after steps that are not the same (other steps, the same ones in another order, \
+             or other keys, ids or times)",
             question(found)
-        ),
-        found: "steps before it that are not the same (other steps, the same ones in another \
-                order, or other keys, ids or times)"
-            .to_string(),
-    })
+        )
+    };
+    if index > fingerprint.last {
+        return Err(drift(
+            format!(
+                "no choice here: the replayed run made {} (HARNESS_RUN)",
+                fingerprint.last + 1
+            ),
+            question(found),
+        ));
+    }
+    if let Some(&mark) = fingerprint.marks.get(index) {
+        let here = Mark::of(found);
+        if mark.options != here.options {
+            return Err(drift(
+                format!(
+                    "a question with {} options, as the replayed run met here (HARNESS_RUN)",
+                    mark.options
+                ),
+                question(found),
+            ));
+        }
+        if mark.digest != here.digest {
+            return Err(drift(
+                format!(
+                    "a question with {} options after the steps of the run the report showed \
+                     (HARNESS_RUN)",
+                    mark.options
+                ),
+                other_steps(),
+            ));
+        }
+    }
+    if index == fingerprint.last && found.history != fingerprint.history {
+        return Err(drift(
+            format!(
+                "{} after the steps of the run the report showed (HARNESS_RUN)",
+                question(found)
+            ),
+            "steps before it that are not the same (other steps, the same ones in another \
+             order, or other keys, ids or times)"
+                .to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// `"next: resume orders#1 | deliver from orders" (2 options)`.
@@ -251,18 +369,46 @@ mod tests {
     }
 
     #[test]
-    fn a_fingerprint_reads_back_and_checks_its_choice_only() {
-        let choices = [choice("coin", 2, 1, 5), choice("coin", 2, 3, 0xab)];
+    fn a_fingerprint_reads_back_and_checks_every_choice() {
+        let choices = [choice("coin", 2, 1, 5), choice("dice", 6, 3, 0xab)];
         let text = fingerprint(&choices).unwrap();
-        assert_eq!(text, "2:00000000000000ab");
+        assert!(text.starts_with("2:00000000000000ab:2"), "{text}");
+        assert_eq!(text.len(), "2:00000000000000ab:".len() + 8, "{text}");
         let read = parse_fingerprint(&text).unwrap();
-        assert_eq!(read, (1, 0xab));
-        assert!(check_fingerprint(0, read, &choices[0]).is_ok());
-        assert!(check_fingerprint(1, read, &choices[1]).is_ok());
-        let drifted = check_fingerprint(1, read, &choice("coin", 2, 3, 0xac)).unwrap_err();
+        assert!(check_fingerprint(0, &read, &choices[0]).is_ok());
+        assert!(check_fingerprint(1, &read, &choices[1]).is_ok());
+        // Other steps before the first choice: caught there.
+        let early = check_fingerprint(0, &read, &choice("coin", 2, 1, 6)).unwrap_err();
+        assert!(
+            matches!(early, Error::NotDeterministic { choice: 1, .. }),
+            "{early}"
+        );
+        // Other steps before the last: caught by its history.
+        let drifted = check_fingerprint(1, &read, &choice("dice", 6, 3, 0xac)).unwrap_err();
         assert!(drifted.to_string().contains("(HARNESS_RUN)"), "{drifted}");
         assert_eq!(fingerprint(&[]), None);
         assert_eq!(parse_fingerprint("0:ab"), None);
+        assert_eq!(
+            parse_fingerprint("2:ab:2001"),
+            None,
+            "two choices, one mark"
+        );
+        assert_eq!(parse_fingerprint("1:ab:2x01"), None);
+    }
+
+    #[test]
+    fn a_fingerprint_without_marks_checks_the_last_choice_only() {
+        let read = parse_fingerprint("2:00000000000000ab").unwrap();
+        assert!(check_fingerprint(0, &read, &choice("coin", 2, 1, 6)).is_ok());
+        assert!(check_fingerprint(1, &read, &choice("coin", 2, 3, 0xab)).is_ok());
+        assert!(check_fingerprint(1, &read, &choice("coin", 2, 3, 0xac)).is_err());
+    }
+
+    #[test]
+    fn many_options_share_the_last_digit() {
+        let many = [choice("which line", 40, 1, 5)];
+        let read = parse_fingerprint(&fingerprint(&many).unwrap()).unwrap();
+        assert!(check_fingerprint(0, &read, &many[0]).is_ok());
     }
 
     #[test]

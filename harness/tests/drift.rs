@@ -74,7 +74,6 @@ fn explore(how: Keys) -> Exploration {
 fn failure_of(report: &Exploration) -> String {
     let failed = panic::catch_unwind(AssertUnwindSafe(|| report.assert_no_violation()));
     let payload = failed.expect_err("the exploration fails");
-    eprintln!("TEMP {:?}", payload.downcast_ref::<String>());
     match payload.downcast::<String>() {
         Ok(text) => *text,
         Err(payload) => payload.downcast_ref::<&str>().unwrap().to_string(),

@@ -21,7 +21,7 @@ pub(crate) fn current_package() -> Option<String> {
 
 /// `HARNESS_SEED=42 cargo test -p shop -- --exact tests::two_orders`, with
 /// `HARNESS_SCRIPT=1,0,2` when the run followed an explorer's schedule (and
-/// `HARNESS_RUN=3:9f…`, its fingerprint, when it made choices), and without
+/// `HARNESS_RUN=3:9f…:2a1f…`, its fingerprint, when it made choices), and without
 /// `HARNESS_SEED` for a run no seed chose.
 pub(crate) fn command(
     seed: Option<u64>,

@@ -35,8 +35,8 @@ pub(super) enum Chooser {
     Scripted {
         script: Vec<u32>,
         expected: Vec<Choice>,
-        /// The replayed run's fingerprint: a choice and its history.
-        fingerprint: Option<(usize, u64)>,
+        /// The replayed run's fingerprint (`HARNESS_RUN`).
+        fingerprint: Option<drift::Fingerprint>,
         next: usize,
     },
 }
@@ -60,7 +60,7 @@ impl Chooser {
             drift::check(index, expected, found)?;
         }
         if let Some(fingerprint) = fingerprint {
-            drift::check_fingerprint(index, *fingerprint, found)?;
+            drift::check_fingerprint(index, fingerprint, found)?;
         }
         match script.get(index) {
             Some(&pick) if pick >= found.options => Err(drift::out_of_range(index, pick, found)),

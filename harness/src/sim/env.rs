@@ -31,7 +31,8 @@ impl Sim {
     ///
     /// # Panics
     ///
-    /// When `HARNESS_SCRIPT` is not a comma-separated list of numbers.
+    /// When `HARNESS_SCRIPT` is not a comma-separated list of numbers, or
+    /// `HARNESS_RUN` is not a fingerprint a replay command printed.
     pub fn from_env_or(default_seed: u64) -> Sim {
         let seed = std::env::var(SEED_VARIABLE)
             .ok()
@@ -40,9 +41,13 @@ impl Sim {
         match std::env::var(SCRIPT_VARIABLE) {
             Ok(text) => match parse_script(&text) {
                 Some(script) => {
-                    let fingerprint = std::env::var(RUN_VARIABLE)
-                        .ok()
-                        .and_then(|text| drift::parse_fingerprint(&text));
+                    let fingerprint = std::env::var(RUN_VARIABLE).ok().map(|text| {
+                        drift::parse_fingerprint(&text).unwrap_or_else(|| {
+                            panic!(
+                                "{RUN_VARIABLE}={text:?} is not a run's fingerprint: copy it whole from the replay command (it looks like 7:00c3…:2a1f…), or leave it out to replay the schedule without checking that it is the same run"
+                            )
+                        })
+                    });
                     let sim = Sim::scripted(seed, script);
                     sim.expect_fingerprint(fingerprint);
                     sim
@@ -56,7 +61,7 @@ impl Sim {
     }
 
     /// Makes a scripted run check the replayed run's fingerprint.
-    pub(super) fn expect_fingerprint(&self, expected: Option<(usize, u64)>) {
+    pub(super) fn expect_fingerprint(&self, expected: Option<drift::Fingerprint>) {
         if let Chooser::Scripted { fingerprint, .. } = &mut self.lock().choosing.chooser {
             *fingerprint = expected;
         }

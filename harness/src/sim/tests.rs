@@ -13,31 +13,78 @@ fn scripts_parse_as_comma_separated_choices() {
     assert_eq!(parse_script("1,x"), None);
 }
 
-/// A run: a note (`different` changes it), then three choices.
+/// A run: a choice, a note (the replay may change it), then two choices.
 fn noted_run(sim: &Sim, note: &str) -> Vec<u32> {
+    let mut picks = vec![sim.choose("coin", 2)];
     sim.note(note);
-    (0..3).map(|_| sim.choose("coin", 2)).collect()
+    picks.extend((0..2).map(|_| sim.choose("coin", 2)));
+    picks
+}
+
+/// A replay of `script` that checks the fingerprint of `first`'s run.
+fn replay_of(first: &Sim, script: Vec<u32>) -> Sim {
+    let fingerprint = drift::fingerprint(&first.choices()).unwrap();
+    let replay = Sim::scripted(1, script);
+    replay.expect_fingerprint(drift::parse_fingerprint(&fingerprint));
+    replay
 }
 
 #[test]
-fn a_replay_with_the_runs_fingerprint_stops_when_the_run_differs() {
+fn a_replay_with_the_runs_fingerprint_stops_where_the_run_differs() {
     let first = Sim::scripted(1, vec![1, 0, 1]);
     noted_run(&first, "ola adds meat");
-    let fingerprint = drift::parse_fingerprint(&drift::fingerprint(&first.choices()).unwrap());
     // The same run replays.
-    let same = Sim::scripted(1, vec![1, 0, 1]);
-    same.expect_fingerprint(fingerprint);
+    let same = replay_of(&first, vec![1, 0, 1]);
     assert_eq!(noted_run(&same, "ola adds meat"), [1, 0, 1]);
-    // Another one stops at the fingerprint's choice, the third.
-    let other = Sim::scripted(1, vec![1, 0, 1]);
-    other.expect_fingerprint(fingerprint);
+    // Another one stops at the first choice after the note that differs:
+    // the second, not the last.
+    let other = replay_of(&first, vec![1, 0, 1]);
     let stopped = panic::catch_unwind(AssertUnwindSafe(|| noted_run(&other, "ola adds fish")));
     assert!(stopped.is_err());
     let drift = other.drift().unwrap();
     assert!(
-        matches!(drift, crate::Error::NotDeterministic { choice: 3, .. }),
+        matches!(
+            drift,
+            crate::Error::NotDeterministic {
+                choice: 2,
+                step: 1,
+                ..
+            }
+        ),
         "{drift}"
     );
+    assert!(
+        drift
+            .to_string()
+            .contains("after steps that are not the same"),
+        "{drift}"
+    );
+}
+
+#[test]
+fn a_replay_that_meets_other_options_or_more_choices_stops_there() {
+    let first = Sim::scripted(1, vec![1, 1]);
+    first.choose("coin", 2);
+    first.choose("coin", 2);
+    // A question with three options where the run had two.
+    let other = replay_of(&first, vec![1, 1]);
+    other.choose("coin", 2);
+    let stopped = panic::catch_unwind(AssertUnwindSafe(|| other.choose("coin", 3)));
+    assert!(stopped.is_err());
+    let drift = other.drift().unwrap().to_string();
+    assert!(
+        drift.contains("at choice 2")
+            && drift.contains("a question with 2 options, as the replayed run met here"),
+        "{drift}"
+    );
+    // A third choice the run never made.
+    let longer = replay_of(&first, vec![1, 1]);
+    longer.choose("coin", 2);
+    longer.choose("coin", 2);
+    let stopped = panic::catch_unwind(AssertUnwindSafe(|| longer.choose("coin", 2)));
+    assert!(stopped.is_err());
+    let drift = longer.drift().unwrap().to_string();
+    assert!(drift.contains("the replayed run made 2"), "{drift}");
 }
 
 #[test]
