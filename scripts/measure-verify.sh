@@ -25,8 +25,14 @@
 # say how the CPU time of one verify splits between the processes it runs: cargo
 # (both: the alias and the runner's `cargo test`), rustc, the linker, the tests.
 #
+# With IR=1 (needs valgrind), cargo's own work, counted in instructions by
+# callgrind: the same on a busy machine as on a quiet one, where its CPU time
+# is not. "alias" is `cargo build -p xtask` with nothing to do (what `cargo
+# xtask` does before it starts the runner), "cargo" the no-op `cargo test`
+# above. Compare two commits with it, not two machines.
+#
 # Usage: scripts/measure-verify.sh [N...]   (default: 1 4 6 9 12 13 14)
-# Env:   RUNS (default 7), BREAKDOWN=0 to time the loop only, PERF=1 (see above).
+# Env:   RUNS (default 7), BREAKDOWN=0 to time the loop only, PERF=1, IR=1 (see above).
 set -uo pipefail
 kit=$(cd "$(dirname "$0")/.." && pwd)
 cd "$kit"
@@ -79,6 +85,13 @@ units = json.loads(re.search(r"const UNIT_DATA = (\[.*?\]);", text, re.S).group(
 tests = [u for u in units if "(test)" in u["target"] and u["duration"] > 0]
 print(sum(u["duration"] for u in tests) if tests else "-")
 PY
+}
+
+# instructions <command...>: millions of instructions it ran (callgrind)
+instructions() {
+  valgrind --tool=callgrind --callgrind-out-file="$scratch/cg.%p" "$@" >/dev/null 2>&1
+  cat "$scratch"/cg.* | awk '/^totals:/ {s += $2} END {printf "%.0f", s / 1e6}'
+  rm -f "$scratch"/cg.*
 }
 
 touch "$scratch/start"
@@ -141,6 +154,13 @@ for n in $exercises; do
         ms[kind] += $1; all += $1 }
       END { printf "%-22s CPU per verify (perf, mean of %d): cargo %.0f ms, rustc %.0f ms, link %.0f ms, tests %.0f ms, all %.0f ms\n",
             "", runs, ms["cargo"] / runs, ms["rustc"] / runs, ms["link"] / runs, ms["tests"] / runs, all / runs }'
+  fi
+  if [ "${IR:-0}" = 1 ]; then
+    real_cargo=$(rustup which cargo 2>/dev/null || command -v cargo)
+    cargo build -q -p xtask && cargo test -q -p "$package" --test '*' --no-run >/dev/null 2>&1
+    printf '%-22s cargo instructions (callgrind, M): alias %s, cargo %s\n' "" \
+      "$(instructions "$real_cargo" build -q -p xtask)" \
+      "$(instructions "$real_cargo" test -q -p "$package" --test '*' --no-run)"
   fi
   cp "$scratch/$slug.orig" "$file"
 done

@@ -5,7 +5,7 @@
 //!   `oneshot`): no socket, no runtime, no timing. This is what tests use.
 //! - [`serve_on_loopback`] runs a router on `127.0.0.1` with an ephemeral
 //!   port (for demos, and for the end-to-end test that a real network
-//!   client works too); [`HttpClient::at_url`] talks to it with `reqwest`.
+//!   client works too); [`HttpClient::at_url`] talks to it with `hyper`.
 //!
 //! Either way the client is synchronous, like the exercises' handler code:
 //! call it from tests or from handlers the world runs, not from an `async fn`.
@@ -65,9 +65,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::handshake;
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 pub use axum::http::{HeaderMap, Method, StatusCode};
@@ -107,8 +111,12 @@ enum Transport {
 }
 
 struct Network {
+    /// `http://host:port`, for messages.
     base_url: String,
-    client: reqwest::Client,
+    /// `host:port`: where to connect, and the `Host` header.
+    authority: String,
+    /// The base URL's path, without its last `/` (`""` for `http://host:port`).
+    prefix: String,
     /// The client's own runtime, so that callers can stay synchronous.
     runtime: tokio::runtime::Runtime,
 }
@@ -146,7 +154,8 @@ impl HttpClient {
     }
 
     /// A client that sends requests over the network to `base_url` (such as
-    /// [`RunningServer::url`]), with `reqwest`.
+    /// [`RunningServer::url`]), with `hyper`. Plain `http://` only: every
+    /// peer in the workshop is local.
     ///
     /// ```
     /// use axum::{Router, routing::get};
@@ -157,29 +166,27 @@ impl HttpClient {
     /// assert_eq!(client.get("/ping").unwrap().text(), "pong");
     /// ```
     pub fn at_url(sim: &Sim, service: &str, base_url: &str) -> Result<HttpClient, Error> {
+        let base_url = base_url.trim_end_matches('/');
+        let (authority, prefix) = split_http_url(base_url).ok_or_else(|| {
+            Error::Other(format!(
+                "cannot reach service {service} at `{base_url}`: expected a URL like \
+                 `http://127.0.0.1:3000` (plain http, a host and a port), such as \
+                 RunningServer::url() gives"
+            ))
+        })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|err| {
                 Error::Other(format!("cannot start the HTTP client's runtime: {err}"))
             })?;
-        // Every peer in the workshop is local: never route through a proxy.
-        // No pooled connections: a server may answer before it has read a
-        // request's body (a 413 for an oversized one) and then close the
-        // connection; a pooled copy of it fails the NEXT request with "error
-        // sending request", at random. On loopback a new connection per
-        // request costs little, and every request stands on its own.
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .pool_max_idle_per_host(0)
-            .build()
-            .map_err(|err| Error::Other(format!("cannot build the HTTP client: {err}")))?;
         Ok(HttpClient {
             sim: sim.clone(),
             service: service.to_string(),
             transport: Transport::Network(Arc::new(Network {
-                base_url: base_url.trim_end_matches('/').to_string(),
-                client,
+                base_url: base_url.to_string(),
+                authority: authority.to_string(),
+                prefix: prefix.to_string(),
                 runtime,
             })),
             headers: Vec::new(),
@@ -463,31 +470,50 @@ impl HttpClient {
         })
     }
 
+    /// One request on a connection of its own. No pooled connections: a
+    /// server may answer before it has read a request's body (a 413 for an
+    /// oversized one) and then close the connection; a pooled copy of it
+    /// would fail the NEXT request, at random. On loopback a new connection
+    /// per request costs little, and every request stands on its own.
     fn call_network(&self, network: &Network, request: &Outgoing) -> Result<HttpResponse, Error> {
-        let url = format!("{}{}", network.base_url, request.path);
-        let mut builder = network
-            .client
-            .request(request.method.clone(), &url)
-            .body(request.body.clone());
+        let mut builder = axum::http::Request::builder()
+            .method(request.method.clone())
+            .uri(format!("{}{}", network.prefix, request.path))
+            .header(axum::http::header::HOST, &network.authority);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
-        let unreachable = |err: reqwest::Error| {
+        let http_request = builder
+            .body(Full::new(Bytes::from(request.body.clone())))
+            .map_err(|err| self.bad_request(request, err))?;
+        let failed = |err: &dyn fmt::Display| {
             Error::Other(format!(
-                "HTTP {} {url} to service {} failed: {err}",
-                request.method, self.service
+                "HTTP {} {}{} to service {} failed: {err}",
+                request.method, network.base_url, request.path, self.service
             ))
         };
         network.runtime.block_on(async {
-            let response = builder.send().await.map_err(unreachable)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(unreachable)?;
-            Ok(HttpResponse {
-                status,
-                headers,
-                body: body.to_vec(),
-            })
+            let stream = TcpStream::connect(&network.authority)
+                .await
+                .map_err(|err| failed(&err))?;
+            let (mut sender, connection) = handshake(TokioIo::new(stream))
+                .await
+                .map_err(|err| failed(&err))?;
+            // The connection does the reading and writing while the request
+            // waits for its response; it ends when `sender` is dropped.
+            let exchange = async move {
+                let response = sender.send_request(http_request).await?;
+                let (parts, body) = response.into_parts();
+                let body = body.collect().await?.to_bytes();
+                Ok::<_, hyper::Error>(HttpResponse {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: body.to_vec(),
+                })
+            };
+            // A connection the server closed once it had answered is no error.
+            let (response, _closed) = tokio::join!(exchange, connection);
+            response.map_err(|err| failed(&err))
         })
     }
 
@@ -498,6 +524,19 @@ impl HttpClient {
             request.method, request.path, self.service
         ))
     }
+}
+
+/// `http://host:port/prefix` → (`host:port`, `/prefix`); `None` for any
+/// other scheme, or without a port.
+fn split_http_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, prefix) = match rest.find('/') {
+        Some(slash) => rest.split_at(slash),
+        None => (rest, ""),
+    };
+    let (host, port) = authority.rsplit_once(':')?;
+    let valid = !host.is_empty() && port.parse::<u16>().is_ok();
+    valid.then_some((authority, prefix))
 }
 
 /// Polls `future` on this thread until it is ready; `None` if it keeps
@@ -1066,7 +1105,7 @@ mod tests {
     }
 
     #[test]
-    fn loopback_end_to_end_with_reqwest() {
+    fn loopback_end_to_end_with_hyper() {
         let sim = Sim::new(1);
         let shop = Shop::default();
         let server = serve_on_loopback(shop.router()).unwrap();
@@ -1084,7 +1123,33 @@ mod tests {
         assert!(client.put_json("/carts/c-2", &["Meat"]).is_err());
         assert_eq!(shop.count(), 2);
 
+        let url = format!("GET {}/carts/c-1 to service shop failed: ", server.url());
         server.shutdown().unwrap();
-        assert!(client.get("/carts/c-1").is_err());
+        let gone = client.get("/carts/c-1").unwrap_err().to_string();
+        assert!(gone.contains(&url), "{gone}");
+    }
+
+    #[test]
+    fn a_url_must_be_plain_http_with_a_host_and_a_port() {
+        let sim = Sim::new(1);
+        for bad in [
+            "https://127.0.0.1:3000",
+            "127.0.0.1:3000",
+            "http://localhost",
+            "http://:80",
+        ] {
+            let err = HttpClient::at_url(&sim, "shop", bad)
+                .err()
+                .expect(bad)
+                .to_string();
+            assert!(
+                err.contains(bad) && err.contains("http://127.0.0.1:3000"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            split_http_url("http://[::1]:80/api"),
+            Some(("[::1]:80", "/api"))
+        );
     }
 }
