@@ -707,7 +707,9 @@ fn two_copies_at_once_leave_no_orphan_token() {
     let test = "two_copies_at_once_leave_no_orphan_token";
     let explorer = Explorer::new(two_copies_to_billing)
         .seed(SEED)
-        .max_depth(BRANCHING_CHOICES + 2)
+        // One choice deeper than the other explored tests (906 schedules):
+        // room for the copy that lost to mint once the other has consumed.
+        .max_depth(BRANCHING_CHOICES + 1)
         .sometimes(
             "more tokens were minted than events went out: an attempt lost after minting",
             minted_more_than_sent,
