@@ -19,15 +19,13 @@ use std::time::Duration;
 
 use harness::{
     Broker, Envelope, EventKind, Explorer, Failure, Fault, FaultPoint, FaultRule, HandlerContext,
-    MessageId, MessageRef, Sim, Trace, Violation, ensure,
+    MessageId, Sim, Trace, Violation, ensure,
 };
 use shop::orders::kv::{Orders, token_of};
-use shop::orders::{
-    AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, ItemAdded, PAYMENT_BOOKED, PaymentBooked,
-};
+use shop::orders::{AddItem, FIRST_ITEM_ADDED, ITEM_ADDED, ItemAdded, PAYMENT_BOOKED};
 use shop::testing::kv::{
-    MAX_STEPS, book_olas_payment, fail, no_stale_outbox_entry, olas_order,
-    olas_order_one_way_after_a_failure, remove_from_olas_order,
+    MAX_STEPS, book_olas_payment, booked_once, fail, no_stale_outbox_entry, olas_order,
+    olas_order_one_way_after_a_failure, remove_from_olas_order, run_to_the_end,
 };
 use shop::testing::tokens::{each_event_admitted_once, no_orphan_token, no_token_left, with_token};
 use shop::testing::world::{assert_as_asked, assert_no_lost_update};
@@ -601,69 +599,10 @@ fn two_copies(sim: &Sim) -> Result<(), Violation> {
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     sim.set_actor("test");
-    if let Err(err) = world.run_until_quiet(MAX_STEPS) {
-        let headline = format!("the run did not end: {err}");
-        return Err(Violation::new("terminates", &headline, vec![], sim));
-    }
+    run_to_the_end(sim, &mut world)?;
     booked_once(sim, &broker, &orders, &book)?;
     no_token_left(sim, &orders, &broker)?;
     no_stale_outbox_entry(sim, &orders, ORDER)
-}
-
-/// The payment was booked once: one `PaymentBooked`, for 45 zł and Ola's
-/// order, went out (perhaps more than once, always with one id and one
-/// token), and every copy was acknowledged.
-fn booked_once(
-    sim: &Sim,
-    broker: &Broker,
-    orders: &Orders,
-    book: &Envelope,
-) -> Result<(), Violation> {
-    let request = sim.message_ref(book);
-    let mut sent: Vec<(MessageRef, Option<String>)> = Vec::new();
-    for record in broker.sent_log() {
-        if !record.published || record.destination != PAYMENT_BOOKED {
-            continue;
-        }
-        let booked: PaymentBooked = record.envelope.body().unwrap();
-        let label = sim.message_ref(&record.envelope);
-        if booked.order_id != ORDER || booked.amount != 4_500 {
-            let headline = format!("ghost: {label} is not the payment Ola booked: {booked:?}");
-            return Err(Violation::new("booked once", &headline, vec![request], sim));
-        }
-        let token = token_of(&record.envelope).map(str::to_string);
-        if !sent.contains(&(label.clone(), token.clone())) {
-            sent.push((label, token));
-        }
-    }
-    let labels: Vec<String> = sent.iter().map(|(label, _)| label.to_string()).collect();
-    let headline = match sent.len() {
-        1 => None,
-        0 => Some(format!(
-            "lost: {request} was handled, but no PaymentBooked went out"
-        )),
-        _ => Some(format!(
-            "duplicate: {request} was applied {} times: PaymentBooked went out as {}, each \
-             with a token of its own: Billing books the payment twice",
-            sent.len(),
-            labels.join(" and ")
-        )),
-    };
-    if let Some(headline) = headline {
-        let mut marked: Vec<MessageRef> = sent.into_iter().map(|(label, _)| label).collect();
-        marked.push(request);
-        return Err(Violation::new("booked once", &headline, marked, sim));
-    }
-    let given_up = broker.dead_letters(ORDERS_QUEUE).unwrap();
-    if let Some(letter) = given_up.first() {
-        let headline = format!("lost: Orders gave up on {request}: {}", letter.reason);
-        return Err(Violation::new("booked once", &headline, vec![request], sim));
-    }
-    if orders.payment_booked(ORDER) != Ok(true) {
-        let headline = format!("lost: {request} was handled, but Ola's order is not paid");
-        return Err(Violation::new("booked once", &headline, vec![request], sim));
-    }
-    Ok(())
 }
 
 #[test]
@@ -756,10 +695,7 @@ fn two_copies_to_billing(sim: &Sim) -> Result<(), Violation> {
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     world.send(ORDERS_QUEUE, book.clone()).unwrap();
     sim.set_actor("test");
-    if let Err(err) = world.run_until_quiet(MAX_STEPS) {
-        let headline = format!("the run did not end: {err}");
-        return Err(Violation::new("terminates", &headline, vec![], sim));
-    }
+    run_to_the_end(sim, &mut world)?;
     booked_once(sim, &broker, &orders, &book)?;
     each_event_admitted_once(sim, &orders, &broker)?;
     if orders.tokens().admissions().is_empty() {
