@@ -62,6 +62,19 @@ pub mod sql;
 mod trace;
 mod world;
 
+/// Every program built on the harness allocates with mimalloc, not glibc's
+/// `malloc`. An explored schedule makes about 1,700 small allocations
+/// (envelopes and their JSON bodies, trace events, strings), and `malloc` and
+/// `free` were 30% of its instructions (callgrind, exercise 11's two-copy
+/// test), 40% of them missing glibc's thread cache: the handlers run on
+/// pooled threads, and what one thread allocates another frees. Exercise
+/// 11's solution tests take 12–15% less CPU with it (harness/BENCHMARKS.md,
+/// round 6). A library may declare the allocator of the programs that link
+/// it; here that is every exercise's test binary, so every explored test gets
+/// it without a line of its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub use blob::BlobStore;
 pub use broker::{
     Broker, CopyState, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_MESSAGE_BYTES,
