@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::sim::{Restore, Saved};
 use crate::{Error, EventKind, FaultPoint, Sim};
 
 /// The longest path a blob may have, in bytes (so that every path also
@@ -50,6 +51,36 @@ enum Backend {
         dir: PathBuf,
         next_temporary: AtomicU64,
     },
+}
+
+/// The blobs are what a setup leaves in a blob store (see
+/// [`Sim::same_in_every_schedule`]); a container on disk is not saved.
+impl Restore for Backend {
+    fn describe(&self) -> String {
+        "a blob store".to_string()
+    }
+
+    fn save(&self) -> Result<Saved, String> {
+        match self {
+            Backend::Memory(blobs) => Ok(Box::new(lock_blobs(blobs).clone())),
+            Backend::Disk { .. } => Err("a blob store on disk".to_string()),
+        }
+    }
+
+    fn restore(&self, saved: &Saved) {
+        let saved: &BTreeMap<String, Vec<u8>> = saved.downcast_ref().expect("saved blobs");
+        if let Backend::Memory(blobs) = self {
+            *lock_blobs(blobs) = saved.clone();
+        }
+    }
+}
+
+fn lock_blobs(
+    blobs: &Mutex<BTreeMap<String, Vec<u8>>>,
+) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+    blobs
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One container of blobs. Cheap to clone: clones share the blobs.
@@ -109,12 +140,15 @@ impl BlobStore {
     }
 
     fn with_backend(sim: &Sim, name: &str, backend: Backend) -> BlobStore {
-        BlobStore {
+        let store = BlobStore {
             sim: sim.clone(),
             name: name.to_string(),
             backend: Arc::new(backend),
             max_blob_bytes: None,
-        }
+        };
+        let part = Arc::downgrade(&store.backend);
+        sim.register(part);
+        store
     }
 
     /// The same store, refusing blobs larger than `limit` bytes.

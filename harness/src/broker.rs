@@ -48,6 +48,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::sim::{Restore, Saved};
 use crate::{Envelope, Error, EventKind, Fault, FaultPoint, MessageId, Sim, SimTime};
 
 mod status;
@@ -207,6 +208,7 @@ impl Entry {
     }
 }
 
+#[derive(Clone)]
 struct Queue {
     /// Copies by arrival number: the oldest ready copy is delivered first,
     /// and an abandoned copy keeps its place, as in Service Bus.
@@ -219,6 +221,7 @@ struct Queue {
     counters: Counters,
 }
 
+#[derive(Clone)]
 struct Inner {
     queues: BTreeMap<String, Queue>,
     topics: BTreeMap<String, Vec<String>>,
@@ -264,6 +267,24 @@ impl Inner {
     }
 }
 
+/// The queues, topics and logs are what a setup leaves in a broker (see
+/// [`Sim::same_in_every_schedule`]).
+impl Restore for Mutex<Inner> {
+    fn describe(&self) -> String {
+        "the broker".to_string()
+    }
+
+    fn save(&self) -> Result<Saved, String> {
+        let inner = self.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(Box::new(inner.clone()))
+    }
+
+    fn restore(&self, saved: &Saved) {
+        let saved: &Inner = saved.downcast_ref().expect("a broker's saved state");
+        *self.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = saved.clone();
+    }
+}
+
 /// What happened to a copy while the broker held its lock; recorded in the
 /// trace once the lock is released.
 enum Happened {
@@ -302,7 +323,7 @@ impl Broker {
     /// assert!(broker.queue_names().is_empty());
     /// ```
     pub fn new(sim: &Sim) -> Broker {
-        Broker {
+        let broker = Broker {
             sim: sim.clone(),
             inner: Arc::new(Mutex::new(Inner {
                 queues: BTreeMap::new(),
@@ -314,7 +335,10 @@ impl Broker {
                 sent: VecDeque::new(),
                 finished: VecDeque::new(),
             })),
-        }
+        };
+        let part = Arc::downgrade(&broker.inner);
+        sim.register(part);
+        broker
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

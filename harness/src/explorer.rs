@@ -52,6 +52,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::coverage::{Coverage, Sometimes};
 use crate::invariants::script_of;
+use crate::sim::SetupSlot;
 use crate::{Choice, Sim, Trace, Violation};
 
 /// A scenario: builds a world on the given simulation, runs it, checks invariants.
@@ -354,8 +355,11 @@ impl Explorer {
             })
             .collect();
         let mut expected = Vec::new();
+        // The scenario's setup, saved by the first schedule for the others
+        // (see `Sim::same_in_every_schedule`).
+        let setup = SetupSlot::default();
         loop {
-            let (result, sim) = self.run_once(&picks_of(&expected), expected);
+            let (result, sim) = self.run_once(&picks_of(&expected), expected, Some(&setup));
             if let Some(drift) = sim.drift() {
                 report.drift = Some(drift_violation(&drift, &sim));
                 break;
@@ -400,7 +404,7 @@ impl Explorer {
     /// assert!(explorer.replay(&[1]).is_err());
     /// ```
     pub fn replay(&self, script: &[u32]) -> Result<(), Violation> {
-        self.run_once(script, Vec::new()).0
+        self.run_once(script, Vec::new(), None).0
     }
 
     /// Adds one run to the coverage: its fault points, its preemptions, the
@@ -419,9 +423,18 @@ impl Explorer {
 
     /// One run of `script`, which must meet the choices `expected` first
     /// (the run it was derived from): the scenario's verdict (a panic
-    /// counts as a violation) and the run.
-    fn run_once(&self, script: &[u32], expected: Vec<Choice>) -> (Result<(), Violation>, Sim) {
+    /// counts as a violation) and the run. With `setup`, the run starts
+    /// from the setup an earlier schedule saved there, if there is one.
+    fn run_once(
+        &self,
+        script: &[u32],
+        expected: Vec<Choice>,
+        setup: Option<&SetupSlot>,
+    ) -> (Result<(), Violation>, Sim) {
         let sim = Sim::replaying(self.seed, script.to_vec(), expected);
+        if let Some(setup) = setup {
+            sim.share_setup(setup.clone());
+        }
         sim.set_call_budget(self.max_calls_per_run);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| (self.scenario)(&sim)));
         let result = match outcome {

@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::sim::{Restore, Saved};
 use crate::{Error, EventKind, FaultPoint, Sim, SimTime};
 
 /// The version of a stored item (its ETag). A new item has version 1; every
@@ -110,10 +111,31 @@ impl Item {
     }
 }
 
+#[derive(Clone)]
 struct Shelves {
     items: BTreeMap<(String, String), Item>,
     max_item_bytes: usize,
     consistency: Consistency,
+}
+
+/// The documents are what a setup leaves in a document store (see
+/// [`Sim::same_in_every_schedule`]).
+impl Restore for Mutex<Shelves> {
+    fn describe(&self) -> String {
+        "a document store".to_string()
+    }
+
+    fn save(&self) -> Result<Saved, String> {
+        let shelves = self.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(Box::new(shelves.clone()))
+    }
+
+    fn restore(&self, saved: &Saved) {
+        let saved: &Shelves = saved
+            .downcast_ref()
+            .expect("a document store's saved state");
+        *self.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = saved.clone();
+    }
 }
 
 /// One container of a document store. Cheap to clone: clones share the data.
@@ -148,7 +170,7 @@ impl DocumentStore {
     /// assert_eq!(store.name(), "orders");
     /// ```
     pub fn new(sim: &Sim, name: &str) -> DocumentStore {
-        DocumentStore {
+        let store = DocumentStore {
             sim: sim.clone(),
             name: name.to_string(),
             shelves: Arc::new(Mutex::new(Shelves {
@@ -156,7 +178,10 @@ impl DocumentStore {
                 max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
                 consistency: Consistency::Strong,
             })),
-        }
+        };
+        let part = Arc::downgrade(&store.shelves);
+        sim.register(part);
+        store
     }
 
     /// The same store with another maximum item size.

@@ -60,6 +60,7 @@
 //! demo server), a second thread waits for the transaction to finish.
 
 mod reuse;
+mod saved;
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -74,6 +75,7 @@ pub use reuse::set_reuse;
 pub use rusqlite::{OptionalExtension, Params, Row, ToSql, params};
 
 use crate::drift::FastMap;
+use crate::sim::{Restore, Saved};
 use crate::{Error, EventKind, FaultPoint, Sim};
 use reuse::Database;
 
@@ -108,6 +110,32 @@ impl Drop for Shared {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             database.keep_out_of_pool();
         }
+    }
+}
+
+/// The rows are what a setup leaves in a SQL store (see
+/// [`Sim::same_in_every_schedule`] and `sql/saved.rs`).
+impl Restore for Shared {
+    fn describe(&self) -> String {
+        "a SQL store".to_string()
+    }
+
+    fn save(&self) -> Result<Saved, String> {
+        if !self.only_rows.load(Ordering::Relaxed) {
+            return Err("a SQL store that ran more than row statements".to_string());
+        }
+        let saved = saved::save(&mut lock_ignoring_poison(&self.database))?;
+        Ok(Box::new(saved))
+    }
+
+    fn restore(&self, saved: &Saved) {
+        let saved: &saved::SavedRows = saved.downcast_ref().expect("a SQL store's saved rows");
+        saved::restore(&mut lock_ignoring_poison(&self.database), saved);
+    }
+
+    fn is_as(&self, saved: &Saved) -> bool {
+        let saved: &saved::SavedRows = saved.downcast_ref().expect("a SQL store's saved rows");
+        saved::is_as(&mut lock_ignoring_poison(&self.database), saved)
     }
 }
 
@@ -189,7 +217,7 @@ impl SqlStore {
     }
 
     fn from_database(sim: &Sim, name: &str, database: Database) -> SqlStore {
-        SqlStore {
+        let store = SqlStore {
             sim: sim.clone(),
             name: name.to_string(),
             shared: Arc::new(Shared {
@@ -197,7 +225,10 @@ impl SqlStore {
                 holder: Mutex::new(None),
                 only_rows: AtomicBool::new(true),
             }),
-        }
+        };
+        let part = Arc::downgrade(&store.shared);
+        sim.register(part);
+        store
     }
 
     /// The store's name.

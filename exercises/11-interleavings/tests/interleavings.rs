@@ -97,23 +97,30 @@ fn ola_has_an_order(sim: &Sim, setup: Setup) -> (Broker, World, Orders) {
             handled
         },
     );
-    place_olas_order(sim, &mut world);
+    // The same in every schedule: the explorer runs it in its first
+    // schedule only, and starts the others from the world it left.
+    sim.same_in_every_schedule(|| place_olas_order_with_mushrooms(sim, &mut world, setup.workers));
+    (broker, world, orders)
+}
+
+/// Ola places her order and adds mushrooms to it, through the real
+/// handler; then Orders gets its `workers`.
+fn place_olas_order_with_mushrooms(sim: &Sim, world: &mut World, workers: usize) {
+    place_olas_order(sim, world);
     sim.set_actor("ola");
     world
         .send(ORDERS_QUEUE, add_to_olas_order(sim, "mushrooms"))
         .unwrap();
     sim.set_actor("test");
     world.run_until_quiet(MAX_STEPS).unwrap();
-    world.set_workers(ORDERS_QUEUE, setup.workers).unwrap();
+    world.set_workers(ORDERS_QUEUE, workers).unwrap();
     // A report shows the scenario, not how it was set up: the setup's
     // steps are let go, but for this one.
     sim.note(&format!(
-        "Ola's order {ORDER} is placed and holds the mushrooms she added; Orders has {} workers",
-        setup.workers
+        "Ola's order {ORDER} is placed and holds the mushrooms she added; Orders has {workers} workers"
     ));
     sim.set_trace_limit(1);
     sim.set_trace_limit(Trace::DEFAULT_LIMIT);
-    (broker, world, orders)
 }
 
 /// Whether a crash struck in this run (a handler may fail for other

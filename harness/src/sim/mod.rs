@@ -8,16 +8,17 @@
 //! here; randomness and choices in `choices.rs`; the fault plan and what
 //! happens at a fault point in `faults.rs`; the trace, the actor and the
 //! message labels in `recording.rs`; a run started from a replay command's
-//! variables in `env.rs`.
+//! variables in `env.rs`; a setup run once per exploration in `setup.rs`.
 
 mod choices;
 mod env;
 mod faults;
 mod recording;
+mod setup;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use crate::SimTime;
@@ -28,6 +29,7 @@ pub use env::{RUN_VARIABLE, SCRIPT_VARIABLE, SEED_VARIABLE};
 use faults::FaultPlan;
 pub use faults::SchedulerHook;
 use recording::Record;
+pub(crate) use setup::{Restore, Saved, SetupSlot};
 
 /// Everything a run holds, by concern; one lock over all of it, because
 /// one step touches several (an event is stamped with the time and folded
@@ -41,6 +43,11 @@ struct State {
     plan: FaultPlan,
     /// The trace, the actor and the message labels (see `recording.rs`).
     record: Record,
+    /// The components built on this run that a setup may change, in the
+    /// order they were built (see `setup.rs`).
+    parts: Vec<Weak<dyn Restore>>,
+    /// In an explorer's schedule, where the first schedule's setup is kept.
+    setup: Option<SetupSlot>,
 }
 
 /// One simulated run. Cheap to clone: every clone is the same run.
@@ -104,6 +111,8 @@ impl Sim {
             choosing: Choosing::new(seed, chooser),
             plan: FaultPlan::default(),
             record: Record::new(),
+            parts: Vec::new(),
+            setup: None,
         };
         Sim {
             state: Arc::new(Mutex::new(state)),

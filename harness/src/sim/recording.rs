@@ -9,6 +9,7 @@ use crate::trace::{Event, EventKind, MessageRef, Trace};
 use crate::{Envelope, MessageId};
 
 /// The run's record: its trace, who acts now, and the message labels.
+#[derive(Clone)]
 pub(super) struct Record {
     pub(super) trace: Trace,
     /// The number of the next event.

@@ -39,13 +39,15 @@ use rusqlite::config::DbConfig;
 const IDLE_PER_STATE: usize = 16;
 
 /// How many prepared statements a connection keeps (rusqlite keeps 16 by
-/// default; a scenario uses a few dozen).
-const CACHED_STATEMENTS: usize = 64;
+/// default; a scenario uses a few dozen, and putting a setup's rows back a
+/// dozen more: see `saved.rs`).
+const CACHED_STATEMENTS: usize = 128;
 
-/// A temporary table whose only use is to set `last_insert_rowid()` back to
-/// 0: inserting rowid 0 does it.
+/// A temporary table whose only use is to set `last_insert_rowid()`: back to
+/// 0 when a database is emptied (inserting rowid 0 does it), as it was when
+/// a setup's rows are put back (see `saved.rs`).
 const CREATE_ROWID_RESET_TABLE: &str = "create temp table harness_last_insert_rowid_reset (unused)";
-const INSERT_ROWID_0: &str = "insert into temp.harness_last_insert_rowid_reset (rowid) values (0)";
+const INSERT_ROWID: &str = "insert into temp.harness_last_insert_rowid_reset (rowid) values (?1)";
 const EMPTY_ROWID_RESET_TABLE: &str = "delete from temp.harness_last_insert_rowid_reset";
 
 static REUSE: AtomicBool = AtomicBool::new(true);
@@ -139,7 +141,7 @@ impl Registry {
 
 /// Where a database is in its life, as far as reuse goes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Stage {
+pub(super) enum Stage {
     /// Only batches have run: the database is exactly its schema state.
     Schema(State),
     /// Rows were read or written on top of the schema state.
@@ -202,6 +204,11 @@ impl Database {
                 Err(err)
             }
         }
+    }
+
+    /// Where the database is in its life.
+    pub(super) fn stage(&self) -> Stage {
+        self.stage
     }
 
     /// The connection, for statements that read or write rows.
@@ -379,15 +386,25 @@ fn learn(connection: &Connection) -> rusqlite::Result<Emptying> {
     Ok(Emptying::DeleteFrom(deletes))
 }
 
+/// Sets `last_insert_rowid()` to `rowid` (by inserting that rowid into a
+/// temporary table of its own, then deleting it).
+pub(super) fn set_last_insert_rowid(connection: &Connection, rowid: i64) -> rusqlite::Result<()> {
+    if connection.prepare_cached(INSERT_ROWID).is_err() {
+        // The first time on this connection.
+        connection.execute_batch(CREATE_ROWID_RESET_TABLE)?;
+    }
+    connection.prepare_cached(INSERT_ROWID)?.execute([rowid])?;
+    connection
+        .prepare_cached(EMPTY_ROWID_RESET_TABLE)?
+        .execute([])?;
+    Ok(())
+}
+
 /// Deletes every row, and sets `last_insert_rowid()` back to 0 (by
 /// inserting rowid 0 into a temporary table of its own).
 fn empty(connection: &Connection, deletes: &[String]) -> rusqlite::Result<()> {
     if !connection.is_autocommit() {
         connection.execute_batch("rollback")?;
-    }
-    if connection.prepare_cached(INSERT_ROWID_0).is_err() {
-        // The first time this connection is emptied.
-        connection.execute_batch(CREATE_ROWID_RESET_TABLE)?;
     }
     // One transaction, not one per statement: a database is emptied after
     // every explored schedule.
@@ -395,10 +412,7 @@ fn empty(connection: &Connection, deletes: &[String]) -> rusqlite::Result<()> {
     for delete in deletes {
         connection.prepare_cached(delete)?.execute([])?;
     }
-    connection.prepare_cached(INSERT_ROWID_0)?.execute([])?;
-    connection
-        .prepare_cached(EMPTY_ROWID_RESET_TABLE)?
-        .execute([])?;
+    set_last_insert_rowid(connection, 0)?;
     connection.prepare_cached("commit")?.execute([])?;
     if connection.last_insert_rowid() != 0 {
         return Err(rusqlite::Error::InvalidQuery);

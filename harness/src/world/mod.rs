@@ -93,8 +93,6 @@ pub struct World {
     broker: Broker,
     /// Endpoints and paused handlers, shared with the handlers' threads.
     steps: Arc<Steps>,
-    next_task: u64,
-    next_handling: u64,
 }
 
 impl World {
@@ -123,8 +121,12 @@ impl World {
                 chosen: None,
                 delivery_budget: budget::DEFAULT_DELIVERY_BUDGET,
                 halted: None,
+                next_task: 1,
+                next_handling: 1,
             }),
         });
+        let part = Arc::downgrade(&steps);
+        sim.register(part);
         // Weak, because the simulation keeps the hook and `Steps` keeps the
         // simulation. Only a handler's thread has anything to do here; on the
         // world's thread (every step of a one-worker endpoint) the hook
@@ -143,8 +145,6 @@ impl World {
             sim: sim.clone(),
             broker: broker.clone(),
             steps,
-            next_task: 1,
-            next_handling: 1,
         }
     }
 

@@ -102,6 +102,7 @@ impl World {
         };
         let message = self.sim.message_ref(&delivery.envelope).to_string();
         let calls = Arc::new(AtomicU64::new(0));
+        let handling = self.steps.lock().next_handling();
         let job = Job {
             sim: self.sim.clone(),
             broker: self.broker.clone(),
@@ -109,17 +110,15 @@ impl World {
             handler,
             endpoint: name,
             delivery,
-            handling: self.next_handling,
+            handling,
             budget: delivery_budget,
             calls: calls.clone(),
         };
-        self.next_handling += 1;
         if !concurrent {
             run(job);
             return 0;
         }
-        let id = self.next_task;
-        self.next_task += 1;
+        let id = self.steps.lock().next_task();
         let steps = self.steps.clone();
         self.steps.scheduler.spawn(id, move || {
             // A shutdown unwinds on; any other panic out of `run` (in a

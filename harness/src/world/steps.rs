@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Handler;
 use crate::scheduler::{Scheduler, Turn};
+use crate::sim::{Restore, Saved};
 use crate::{Broker, Error, Sim};
 
 pub(super) struct Endpoint {
@@ -85,9 +86,25 @@ pub(super) struct StepState {
     /// Why the world stopped: a delivery that never finished. Nothing runs
     /// after that.
     pub(super) halted: Option<Error>,
+    /// The id of the next handler thread's task.
+    pub(super) next_task: u64,
+    /// The number of the next delivery (see [`crate::SentRecord::handling`]).
+    pub(super) next_handling: u64,
 }
 
 impl StepState {
+    /// Numbers a new delivery.
+    pub(super) fn next_handling(&mut self) -> u64 {
+        self.next_handling += 1;
+        self.next_handling - 1
+    }
+
+    /// Numbers a new handler thread's task.
+    pub(super) fn next_task(&mut self) -> u64 {
+        self.next_task += 1;
+        self.next_task - 1
+    }
+
     /// The possible moves, in a stable order: paused handlers oldest first,
     /// then endpoints in the order they were added.
     pub(super) fn moves(&self, broker: &Broker) -> Vec<Move> {
@@ -194,5 +211,75 @@ impl Steps {
                 Turn::World
             }
         }
+    }
+}
+
+/// What a setup leaves in a world (see [`Sim::same_in_every_schedule`]):
+/// its endpoints' workers and its counters. The handlers are the closures
+/// the scenario added before the setup, the same in every schedule.
+#[derive(Clone, PartialEq, Debug)]
+struct SavedSteps {
+    workers: Vec<(String, usize)>,
+    actor: String,
+    budget: usize,
+    taken: usize,
+    delivery_budget: u64,
+    next_task: u64,
+    next_handling: u64,
+}
+
+impl StepState {
+    fn saved(&self) -> SavedSteps {
+        SavedSteps {
+            workers: self
+                .endpoints
+                .iter()
+                .map(|endpoint| (endpoint.name.clone(), endpoint.workers.len()))
+                .collect(),
+            actor: self.actor.clone(),
+            budget: self.budget,
+            taken: self.taken,
+            delivery_budget: self.delivery_budget,
+            next_task: self.next_task,
+            next_handling: self.next_handling,
+        }
+    }
+}
+
+impl Restore for Steps {
+    fn describe(&self) -> String {
+        "the world".to_string()
+    }
+
+    fn save(&self) -> Result<Saved, String> {
+        let state = self.lock();
+        if !state.tasks.is_empty() || state.chosen.is_some() || state.halted.is_some() {
+            return Err("the world is not quiet".to_string());
+        }
+        Ok(Box::new(state.saved()))
+    }
+
+    fn restore(&self, saved: &Saved) {
+        let saved: &SavedSteps = saved.downcast_ref().expect("a world's saved state");
+        let mut state = self.lock();
+        let names: Vec<&String> = saved.workers.iter().map(|(name, _)| name).collect();
+        assert_eq!(
+            state.endpoint_names().iter().collect::<Vec<_>>(),
+            names,
+            "this schedule added other endpoints before its setup than the first one"
+        );
+        for (endpoint, (_, workers)) in state.endpoints.iter_mut().zip(&saved.workers) {
+            endpoint.workers = vec![false; *workers];
+        }
+        state.actor.clone_from(&saved.actor);
+        state.budget = saved.budget;
+        state.taken = saved.taken;
+        state.delivery_budget = saved.delivery_budget;
+        state.next_task = saved.next_task;
+        state.next_handling = saved.next_handling;
+    }
+
+    fn is_as(&self, saved: &Saved) -> bool {
+        saved.downcast_ref::<SavedSteps>() == Some(&self.lock().saved())
     }
 }
