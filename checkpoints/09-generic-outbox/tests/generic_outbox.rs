@@ -39,7 +39,9 @@ fn ola_has_an_order(sim: &Sim) -> (Broker, World, Orders) {
     let mut world = World::new(sim, &broker);
     let orders = generic_outbox::orders(sim);
     orders.add_to(&mut world);
-    place_olas_order(sim, &mut world);
+    // The same in every schedule: the explorer runs it in its first
+    // schedule only, and starts the others from the world it left.
+    sim.same_in_every_schedule(|| place_olas_order(sim, &mut world));
     (broker, world, orders)
 }
 
