@@ -62,7 +62,7 @@
 mod reuse;
 mod saved;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -398,11 +398,17 @@ impl SqlStore {
     ) -> Result<T, Error> {
         self.before_read("begin", "")?;
         let mut held = self.hold()?;
+        let nesting = match held.database.is_kept() {
+            true => Nesting::InSetup,
+            false => Nesting::Alone,
+        };
         let connection: &Connection = held.database.for_rows();
-        run_cached(connection, "begin immediate").map_err(|err| self.error(err))?;
+        run_all(connection, nesting.begin()).map_err(|err| self.error(err))?;
         let tx = Tx {
             store: self,
             connection,
+            nesting,
+            open: Cell::new(true),
         };
         match work(&tx) {
             Ok(value) => {
@@ -585,6 +591,42 @@ pub struct Tx<'a> {
     store: &'a SqlStore,
     /// The connection, inside the transaction until it commits or rolls back.
     connection: &'a Connection,
+    nesting: Nesting,
+    /// True until it committed or rolled back.
+    open: Cell<bool>,
+}
+
+/// How a transaction begins and ends: on its own, or as a savepoint inside
+/// the transaction that keeps a setup's rows (see `sql/saved.rs`), so that
+/// the database goes back to them at the end of a schedule. Statements see
+/// the same rows either way, and a savepoint released is as committed.
+#[derive(Clone, Copy)]
+enum Nesting {
+    Alone,
+    InSetup,
+}
+
+impl Nesting {
+    fn begin(self) -> &'static [&'static str] {
+        match self {
+            Nesting::Alone => &["begin immediate"],
+            Nesting::InSetup => &["savepoint harness_tx"],
+        }
+    }
+
+    fn commit(self) -> &'static [&'static str] {
+        match self {
+            Nesting::Alone => &["commit"],
+            Nesting::InSetup => &["release harness_tx"],
+        }
+    }
+
+    fn rollback(self) -> &'static [&'static str] {
+        match self {
+            Nesting::Alone => &["rollback"],
+            Nesting::InSetup => &["rollback to harness_tx", "release harness_tx"],
+        }
+    }
 }
 
 /// A transaction left without a commit or a rollback (its closure panicked,
@@ -592,8 +634,8 @@ pub struct Tx<'a> {
 /// close: the pooled connection must come back with no transaction open.
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
-        if !self.connection.is_autocommit() {
-            let _ = run_cached(self.connection, "rollback");
+        if self.open.get() {
+            let _ = run_all(self.connection, self.nesting.rollback());
         }
     }
 }
@@ -605,6 +647,14 @@ impl Drop for Tx<'_> {
 /// SQL schedule.
 fn run_cached(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
     connection.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs each statement with [`run_cached`], in order.
+fn run_all(connection: &Connection, statements: &[&str]) -> rusqlite::Result<()> {
+    for sql in statements {
+        run_cached(connection, sql)?;
+    }
     Ok(())
 }
 
@@ -714,7 +764,8 @@ impl Tx<'_> {
                 return Err(injected);
             }
         };
-        run_cached(self.connection, "commit").map_err(|err| store.error(err))?;
+        run_all(self.connection, self.nesting.commit()).map_err(|err| store.error(err))?;
+        self.open.set(false);
         store.sim.record(EventKind::Committed {
             store: store.name.clone(),
         });
@@ -723,7 +774,8 @@ impl Tx<'_> {
 
     fn rollback(self) -> Result<(), Error> {
         let store = self.store;
-        run_cached(self.connection, "rollback").map_err(|err| store.error(err))?;
+        run_all(self.connection, self.nesting.rollback()).map_err(|err| store.error(err))?;
+        self.open.set(false);
         store.sim.record(EventKind::RolledBack {
             store: store.name.clone(),
         });

@@ -30,7 +30,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
@@ -73,7 +73,7 @@ pub(super) fn reuse_enabled() -> bool {
 
 /// A schema state: the batches that built it, from an empty database. `0`
 /// is the empty database.
-type State = usize;
+pub(super) type State = usize;
 
 const EMPTY: State = 0;
 
@@ -155,7 +155,19 @@ pub(super) enum Stage {
 pub(super) struct Database {
     connection: Option<Connection>,
     stage: Stage,
+    /// Set when the database holds a setup's rows inside an open savepoint
+    /// (see `saved.rs`): where it goes back, rolled back to them, when it
+    /// is dropped.
+    kept: Option<Spot>,
 }
+
+/// Where a database kept at a setup's rows waits for the next schedule.
+pub(super) type Spot = Arc<Mutex<Option<Connection>>>;
+
+/// The savepoint that keeps a setup's rows: a schedule's changes are rolled
+/// back to it.
+const KEEP_SETUP: &str = "savepoint harness_setup";
+const BACK_TO_SETUP: &str = "rollback to harness_setup";
 
 impl Database {
     /// A new, empty in-memory database.
@@ -169,6 +181,7 @@ impl Database {
         Database {
             connection: None,
             stage: Stage::Schema(EMPTY),
+            kept: None,
         }
     }
 
@@ -177,6 +190,7 @@ impl Database {
         Database {
             connection: Some(connection),
             stage: Stage::Own,
+            kept: None,
         }
     }
 
@@ -209,6 +223,33 @@ impl Database {
     /// Where the database is in its life.
     pub(super) fn stage(&self) -> Stage {
         self.stage
+    }
+
+    /// Whether its transactions are savepoints inside the one that keeps a
+    /// setup's rows (see `saved.rs`).
+    pub(super) fn is_kept(&self) -> bool {
+        self.kept.is_some()
+    }
+
+    /// Whether no connection is open yet (only schema batches were remembered).
+    pub(super) fn has_no_connection(&self) -> bool {
+        self.connection.is_none()
+    }
+
+    /// Opens the savepoint that keeps the rows it holds now: when dropped,
+    /// the database is rolled back to them and waits in `spot`.
+    pub(super) fn keep_at_setup(&mut self, spot: Spot) -> rusqlite::Result<()> {
+        self.connection().prepare_cached(KEEP_SETUP)?.execute([])?;
+        self.kept = Some(spot);
+        Ok(())
+    }
+
+    /// Uses `connection`, kept at a setup's rows of schema `state`, which
+    /// waited in `spot`.
+    pub(super) fn use_kept(&mut self, connection: Connection, state: State, spot: Spot) {
+        self.connection = Some(connection);
+        self.stage = Stage::Rows(state);
+        self.kept = Some(spot);
     }
 
     /// The connection, for statements that read or write rows.
@@ -248,6 +289,10 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
+        if let Some(spot) = self.kept.take() {
+            self.wait_at_setup(&spot);
+            return;
+        }
         let (Stage::Rows(state) | Stage::Schema(state)) = self.stage else {
             return;
         };
@@ -275,6 +320,30 @@ impl Drop for Database {
         let idle = registry.idle.entry(state).or_default();
         if idle.len() < IDLE_PER_STATE {
             idle.push(connection);
+        }
+    }
+}
+
+impl Database {
+    /// Rolls a kept database back to its setup's rows and lets it wait in
+    /// `spot` for the next schedule; one that ran more than row statements,
+    /// or cannot be rolled back, is closed.
+    fn wait_at_setup(&mut self, spot: &Spot) {
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        if !matches!(self.stage, Stage::Rows(_)) {
+            return;
+        }
+        let back = connection
+            .prepare_cached(BACK_TO_SETUP)
+            .and_then(|mut statement| statement.execute([]));
+        if back.is_err() {
+            return;
+        }
+        let mut spot = spot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if spot.is_none() {
+            *spot = Some(connection);
         }
     }
 }
