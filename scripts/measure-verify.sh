@@ -134,7 +134,10 @@ for n in $exercises; do
     read -r bw bc < <(summary)
     build="$(awk -v a="$bw" -v b="$cw" 'BEGIN {printf "%.2f", a - b}') / $(awk -v a="$bc" -v b="$cc" 'BEGIN {printf "%.2f", a - b}')"
     testunit=$(grep -v '^-' "$scratch/link" | median)
-    binaries=$(cargo test -p "$package" --test '*' --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p')
+    # From cargo's JSON messages, not its human output (which colours or
+    # rewords the `Executable` line, and the run column then timed nothing).
+    binaries=$(cargo test -p "$package" --test '*' --no-run --message-format=json 2>/dev/null \
+      | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
     size=$(for b in $binaries; do stat -c %s "$b"; done | awk '{s += $1} END {printf "%.1f MB", s / 1e6}')
     for _ in $(seq "$runs"); do
       timed sh -c 'cd "$1" && shift && for b; do "$b" -q; done' sh "exercises/$slug" $binaries

@@ -1,7 +1,7 @@
 //! How fast the simulation is: the cost of one world step with an in-memory
 //! store, the explorer's schedules per second (in memory, and on SQL with
-//! the reuse of databases off and on, side by side), and memory over a
-//! million steps.
+//! the reuse of databases off and on, side by side; on SQL after a setup,
+//! run in every schedule and once), and memory over a million steps.
 //!
 //! Run with `cargo bench -p harness --bench simulation` (add `-- sql` for
 //! only the measurements whose name contains `sql`); the figures go to
@@ -339,6 +339,81 @@ fn sql_explorer_throughput() {
     harness::sql::set_reuse(true);
 }
 
+/// The SQL scenario after a setup that places the order through the
+/// handler (one worker, one request, before any choice), with the setup run
+/// in every schedule or once (`Sim::same_in_every_schedule`): the digest of
+/// every schedule's trace and choices, and how long it took.
+fn sql_two_copies_after_a_setup(once: bool) -> (Vec<u64>, Duration, Duration) {
+    let digests = Arc::new(Mutex::new(Vec::new()));
+    let recorded = digests.clone();
+    let explorer = Explorer::new(move |sim: &Sim| {
+        let broker = Broker::new(sim);
+        let db = SqlStore::in_memory(sim, "orders");
+        db.execute_batch(SQL_SCHEMA).unwrap();
+        let mut world = World::new(sim, &broker);
+        let handler_db = db.clone();
+        world.add_endpoint("orders", move |ctx: &mut HandlerContext, m: &Envelope| {
+            Ok(add_item(&handler_db, ctx, m)?)
+        });
+        let mut setup = || {
+            let first = Envelope::new(sim.new_message_id(), "AddItem", &());
+            world.send("orders", first).unwrap();
+            world.run_until_quiet(100).unwrap();
+            world.set_workers("orders", 2).unwrap();
+        };
+        if once {
+            sim.same_in_every_schedule(setup);
+        } else {
+            setup();
+        }
+        let add = Envelope::new(sim.new_message_id(), "AddItem", &());
+        world.send("orders", add.clone()).unwrap();
+        world.send("orders", add).unwrap();
+        world.run_until_quiet(100).unwrap();
+        let mut hasher = DefaultHasher::new();
+        sim.trace().to_string().hash(&mut hasher);
+        format!("{:?}", sim.choices()).hash(&mut hasher);
+        recorded.lock().unwrap().push(hasher.finish());
+        Ok(())
+    });
+    let (start, cpu_start) = (Instant::now(), cpu_time());
+    let report = explorer.max_schedules(SQL_SCHEDULES).run();
+    let (elapsed, cpu) = (start.elapsed(), cpu_time().saturating_sub(cpu_start));
+    assert!(report.counterexample.is_none(), "{report}");
+    let digests = digests.lock().unwrap().clone();
+    assert_eq!(digests.len(), report.schedules);
+    (digests, elapsed, cpu)
+}
+
+/// The SQL scenario after a setup, the setup run in every schedule and
+/// once, alternately: schedules per second of each, and whether every
+/// schedule is the same run.
+fn sql_setup_once_throughput() {
+    for round in 1..=3 {
+        let mut digests = Vec::new();
+        for once in [false, true] {
+            let (schedule_digests, elapsed, cpu) = sql_two_copies_after_a_setup(once);
+            let schedules = schedule_digests.len() as f64;
+            println!(
+                "explorer, SQL after a setup, round {round}, setup {}: {} schedules in {:.2} s \
+                 ({:.2} s of CPU): {:.0} schedules/s, {:.0} per CPU second",
+                if once { "once      " } else { "every time" },
+                schedule_digests.len(),
+                elapsed.as_secs_f64(),
+                cpu.as_secs_f64(),
+                schedules / elapsed.as_secs_f64(),
+                schedules / cpu.as_secs_f64().max(0.01),
+            );
+            digests.push(schedule_digests);
+        }
+        assert_eq!(
+            digests[0], digests[1],
+            "a schedule ran differently with the setup run once"
+        );
+        println!("  every schedule the same run with the setup every time and once");
+    }
+}
+
 fn main() {
     // `cargo test --benches` runs this with `--bench` absent: keep it short then.
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -351,10 +426,11 @@ fn main() {
     let filters: Vec<&String> = args.iter().filter(|arg| !arg.starts_with("--")).collect();
     let wanted =
         |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    let measurements: [(&str, fn()); 4] = [
+    let measurements: [(&str, fn()); 5] = [
         ("step", step_cost),
         ("explorer", explorer_throughput),
         ("sql explorer", sql_explorer_throughput),
+        ("sql setup once", sql_setup_once_throughput),
         ("memory", memory),
     ];
     for (name, measure) in measurements {

@@ -170,8 +170,7 @@ fn read_table(connection: &Connection, name: &str) -> rusqlite::Result<Table> {
     };
     let columns: Vec<String> = statement
         .column_names()
-        .into_iter()
-        .map(|column| quote(column))
+        .map(quote)
         .collect();
     let count = columns.len();
     let rows = statement
