@@ -168,10 +168,7 @@ fn read_table(connection: &Connection, name: &str) -> rusqlite::Result<Table> {
         // A `without rowid` table.
         Err(_) => connection.prepare(&format!("select * from {quoted}"))?,
     };
-    let columns: Vec<String> = statement
-        .column_names()
-        .map(quote)
-        .collect();
+    let columns: Vec<String> = statement.column_names().map(quote).collect();
     let count = columns.len();
     let rows = statement
         .query_map([], |row| {
