@@ -45,7 +45,9 @@ struct State {
     record: Record,
     /// The components built on this run that a setup may change, in the
     /// order they were built (see `setup.rs`).
-    parts: Vec<Weak<dyn Restore>>,
+    /// A component dropped since is `None`, so that a long run that builds
+    /// many keeps no memory for them (see `setup.rs`, `register`).
+    parts: Vec<Option<Weak<dyn Restore>>>,
     /// In an explorer's schedule, where the first schedule's setup is kept.
     setup: Option<SetupSlot>,
 }

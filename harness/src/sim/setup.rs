@@ -221,7 +221,19 @@ impl Sim {
     /// Lets `part` be saved and put back around a setup (see the module
     /// documentation). Every stateful component calls it when it is built.
     pub(crate) fn register(&self, part: Weak<dyn Restore>) {
-        self.lock().parts.push(part);
+        let mut state = self.lock();
+        let parts = &mut state.parts;
+        // Now and then, forget the components dropped since: a `Weak` keeps
+        // its component's allocation. Their places stay, so the others keep
+        // their numbers.
+        if parts.len() >= 64 && parts.len().is_power_of_two() {
+            for place in parts.iter_mut() {
+                if place.as_ref().is_some_and(|part| part.strong_count() == 0) {
+                    *place = None;
+                }
+            }
+        }
+        parts.push(Some(part));
     }
 
     /// Gives this run the explorer's slot for its setup.
@@ -261,7 +273,7 @@ impl Sim {
         parts
             .iter()
             .enumerate()
-            .filter_map(|(index, part)| Some((index, part.upgrade()?)))
+            .filter_map(|(index, part)| Some((index, part.as_ref()?.upgrade()?)))
             .collect()
     }
 
