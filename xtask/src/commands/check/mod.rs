@@ -7,6 +7,7 @@
 mod chain;
 pub mod decks;
 mod exercise;
+mod features;
 mod layout;
 mod mutants;
 mod tally;
@@ -35,6 +36,10 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
         tally.record(
             "no copies between solutions",
             layout::no_copies_between_solutions(course),
+        );
+        tally.record(
+            "one feature set for every package",
+            features::one_feature_set(course, &tool_packages(course)),
         );
         decks::check_references(course, &mut tally);
         decks::check_snippets(course, &mut tally)?;
