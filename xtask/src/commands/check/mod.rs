@@ -113,7 +113,18 @@ fn build_once(course: &Course, built: &[&Exercise], tools: &[&str]) -> Result<St
         return Ok("nothing to build".to_string());
     }
     let mut cmd = cargo::cargo(&course.root);
-    cmd.args(["build", "--keep-going", "--tests", "--quiet"]);
+    // In the test profile, as the `cargo test` runs that follow build: in
+    // the dev profile the kit's own crates differ (their line tables are
+    // stripped only in the test profile), and the first test run of each
+    // package would build the harness and the shop again.
+    cmd.args([
+        "build",
+        "--keep-going",
+        "--tests",
+        "--profile",
+        "test",
+        "--quiet",
+    ]);
     for package in &packages {
         cmd.args(["-p", package]);
     }
