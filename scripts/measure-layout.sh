@@ -16,7 +16,10 @@
 #      SKIP_SETUP=1 to skip step 1 (step 3 then reuses step 2's build),
 #      ONLY=ci to run step 2 alone (then ONLY=verify for step 3 alone),
 #      SIDES=after (or before) to measure one side, e.g. in a second run
-#      started beside the first so that both see the same load.
+#      started beside the first so that both see the same load,
+#      UPTO=N to measure the after side with exercises N+1 and later removed
+#      (their folders deleted, marked planned in course.toml): the same course
+#      as a before-commit that had only N exercises.
 set -uo pipefail
 before=${1:?usage: $0 <before-commit> <after-commit>}
 after=${2:?usage: $0 <before-commit> <after-commit>}
@@ -45,6 +48,20 @@ clone() {
   [ -e "$(dirname "$2")/shared" ] || ln -s "$kit/../shared" "$(dirname "$2")/shared"
 }
 
+# upto <dir> <N>: removes exercises N+1 and later from the clone, as planned.
+upto() {
+  local dir=$1 last=$2 folder n
+  for folder in "$dir"/exercises/[0-9][0-9]-* "$dir"/checkpoints/[0-9][0-9]-* "$dir"/solutions/[0-9][0-9]-*; do
+    n=$(basename "$folder" | cut -c1-2)
+    [ $((10#$n)) -gt "$last" ] && rm -rf "$folder"
+  done
+  # course.toml lists exercises in order: every `planned = false` after the
+  # N-th [[exercise]] becomes `planned = true`.
+  awk -v last="$last" '/^\[\[exercise\]\]/ {seen++} seen > last && /^planned = false/ {$0 = "planned = true"} {print}' \
+    "$dir/course.toml" >"$dir/course.toml.new" && mv "$dir/course.toml.new" "$dir/course.toml"
+  git -C "$dir" commit --quiet -am "measure-layout: exercises after $last removed" --allow-empty
+}
+
 lesson_file() { # <clone> <n>: the exercise copy of its lesson file
   local n; n=$(printf '%02d' "$2")
   local cp; cp=$(ls -d "$1"/checkpoints/"$n"-* | head -1)
@@ -61,6 +78,10 @@ measure() { # <label> <commit>
   local dir="$work/$label/kit"
   mkdir -p "$work/$label"
   clone "$commit" "$dir"
+  if [ "$label" = after ] && [ -n "${UPTO:-}" ]; then
+    upto "$dir" "$UPTO"
+    echo "   (exercises after $UPTO removed: $(grep -c '^planned = false' "$dir/course.toml") built)"
+  fi
   cd "$dir"
   local rc wall cpu
   if [ -z "${ONLY:-}" ] && [ "${SKIP_SETUP:-0}" != 1 ]; then

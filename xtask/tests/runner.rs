@@ -438,7 +438,7 @@ fn check_passes_on_a_good_course_and_an_empty_one() {
     assert!(run.stdout.contains("Exercise 01 add-one"), "{}", run.stdout);
     assert!(run.stdout.contains("✓ checkpoint fails"), "{}", run.stdout);
     assert!(
-        run.stdout.trim_end().ends_with("20 passed, 0 failed"),
+        run.stdout.trim_end().ends_with("21 passed, 0 failed"),
         "{}",
         run.stdout
     );
@@ -493,7 +493,7 @@ fn check_catches_broken_exercises() {
         "{out}"
     );
     assert!(out.contains("✗ exercise = checkpoint"), "{out}");
-    assert!(out.trim_end().ends_with("15 passed, 5 failed"), "{out}");
+    assert!(out.trim_end().ends_with("16 passed, 5 failed"), "{out}");
 }
 
 #[test]

@@ -33,11 +33,14 @@ pub fn run(course: &Course) -> Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
+    // `--profile test`: `verify` runs `cargo test`, which builds in the test
+    // profile; a build in the dev profile would leave it the harness, the
+    // shop and every exercise to build again on the first verify.
     for (what, args) in [
         ("Downloading dependencies", &["fetch"][..]),
         (
             "Building every exercise, checkpoint and solution",
-            &["build", "--workspace", "--tests"][..],
+            &["build", "--workspace", "--tests", "--profile", "test"][..],
         ),
     ] {
         anstream::println!("\n{}", paint(ui::INFO, what));

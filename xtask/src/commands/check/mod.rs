@@ -7,6 +7,7 @@
 mod chain;
 pub mod decks;
 mod exercise;
+mod features;
 mod layout;
 mod mutants;
 mod tally;
@@ -35,6 +36,10 @@ pub fn run(course: &Course, args: &CheckArgs) -> Result<ExitCode> {
         tally.record(
             "no copies between solutions",
             layout::no_copies_between_solutions(course),
+        );
+        tally.record(
+            "one feature set for every package",
+            features::one_feature_set(course, &tool_packages(course)),
         );
         decks::check_references(course, &mut tally);
         decks::check_snippets(course, &mut tally)?;
@@ -108,7 +113,18 @@ fn build_once(course: &Course, built: &[&Exercise], tools: &[&str]) -> Result<St
         return Ok("nothing to build".to_string());
     }
     let mut cmd = cargo::cargo(&course.root);
-    cmd.args(["build", "--keep-going", "--tests", "--quiet"]);
+    // In the test profile, as the `cargo test` runs that follow build: in
+    // the dev profile the kit's own crates differ (their line tables are
+    // stripped only in the test profile), and the first test run of each
+    // package would build the harness and the shop again.
+    cmd.args([
+        "build",
+        "--keep-going",
+        "--tests",
+        "--profile",
+        "test",
+        "--quiet",
+    ]);
     for package in &packages {
         cmd.args(["-p", package]);
     }
