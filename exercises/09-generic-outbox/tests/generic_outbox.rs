@@ -79,7 +79,8 @@ fn check_one_request(
     add: &Envelope,
 ) -> Result<(), Violation> {
     let history = history(broker, orders);
-    let (stored, sent) = stored_and_sent(orders, &history, std::slice::from_ref(add));
+    let committed = orders.journal().committed().unwrap();
+    let (stored, sent) = stored_and_sent(&committed, &history, std::slice::from_ref(add));
     let request = sim.message_ref(add);
     one_change(sim, &history, add, &request)?;
     the_order_holds_the_change(sim, orders, add, &request)?;

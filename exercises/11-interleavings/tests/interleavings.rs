@@ -177,8 +177,8 @@ fn check(
     requests: &[Envelope],
 ) -> Result<(), Violation> {
     let history = history(broker, orders);
-    let (stored, outputs) = stored_and_sent(orders, &history, requests);
     let all_stored: Vec<Stored> = orders.journal().committed().unwrap();
+    let (stored, outputs) = stored_and_sent(&all_stored, &history, requests);
     for request in requests {
         one_change(sim, &history, request)?;
     }
