@@ -316,19 +316,11 @@ fn sql_explorer_throughput() {
         let mut digests = Vec::new();
         for reuse in [false, true] {
             harness::sql::set_reuse(reuse);
-            let (schedule_digests, elapsed, cpu) = sql_two_copies();
-            let schedules = schedule_digests.len() as f64;
-            println!(
-                "explorer, SQL, round {round}, reuse {}: {} schedules of two copies in {:.2} s \
-                 ({:.2} s of CPU): {:.0} schedules/s, {:.0} per CPU second",
-                if reuse { "on " } else { "off" },
-                schedule_digests.len(),
-                elapsed.as_secs_f64(),
-                cpu.as_secs_f64(),
-                schedules / elapsed.as_secs_f64(),
-                schedules / cpu.as_secs_f64().max(0.01),
+            let label = format!(
+                "explorer, SQL, round {round}, reuse {}",
+                if reuse { "on " } else { "off" }
             );
-            digests.push(schedule_digests);
+            digests.push(report_schedules(&label, sql_two_copies()));
         }
         assert_eq!(
             digests[0], digests[1],
@@ -337,6 +329,23 @@ fn sql_explorer_throughput() {
         println!("  every schedule the same run with reuse off and on (trace and choices)");
     }
     harness::sql::set_reuse(true);
+}
+
+/// Prints one measured exploration (`label: N schedules in …`) and returns
+/// its schedules' digests, to compare with the other variant's.
+fn report_schedules(label: &str, measured: (Vec<u64>, Duration, Duration)) -> Vec<u64> {
+    let (schedule_digests, elapsed, cpu) = measured;
+    let schedules = schedule_digests.len() as f64;
+    println!(
+        "{label}: {} schedules in {:.2} s ({:.2} s of CPU): {:.0} schedules/s, {:.0} per CPU \
+         second",
+        schedule_digests.len(),
+        elapsed.as_secs_f64(),
+        cpu.as_secs_f64(),
+        schedules / elapsed.as_secs_f64(),
+        schedules / cpu.as_secs_f64().max(0.01),
+    );
+    schedule_digests
 }
 
 /// The SQL scenario after a setup that places the order through the
@@ -392,19 +401,11 @@ fn sql_setup_once_throughput() {
     for round in 1..=3 {
         let mut digests = Vec::new();
         for once in [false, true] {
-            let (schedule_digests, elapsed, cpu) = sql_two_copies_after_a_setup(once);
-            let schedules = schedule_digests.len() as f64;
-            println!(
-                "explorer, SQL after a setup, round {round}, setup {}: {} schedules in {:.2} s \
-                 ({:.2} s of CPU): {:.0} schedules/s, {:.0} per CPU second",
-                if once { "once      " } else { "every time" },
-                schedule_digests.len(),
-                elapsed.as_secs_f64(),
-                cpu.as_secs_f64(),
-                schedules / elapsed.as_secs_f64(),
-                schedules / cpu.as_secs_f64().max(0.01),
+            let label = format!(
+                "explorer, SQL after a setup, round {round}, setup {}",
+                if once { "once      " } else { "every time" }
             );
-            digests.push(schedule_digests);
+            digests.push(report_schedules(&label, sql_two_copies_after_a_setup(once)));
         }
         assert_eq!(
             digests[0], digests[1],
