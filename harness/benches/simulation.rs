@@ -254,9 +254,7 @@ const SQL_SCHEDULES: usize = 2_000;
 /// schedule's trace and choices, in the explorer's order, and how long the
 /// exploration took.
 fn sql_two_copies() -> (Vec<u64>, Duration, Duration) {
-    let digests = Arc::new(Mutex::new(Vec::new()));
-    let recorded = digests.clone();
-    let explorer = Explorer::new(move |sim: &Sim| {
+    explore_timed(|sim: &Sim| {
         let broker = Broker::new(sim);
         let db = SqlStore::in_memory(sim, "orders");
         db.execute_batch(SQL_SCHEMA).unwrap();
@@ -274,6 +272,17 @@ fn sql_two_copies() -> (Vec<u64>, Duration, Duration) {
             )
             .unwrap();
         world.run_until_quiet(100).unwrap();
+    })
+}
+
+/// Explores `scenario`'s first [`SQL_SCHEDULES`] schedules, timed: the
+/// digest of every schedule's trace and choices, in the explorer's order,
+/// then the wall and CPU time the exploration took.
+fn explore_timed(scenario: impl Fn(&Sim) + 'static) -> (Vec<u64>, Duration, Duration) {
+    let digests = Arc::new(Mutex::new(Vec::new()));
+    let recorded = digests.clone();
+    let explorer = Explorer::new(move |sim: &Sim| {
+        scenario(sim);
         let mut hasher = DefaultHasher::new();
         sim.trace().to_string().hash(&mut hasher);
         format!("{:?}", sim.choices()).hash(&mut hasher);
@@ -353,9 +362,7 @@ fn report_schedules(label: &str, measured: (Vec<u64>, Duration, Duration)) -> Ve
 /// in every schedule or once (`Sim::same_in_every_schedule`): the digest of
 /// every schedule's trace and choices, and how long it took.
 fn sql_two_copies_after_a_setup(once: bool) -> (Vec<u64>, Duration, Duration) {
-    let digests = Arc::new(Mutex::new(Vec::new()));
-    let recorded = digests.clone();
-    let explorer = Explorer::new(move |sim: &Sim| {
+    explore_timed(move |sim: &Sim| {
         let broker = Broker::new(sim);
         let db = SqlStore::in_memory(sim, "orders");
         db.execute_batch(SQL_SCHEMA).unwrap();
@@ -379,19 +386,7 @@ fn sql_two_copies_after_a_setup(once: bool) -> (Vec<u64>, Duration, Duration) {
         world.send("orders", add.clone()).unwrap();
         world.send("orders", add).unwrap();
         world.run_until_quiet(100).unwrap();
-        let mut hasher = DefaultHasher::new();
-        sim.trace().to_string().hash(&mut hasher);
-        format!("{:?}", sim.choices()).hash(&mut hasher);
-        recorded.lock().unwrap().push(hasher.finish());
-        Ok(())
-    });
-    let (start, cpu_start) = (Instant::now(), cpu_time());
-    let report = explorer.max_schedules(SQL_SCHEDULES).run();
-    let (elapsed, cpu) = (start.elapsed(), cpu_time().saturating_sub(cpu_start));
-    assert!(report.counterexample.is_none(), "{report}");
-    let digests = digests.lock().unwrap().clone();
-    assert_eq!(digests.len(), report.schedules);
-    (digests, elapsed, cpu)
+    })
 }
 
 /// The SQL scenario after a setup, the setup run in every schedule and
