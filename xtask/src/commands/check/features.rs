@@ -21,13 +21,24 @@ use crate::course::{Course, Tree};
 /// The third-party packages of one resolution: "name version" → features.
 type Features = BTreeMap<String, String>;
 
+/// A dependency that some packages, built alone, build with other features
+/// than the workspace does.
+struct Difference {
+    /// The features the whole workspace builds it with.
+    workspace: String,
+    /// The packages that build it otherwise alone (the first one found
+    /// decides `alone`).
+    packages: Vec<String>,
+    /// The features the first of them builds it with.
+    alone: String,
+}
+
 /// Every package of the course, alone, builds each third-party crate with
 /// the features the whole workspace builds it with.
 pub fn one_feature_set(course: &Course, tools: &[&str]) -> Result<String, String> {
     let workspace = resolve(course, &["--workspace"])?;
     let packages = packages(course, tools);
-    // dependency → (the workspace's features, the packages that differ, theirs)
-    let mut differ: BTreeMap<String, (String, Vec<String>, String)> = BTreeMap::new();
+    let mut differ: BTreeMap<String, Difference> = BTreeMap::new();
     for package in &packages {
         let alone = resolve(course, &["-p", package])?;
         for (dependency, features) in alone {
@@ -35,10 +46,12 @@ pub fn one_feature_set(course: &Course, tools: &[&str]) -> Result<String, String
                 continue;
             };
             if *union != features {
-                let entry = differ
-                    .entry(dependency)
-                    .or_insert_with(|| (union.clone(), Vec::new(), features));
-                entry.1.push(package.clone());
+                let entry = differ.entry(dependency).or_insert_with(|| Difference {
+                    workspace: union.clone(),
+                    packages: Vec::new(),
+                    alone: features,
+                });
+                entry.packages.push(package.clone());
             }
         }
     }
@@ -103,9 +116,14 @@ fn parse_tree(text: &str) -> Features {
     features
 }
 
-fn explain(differ: &BTreeMap<String, (String, Vec<String>, String)>) -> String {
+fn explain(differ: &BTreeMap<String, Difference>) -> String {
     let mut lines = Vec::new();
-    for (dependency, (union, packages, alone)) in differ {
+    for (dependency, difference) in differ {
+        let Difference {
+            workspace: union,
+            packages,
+            alone,
+        } = difference;
         let first = packages.first().map(String::as_str).unwrap_or_default();
         let others = match packages.len() {
             1 => String::new(),
@@ -144,14 +162,14 @@ mod tests {
         let mut differ = BTreeMap::new();
         differ.insert(
             "serde v1.0.229".to_string(),
-            (
-                "default,rc".to_string(),
-                vec![
+            Difference {
+                workspace: "default,rc".to_string(),
+                packages: vec![
                     "cp01-submit-once".to_string(),
                     "sol01-submit-once".to_string(),
                 ],
-                "default".to_string(),
-            ),
+                alone: "default".to_string(),
+            },
         );
         let text = explain(&differ);
         assert!(text.contains(
