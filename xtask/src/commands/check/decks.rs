@@ -189,8 +189,15 @@ fn is_compiled_rust(info: &str) -> bool {
     words.next() == Some("rust") && !words.any(|w| w == "ignore" || w == "compile_fail")
 }
 
-/// Builds every snippet, each in its own module of a generated crate under
+/// Compiles every snippet, each in its own module of a generated crate under
 /// `target/slide-snippets/`, and maps compiler errors back to deck lines.
+///
+/// `cargo check`, not `cargo build`: a snippet compiles when it type- and
+/// borrow-checks, and no code of it ever runs. The generated crate is a
+/// workspace of its own, so cargo cannot reuse the kit's build of the harness
+/// (a path dependency's artifacts are named after its path relative to the
+/// workspace root): building it would compile the harness a second time, a
+/// minute of CPU on a cold CI run, where checking it takes a few seconds.
 pub fn check_snippets(course: &Course, tally: &mut Tally) -> Result<()> {
     let mut modules = Vec::new();
     for deck in decks(&course.root) {
@@ -219,7 +226,7 @@ pub fn check_snippets(course: &Course, tally: &mut Tally) -> Result<()> {
     let dir = course.root.join("target/slide-snippets");
     write_crate(course, &dir, &modules)?;
     let output = crate::cargo::cargo(&dir)
-        .args(["build", "--quiet", "--color=never"])
+        .args(["check", "--quiet", "--color=never"])
         .env("CARGO_TARGET_DIR", course.build_dir())
         .output()
         .context(|| "could not start cargo".into())?;
@@ -274,9 +281,10 @@ fn write_crate(course: &Course, dir: &Path, modules: &[(String, PathBuf, Snippet
     // A workspace of its own: the generated crate is not a member of the kit's.
     manifest.insert("workspace".into(), toml::Table::new().into());
     manifest.insert("dependencies".into(), deps.into());
-    // The kit's profiles too: with the same settings, the harness and its
-    // dependencies built here are the very artifacts the kit's own build
-    // uses (one shared target/), instead of a second build of all of them.
+    // The kit's profiles too: with the same settings, the third-party crates
+    // checked here are the very artifacts clippy's check of the kit uses, and
+    // their build scripts' runs (SQLite's C) those of the kit's build (one
+    // shared target/), instead of a second copy of each.
     if let Some(profile) = root_manifest.get("profile") {
         manifest.insert("profile".into(), profile.clone());
     }
