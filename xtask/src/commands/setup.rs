@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
-use crate::cargo::cargo;
-use crate::course::Course;
+use crate::cargo::{cargo, without_incremental_caches};
+use crate::course::{Course, Tree};
 use crate::error::Result;
 use crate::ui::{self, paint};
 
@@ -33,26 +33,18 @@ pub fn run(course: &Course) -> Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    // `--profile test`: `verify` runs `cargo test`, which builds in the test
-    // profile; a build in the dev profile would leave it the harness, the
-    // shop and every exercise to build again on the first verify.
-    for (what, args) in [
-        ("Downloading dependencies", &["fetch"][..]),
-        (
-            "Building every exercise, checkpoint and solution",
-            &["build", "--workspace", "--tests", "--profile", "test"][..],
-        ),
-    ] {
-        anstream::println!("\n{}", paint(ui::INFO, what));
-        let status = cargo(&course.root)
-            .args(args)
-            .stdin(Stdio::null())
-            .status()?;
+    for step in build_steps(course) {
+        anstream::println!("\n{}", paint(ui::INFO, step.what));
+        let mut cmd = cargo(&course.root);
+        if !step.incremental {
+            without_incremental_caches(&mut cmd);
+        }
+        let status = cmd.args(&step.args).stdin(Stdio::null()).status()?;
         if !status.success() {
             anstream::println!(
                 "\n{} `cargo {}` failed; see above.",
                 paint(ui::BAD, ui::FAIL_MARK),
-                args.join(" ")
+                step.args.join(" ")
             );
             return Ok(ExitCode::FAILURE);
         }
@@ -63,6 +55,58 @@ pub fn run(course: &Course) -> Result<ExitCode> {
         ui::cmd("cargo xtask verify")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// One cargo command of the setup.
+struct Step {
+    what: &'static str,
+    args: Vec<String>,
+    /// Whether rustc keeps incremental caches for what this step builds.
+    incremental: bool,
+}
+
+/// Fetch, then build everything in the test profile (`verify` runs `cargo
+/// test`, which builds in it: a build in the dev profile would leave the
+/// harness, the shop and every exercise to build again on the first verify).
+///
+/// Two builds: the crates nobody edits during the day (the harness, the
+/// shop, the runner, every checkpoint and solution) without incremental
+/// caches, which would never be read; then the attendee's copies in
+/// exercises/ with them, so the first `verify` after an edit rebuilds
+/// little.
+fn build_steps(course: &Course) -> Vec<Step> {
+    let owned = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let attendee_copies: Vec<String> = course
+        .built()
+        .filter(|ex| course.dir(ex, Tree::Exercise).join("Cargo.toml").is_file())
+        .map(|ex| ex.package(Tree::Exercise))
+        .collect();
+    let mut everything_else = owned(&["build", "--workspace", "--tests", "--profile", "test"]);
+    let mut yours = owned(&["build", "--tests", "--profile", "test"]);
+    for package in &attendee_copies {
+        everything_else.extend(["--exclude".to_string(), package.clone()]);
+        yours.extend(["-p".to_string(), package.clone()]);
+    }
+    let mut steps = vec![
+        Step {
+            what: "Downloading dependencies",
+            args: owned(&["fetch"]),
+            incremental: true,
+        },
+        Step {
+            what: "Building the shop, the harness, every checkpoint and solution",
+            args: everything_else,
+            incremental: false,
+        },
+    ];
+    if !attendee_copies.is_empty() {
+        steps.push(Step {
+            what: "Building your exercises",
+            args: yours,
+            incremental: true,
+        });
+    }
+    steps
 }
 
 fn report(what: &str, result: std::result::Result<String, String>) -> bool {
@@ -144,5 +188,81 @@ fn check_disk(root: &Path) -> std::result::Result<String, String> {
         ))
     } else {
         Ok(format!("{free_gb} GB free"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COURSE: &str = r#"
+        version = 1
+        [[part]]
+        id = "A"
+        title = "The edge"
+        [[exercise]]
+        number = 1
+        slug = "submit-once"
+        part = "A"
+        title = "First"
+        minutes = 15
+        [[exercise]]
+        number = 2
+        slug = "idempotent-http"
+        part = "A"
+        title = "Second"
+        minutes = 20
+        [[exercise]]
+        number = 3
+        slug = "async-submit"
+        part = "A"
+        title = "Third"
+        minutes = 20
+        planned = true
+    "#;
+
+    /// Exercise 01's copy in exercises/ is there, 02's was deleted.
+    fn course_on_disk(root: &Path) -> Course {
+        let copy = root.join("exercises/01-submit-once");
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::write(copy.join("Cargo.toml"), "[package]\n").unwrap();
+        Course::parse(root, COURSE).unwrap()
+    }
+
+    #[test]
+    fn the_attendees_copies_are_built_last_and_alone_with_incremental_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let steps = build_steps(&course_on_disk(dir.path()));
+        let summary: Vec<(String, bool)> = steps
+            .iter()
+            .map(|s| (s.args.join(" "), s.incremental))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("fetch".to_string(), true),
+                (
+                    "build --workspace --tests --profile test --exclude ex01-submit-once"
+                        .to_string(),
+                    false
+                ),
+                (
+                    "build --tests --profile test -p ex01-submit-once".to_string(),
+                    true
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_copies_in_exercises_everything_is_one_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let course = Course::parse(dir.path(), COURSE).unwrap();
+        let steps = build_steps(&course);
+        assert_eq!(steps.len(), 2, "fetch, then one build");
+        assert_eq!(
+            steps[1].args,
+            ["build", "--workspace", "--tests", "--profile", "test"]
+        );
     }
 }

@@ -225,7 +225,8 @@ pub fn check_snippets(course: &Course, tally: &mut Tally) -> Result<()> {
     }
     let dir = course.root.join("target/slide-snippets");
     write_crate(course, &dir, &modules)?;
-    let output = crate::cargo::cargo(&dir)
+    let mut cmd = crate::cargo::cargo(&dir);
+    let output = crate::cargo::without_incremental_caches(&mut cmd)
         .args(["check", "--quiet", "--color=never"])
         .env("CARGO_TARGET_DIR", course.build_dir())
         .output()

@@ -113,6 +113,8 @@ fn build_once(course: &Course, built: &[&Exercise], tools: &[&str]) -> Result<St
         return Ok("nothing to build".to_string());
     }
     let mut cmd = cargo::cargo(&course.root);
+    // Everything check builds is built once and not edited after.
+    cargo::without_incremental_caches(&mut cmd);
     // In the test profile, as the `cargo test` runs that follow build: in
     // the dev profile the kit's own crates differ (their line tables are
     // stripped only in the test profile), and the first test run of each
@@ -206,9 +208,11 @@ fn pristine_exercise_copies(course: &Course) -> Vec<String> {
         .collect()
 }
 
-/// Runs a cargo command; its output becomes the failure detail.
+/// Runs a cargo command (clippy, fmt: nothing it checks is edited after);
+/// its output becomes the failure detail.
 fn run_quiet(course: &Course, args: &[&str], ok: &str) -> Result<String, String> {
-    let output = cargo::cargo(&course.root)
+    let mut cmd = cargo::cargo(&course.root);
+    let output = cargo::without_incremental_caches(&mut cmd)
         .args(args)
         .output()
         .map_err(|e| format!("could not start cargo: {e}"))?;
