@@ -116,9 +116,9 @@ fn build_once(course: &Course, built: &[&Exercise], tools: &[&str]) -> Result<St
     // Everything check builds is built once and not edited after.
     cargo::without_incremental_caches(&mut cmd);
     // In the test profile, as the `cargo test` runs that follow build: in
-    // the dev profile the kit's own crates differ (their line tables are
-    // stripped only in the test profile), and the first test run of each
-    // package would build the harness and the shop again.
+    // the dev profile the kit's own crates differ (they have line tables
+    // only there), and the first test run of each package would build the
+    // harness and the shop again.
     cmd.args([
         "build",
         "--keep-going",
