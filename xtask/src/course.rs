@@ -180,6 +180,13 @@ impl Course {
         self.exercises.iter().filter(|e| self.is_built(e))
     }
 
+    /// The built exercises whose attendee copy in exercises/ is a crate
+    /// (the folder or its manifest may have been deleted).
+    pub fn with_attendee_crate(&self) -> impl Iterator<Item = &Exercise> {
+        self.built()
+            .filter(|ex| self.dir(ex, Tree::Exercise).join("Cargo.toml").is_file())
+    }
+
     pub fn by_slug(&self, slug: &str) -> Option<&Exercise> {
         self.exercises.iter().find(|e| e.slug == slug)
     }
@@ -306,10 +313,11 @@ pub fn exercise_manifest(checkpoint_manifest: &str, ex: &Exercise) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const COURSE: &str = r#"
+    /// Exercise 01 built, 02 planned: shared with other modules' tests.
+    pub(crate) const COURSE: &str = r#"
         version = 1
         [[part]]
         id = "A"

@@ -61,7 +61,8 @@ pub fn run(course: &Course) -> Result<ExitCode> {
 struct Step {
     what: &'static str,
     args: Vec<String>,
-    /// Whether rustc keeps incremental caches for what this step builds.
+    /// Whether rustc keeps incremental caches for what this step builds
+    /// (`fetch` builds nothing: left as cargo's default).
     incremental: bool,
 }
 
@@ -77,8 +78,7 @@ struct Step {
 fn build_steps(course: &Course) -> Vec<Step> {
     let owned = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     let attendee_copies: Vec<String> = course
-        .built()
-        .filter(|ex| course.dir(ex, Tree::Exercise).join("Cargo.toml").is_file())
+        .with_attendee_crate()
         .map(|ex| ex.package(Tree::Exercise))
         .collect();
     let mut everything_else = owned(&["build", "--workspace", "--tests", "--profile", "test"]);
@@ -195,33 +195,9 @@ fn check_disk(root: &Path) -> std::result::Result<String, String> {
 mod tests {
     use super::*;
 
-    const COURSE: &str = r#"
-        version = 1
-        [[part]]
-        id = "A"
-        title = "The edge"
-        [[exercise]]
-        number = 1
-        slug = "submit-once"
-        part = "A"
-        title = "First"
-        minutes = 15
-        [[exercise]]
-        number = 2
-        slug = "idempotent-http"
-        part = "A"
-        title = "Second"
-        minutes = 20
-        [[exercise]]
-        number = 3
-        slug = "async-submit"
-        part = "A"
-        title = "Third"
-        minutes = 20
-        planned = true
-    "#;
+    use crate::course::tests::COURSE;
 
-    /// Exercise 01's copy in exercises/ is there, 02's was deleted.
+    /// Exercise 01's copy in exercises/ is a crate; 02 is planned.
     fn course_on_disk(root: &Path) -> Course {
         let copy = root.join("exercises/01-submit-once");
         std::fs::create_dir_all(&copy).unwrap();
@@ -255,8 +231,10 @@ mod tests {
     }
 
     #[test]
-    fn without_copies_in_exercises_everything_is_one_build() {
+    fn without_crates_in_exercises_everything_is_one_build() {
+        // Exercise 01's folder is there, its manifest deleted.
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("exercises/01-submit-once")).unwrap();
         let course = Course::parse(dir.path(), COURSE).unwrap();
         let steps = build_steps(&course);
         assert_eq!(steps.len(), 2, "fetch, then one build");

@@ -198,8 +198,7 @@ fn tooling(course: &Course, tools: &[&str], tally: &mut Tally) {
 /// checkpoint apart from the package name (on a clean clone: all of them).
 fn pristine_exercise_copies(course: &Course) -> Vec<String> {
     course
-        .built()
-        .filter(|ex| course.dir(ex, Tree::Exercise).join("Cargo.toml").is_file())
+        .with_attendee_crate()
         .filter(|ex| {
             crate::commands::reset::differences_from_checkpoint(course, ex)
                 .is_ok_and(|differ| differ.is_empty())
